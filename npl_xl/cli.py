@@ -1,0 +1,81 @@
+"""The ``npl-xl`` command: recalc, run, install, functions.
+
+Each subcommand lives in its own module and exposes ``add_arguments(parser)`` and
+``main(args) -> int``. This module only dispatches and turns an expected failure
+(:class:`~npl_xl.errors.NplError`, a missing file) into a message and a non-zero exit
+status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import NplError
+
+#: subcommand -> (module, one-line help)
+SUBCOMMANDS = {
+    "recalc": ("npl_xl.recalc.command", "recompute every formula of a workbook without Excel"),
+    "run": ("npl_xl.macros", "headless Run Simulation: read Tape, Tranches, Settings; write Results"),
+    "install": ("npl_xl.install", "set up Excel (Windows) or print the steps (elsewhere)"),
+    "functions": ("npl_xl.cli", "list the worksheet functions and their arguments"),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+
+
+def main(args: argparse.Namespace) -> int:
+    """``npl-xl functions``: the registry, as the function wizard would show it."""
+    from .registry import load_all
+
+    for fn in load_all().values():
+        signature = ", ".join(a.name if a.required else f"[{a.name}]" for a in fn.args)
+        if args.markdown:
+            print(f"| `{fn.name}({signature})` | {fn.shape} | {fn.doc} |")
+        else:
+            print(f"{fn.name}({signature}) -> {fn.shape}\n    {fn.doc}")
+    return 0
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the chosen subcommand's module is imported (start-up stays fast)."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="npl-xl", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"npl-xl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            module = importlib.import_module(module_name)
+            module.add_arguments(sub_parser)
+            sub_parser.set_defaults(handler=module.main)
+    return parser
+
+
+def main_cli(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in SUBCOMMANDS else None)
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except NplError as exc:
+        print(f"npl-xl {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        print(f"npl-xl {args.command}: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"npl-xl {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main_cli())

@@ -1,0 +1,1 @@
+"""The Monte Carlo engine: correlated recoveries, timing, waterfall, tranche figures."""

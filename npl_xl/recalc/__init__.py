@@ -1,0 +1,1 @@
+"""Headless recalculation of workbooks: formulas, NPL functions, cached values written back."""
