@@ -18,7 +18,7 @@ from .errors import NplError
 SUBCOMMANDS = {
     "recalc": ("npl_xl.recalc.command", "recompute every formula of a workbook without Excel"),
     "run": ("npl_xl.macros", "headless Run Simulation: read Tape, Tranches, Settings; write Results"),
-    "install": ("npl_xl.install", "set up Excel (Windows) or print the steps (elsewhere)"),
+    "install": ("npl_xl_udfs.install", "set up Excel (Windows) or print the steps (elsewhere)"),
     "functions": ("npl_xl.cli", "list the worksheet functions and their arguments"),
 }
 
