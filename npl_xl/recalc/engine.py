@@ -1,0 +1,373 @@
+"""Evaluate every formula of a workbook: own dependency graph, ``formulas`` for the maths.
+
+Why not ``formulas.ExcelModel``: it builds a schedula dispatcher node per cell and range and
+takes about 37 s for a 10,000 x 18 loan tape. Here the workbook is read once into one numpy
+object grid per sheet; each formula is reduced to a :class:`~.references.Template` (its
+ranges replaced by placeholders) and compiled once per distinct template with
+``formulas.Parser``, so a column of 10,000 filled-down formulas compiles once. Formula cells
+are evaluated in topological order; a range argument is a slice of the grid (a view, no
+copy), which is the fast path for SUM/SUMPRODUCT/lookups over a whole tape column. A range
+that overlaps formula cells depends on them.
+
+Coordinates are 0-based (row, col); addresses in results are ``Sheet!A1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import schedula as sh
+
+from ..errors import XlError
+from . import functions as fx
+from .references import MAX_COLS, MAX_ROWS, FormulaIssue, Ref, Template, cell_address, templatize
+from .xlsx import FormulaCell, Package, read_package
+
+__all__ = ["CellError", "Evaluation", "evaluate_package", "evaluate_workbook", "address"]
+
+#: what a native error means when no NPL function said why
+_NATIVE_MEANING = {
+    "#DIV/0!": "division by zero",
+    "#N/A": "value not available (e.g. a lookup found no match)",
+    "#VALUE!": "wrong type of argument or operand",
+    "#NUM!": "invalid number",
+    "#REF!": "invalid reference",
+    "#NAME?": "unknown name or function",
+    "#NULL!": "empty intersection of ranges",
+}
+
+
+def address(sheet: str, row: int, col: int) -> str:
+    return f"{sheet}!{cell_address(row, col)}"
+
+
+@dataclass(frozen=True)
+class CellError:
+    """A formula cell that ends in an error value, or could not be computed at all."""
+
+    code: str
+    message: str
+    computed: bool = True
+
+    def describe(self) -> str:
+        if not self.computed:
+            return f"could not be computed ({self.code}: {self.message})"
+        return f"{self.code} — {self.message}" if self.message else self.code
+
+
+@dataclass
+class Node:
+    """One formula: a single cell, or the whole range of an array formula."""
+
+    sheet: int
+    row: int
+    col: int
+    rows: int
+    cols: int
+    formula: str
+    template: Template
+    refs: tuple[Ref, ...]
+    is_array: bool = False
+    issue: FormulaIssue | None = None
+
+
+@dataclass
+class Evaluation:
+    """Computed values of every formula cell (array formulas: every cell of their range).
+
+    ``values[(sheet, row, col)]`` is a float, str, bool or :class:`npl_xl.errors.XlError`;
+    ``errors`` holds the cells whose value is an error or that could not be computed;
+    ``formulas`` the formula text by anchor cell.
+    """
+
+    package: Package
+    values: dict[tuple[str, int, int], Any] = field(default_factory=dict)
+    errors: dict[tuple[str, int, int], CellError] = field(default_factory=dict)
+    formulas: dict[tuple[str, int, int], str] = field(default_factory=dict)
+
+    def by_address(self) -> dict[str, Any]:
+        """``{'Sheet!A1': value}`` for every formula cell."""
+        return {address(*key): value for key, value in self.values.items()}
+
+    @property
+    def cells_computed(self) -> int:
+        return sum(1 for key in self.values
+                   if key not in self.errors or self.errors[key].computed)
+
+
+def _compile(text: str, cache: dict):
+    """Compile a template's text once: (function, problem, messages logged while compiling).
+
+    ``formulas`` folds constant sub-expressions at compile time, so an NPL function with
+    literal arguments runs (and reports its error message) during compilation.
+    """
+    if text not in cache:
+        import formulas
+
+        fx.LOG.take()
+        try:
+            cache[text] = (formulas.Parser().ast(text)[1].compile(), None, fx.LOG.take())
+        except Exception as exc:  # the library's parse errors have no common base class
+            cache[text] = (None, f"formula syntax not supported ({type(exc).__name__})", [])
+    return cache[text]
+
+
+def _build_nodes(package: Package, known_functions) -> list[Node]:
+    nodes: list[Node] = []
+    names = package.names
+    for index, sheet in enumerate(package.sheets):
+        masters: dict[str, tuple[FormulaCell, Template]] = {}
+        for cell in sheet.formulas:
+            if cell.kind == "shared" and cell.text is None:
+                master = masters.get(cell.shared_index)
+                if master is None:
+                    template = Template("", (), (), FormulaIssue(
+                        "#NAME?", f"shared formula {cell.shared_index} has no master cell"))
+                    nodes.append(Node(index, cell.row, cell.col, 1, 1, "", template, ()))
+                    continue
+                first, template = master
+                dr, dc = cell.row - first.row, cell.col - first.col
+                nodes.append(Node(index, cell.row, cell.col, 1, 1, first.text, template,
+                                  tuple(r.shifted(dr, dc) for r in template.refs)))
+                continue
+            text = cell.text or ""
+            if cell.kind == "dataTable":
+                template = Template("", (), (), FormulaIssue(
+                    "#NAME?", "what-if data tables are not supported"))
+            else:
+                template = templatize(text, names, sheet.name, cell.row, cell.col,
+                                      known_functions)
+            if cell.kind == "shared":
+                masters[cell.shared_index] = (cell, template)
+            rows = cols = 1
+            row, col = cell.row, cell.col
+            is_array = cell.kind == "array" and cell.ref is not None
+            if is_array:
+                row, col = cell.ref[0], cell.ref[1]
+                rows, cols = cell.ref[2] - row + 1, cell.ref[3] - col + 1
+            nodes.append(Node(index, row, col, rows, cols, text, template, template.refs,
+                              is_array))
+    return nodes
+
+
+def _filled(shape: tuple[int, int], value: Any) -> np.ndarray:
+    """An object array holding ``value`` itself (np.full would turn str subclasses into str)."""
+    array = np.empty(shape, dtype=object)
+    array.fill(value)
+    return array
+
+
+class _Grids:
+    """One object grid per sheet (values, then computed results) and who owns each cell."""
+
+    def __init__(self, package: Package, nodes: list[Node]):
+        self.empty = sh.EMPTY
+        self.index = {sheet.name: i for i, sheet in enumerate(package.sheets)}
+        self.values, self.owner = [], []
+        for i, sheet in enumerate(package.sheets):
+            rows = max((r for r, _, _ in sheet.values), default=0) + 1
+            cols = max((c for _, c, _ in sheet.values), default=0) + 1
+            for node in nodes:
+                if node.sheet == i:
+                    rows = max(rows, node.row + node.rows)
+                    cols = max(cols, node.col + node.cols)
+            grid = _filled((rows, cols), sh.EMPTY)
+            for r, c, v in sheet.values:
+                grid[r, c] = v
+            owner = np.full((rows, cols), -1, dtype=np.int64)
+            self.values.append(grid)
+            self.owner.append(owner)
+        for n, node in enumerate(nodes):
+            self.owner[node.sheet][node.row:node.row + node.rows, node.col:node.col + node.cols] = n
+
+    def _window(self, ref: Ref):
+        """(sheet index, rows slice, cols slice, exact shape) of ``ref`` on its grid."""
+        i = self.index[ref.sheet]
+        height, width = self.values[i].shape
+        row1 = min(ref.row1, max(height - 1, ref.row0)) if ref.row1 == MAX_ROWS - 1 else ref.row1
+        col1 = min(ref.col1, max(width - 1, ref.col0)) if ref.col1 == MAX_COLS - 1 else ref.col1
+        return i, slice(ref.row0, row1 + 1), slice(ref.col0, col1 + 1), (
+            row1 - ref.row0 + 1, col1 - ref.col0 + 1)
+
+    def owners(self, ref: Ref) -> np.ndarray:
+        i, rows, cols, _ = self._window(ref)
+        block = self.owner[i][rows, cols]
+        if block.size == 1:
+            return block.ravel() if block.ravel()[0] >= 0 else block.ravel()[:0]
+        return np.unique(block[block >= 0])
+
+    def read(self, ref: Ref) -> np.ndarray:
+        """The values of ``ref`` as a 2-D object array (blank padding beyond the used area)."""
+        if not ref.valid:
+            return np.array([[fx.formulas_error("#REF!")]], dtype=object)
+        i, rows, cols, shape = self._window(ref)
+        block = self.values[i][rows, cols]
+        if block.shape == shape:
+            return block
+        padded = _filled(shape, self.empty)
+        padded[:block.shape[0], :block.shape[1]] = block
+        return padded
+
+
+def _order(nodes: list[Node], grids: _Grids) -> tuple[list[int], set[int]]:
+    """Topological order of the nodes; the second item holds nodes on a cycle."""
+    count = len(nodes)
+    dependents: list[list[int]] = [[] for _ in range(count)]
+    pending = np.zeros(count, dtype=np.int64)
+    for n, node in enumerate(nodes):
+        needed = set()
+        for ref in node.refs:
+            if ref.valid and ref.sheet in grids.index:
+                needed.update(grids.owners(ref).tolist())
+        for m in needed:
+            dependents[m].append(n)
+        pending[n] = len(needed)
+    ready = [n for n in range(count) if pending[n] == 0]
+    order = []
+    while ready:
+        n = ready.pop()
+        order.append(n)
+        for m in dependents[n]:
+            pending[m] -= 1
+            if pending[m] == 0:
+                ready.append(m)
+    cyclic = set(range(count)) - set(order)
+    return order, cyclic
+
+
+def _plain(value: Any) -> Any:
+    """A ``formulas`` cell value -> float / str / bool / error token (blank -> 0)."""
+    if isinstance(value, np.ndarray):
+        value = value.item() if value.ndim == 0 else value.ravel()[0]
+    if value is None or value is sh.EMPTY:
+        return 0.0
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        number = float(value)
+        return number if np.isfinite(number) else fx.formulas_error("#NUM!")
+    return value
+
+
+def _fit(result: Any, rows: int, cols: int) -> np.ndarray:
+    """A result shaped onto an array formula's range as Excel does.
+
+    A single row or column repeats across the range; cells beyond the result are #N/A.
+    """
+    array = np.asarray(result, dtype=object)
+    if array.ndim == 0:
+        array = array.reshape(1, 1)
+    elif array.ndim == 1:
+        array = array.reshape(1, -1)
+    out = _filled((rows, cols), fx.formulas_error("#N/A"))
+    height, width = array.shape
+    for r in range(rows):
+        for c in range(cols):
+            rr = 0 if height == 1 else r
+            cc = 0 if width == 1 else c
+            if rr < height and cc < width:
+                out[r, c] = _plain(array[rr, cc])
+    return out
+
+
+def _first_error_source(node: Node, grids: _Grids, code: str, messages: dict):
+    """The first input cell holding error ``code`` (for 'propagated from' messages)."""
+    for ref in node.refs:
+        if not ref.valid or ref.sheet not in grids.index:
+            continue
+        block = grids.read(ref)
+        for (r, c), value in np.ndenumerate(block):
+            if fx.is_error(value) and str(value) == code:
+                key = (ref.sheet, ref.row0 + r, ref.col0 + c)
+                return key, messages.get(key)
+    return None, None
+
+
+def evaluate_package(package: Package) -> Evaluation:
+    """Compute every formula of a read package."""
+    table = fx.function_table()
+    known = frozenset(table)
+    nodes = _build_nodes(package, known)
+    grids = _Grids(package, nodes)
+    order, cyclic = _order(nodes, grids)
+    evaluation = Evaluation(package)
+    compiled: dict[str, tuple] = {}
+    messages: dict[tuple[str, int, int], str] = {}
+    sheet_names = [s.name for s in package.sheets]
+
+    def store(node: Node, block: np.ndarray, issue: CellError | None, log):
+        sheet = sheet_names[node.sheet]
+        grids.values[node.sheet][node.row:node.row + node.rows,
+                                 node.col:node.col + node.cols] = block
+        for (r, c), value in np.ndenumerate(block):
+            key = (sheet, node.row + r, node.col + c)
+            if fx.is_error(value):
+                code = str(value)
+                if issue is not None:
+                    error = issue
+                else:
+                    message = next((m for k, m in log if k == code), None)
+                    if message is None and node.template.notes:
+                        message = next((n.split(": ", 1)[1] for n in node.template.notes
+                                        if n.startswith(code)), None)
+                    if message is None:
+                        source, why = _first_error_source(node, grids, code, messages)
+                        if source is not None:
+                            message = f"from {address(*source)}" + (f": {why}" if why else "")
+                    error = CellError(code, message or _NATIVE_MEANING.get(code, ""))
+                messages[key] = error.message
+                evaluation.errors[key] = error
+                evaluation.values[key] = XlError(code if code in _NATIVE_MEANING else "#VALUE!",
+                                                 error.message)
+            else:
+                evaluation.values[key] = value
+        evaluation.formulas[(sheet, node.row, node.col)] = node.formula
+
+    def fail(node: Node, code: str, message: str):
+        block = _filled((node.rows, node.cols), fx.formulas_error(code))
+        store(node, block, CellError(code, message, computed=False), [])
+
+    for n in order:
+        node = nodes[n]
+        issue = node.template.issue
+        if issue is not None:
+            fail(node, issue.code, issue.message)
+            continue
+        function, problem, compile_log = _compile(node.template.text, compiled)
+        if function is None:
+            fail(node, "#NAME?", problem)
+            continue
+        keys = node.template.placeholder_keys()
+        try:
+            args = [grids.read(node.refs[keys[key]]) for key in function.inputs]
+        except KeyError:
+            fail(node, "#NAME?", "formula syntax not supported (range operators)")
+            continue
+        fx.LOG.take()
+        try:
+            result = function(*args)
+        except Exception as exc:  # a library failure is this cell's problem, not the run's
+            fail(node, "#VALUE!", f"evaluation failed ({type(exc).__name__})")
+            continue
+        log = compile_log + fx.LOG.take()
+        if node.is_array:
+            block = _fit(result, node.rows, node.cols)
+        else:
+            block = np.empty((1, 1), dtype=object)
+            block[0, 0] = _plain(result)
+        store(node, block, None, log)
+    for n in sorted(cyclic):
+        fail(nodes[n], "#VALUE!", "circular reference")
+    return evaluation
+
+
+def evaluate_workbook(path: str | Path) -> dict[str, Any]:
+    """Compute a workbook in memory: ``{'Sheet!A1': value}`` for every formula cell.
+
+    Values are float, str, bool or :class:`npl_xl.errors.XlError` (with the reason).
+    Nothing is written.
+    """
+    return evaluate_package(read_package(path)).by_address()

@@ -1,0 +1,143 @@
+"""The one adapter between the ``formulas`` library and :mod:`npl_xl.registry`.
+
+``formulas`` hands a worksheet function numpy object arrays (ranges), Python scalars
+(literals), ``schedula.EMPTY`` for blank cells and its own ``XlError`` tokens. The
+registry takes Excel-shaped raw values: None for blanks, float, str, bool,
+:class:`npl_xl.errors.XlError`, a list of rows for a range. :func:`to_raw` and
+:func:`from_raw` translate both ways; :func:`function_table` registers every NPL_*
+function once, through :func:`adapt`, in ``formulas``' global function table.
+
+Messages: ``formulas`` errors are bare codes, so an NPL function's
+:attr:`~npl_xl.errors.XlError.message` is handed to a :class:`MessageLog` that the engine
+reads after evaluating each cell.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..errors import ERROR_CODES, XlError
+
+__all__ = ["MessageLog", "formulas_error", "to_raw", "from_raw", "adapt", "function_table",
+           "is_error", "error_code"]
+
+
+class MessageLog:
+    """Why NPL functions returned errors while the current cell was evaluated."""
+
+    def __init__(self):
+        self.entries: list[tuple[str, str]] = []
+
+    def add(self, error: XlError) -> None:
+        if error.message:
+            self.entries.append((error.code, error.message))
+
+    def take(self) -> list[tuple[str, str]]:
+        entries, self.entries = self.entries, []
+        return entries
+
+
+#: the log every adapted function writes to (the engine evaluates one cell at a time)
+LOG = MessageLog()
+
+
+def formulas_error(code: str):
+    """``'#N/A'`` -> the ``formulas`` error token (``formulas.NA``)."""
+    from formulas.tokens.operand import Error
+
+    return Error.errors.get(code.upper(), Error.errors["#VALUE!"])
+
+
+def is_error(value: Any) -> bool:
+    from formulas.tokens.operand import XlError as FormulasError
+
+    return isinstance(value, FormulasError)
+
+
+def error_code(value: Any) -> str:
+    return str(value)
+
+
+def _raw_scalar(value: Any) -> Any:
+    import schedula as sh
+    from formulas.tokens.operand import XlError as FormulasError
+
+    if value is sh.EMPTY or value is None:
+        return None
+    if isinstance(value, FormulasError):
+        code = str(value)
+        return XlError(code if code in ERROR_CODES else "#VALUE!", "an argument is an error value")
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    return value
+
+
+def to_raw(value: Any) -> Any:
+    """A ``formulas`` argument -> an Excel-shaped raw value (a range = list of rows)."""
+    if isinstance(value, np.ndarray):
+        if value.ndim == 0:
+            return _raw_scalar(value.item())
+        rows = value if value.ndim == 2 else value.reshape(1, -1)
+        return [[_raw_scalar(v) for v in row] for row in rows.tolist()]
+    return _raw_scalar(value)
+
+
+def _formulas_scalar(value: Any, log: MessageLog) -> Any:
+    if isinstance(value, XlError):
+        log.add(value)
+        return formulas_error(value.code)
+    if isinstance(value, float) and not math.isfinite(value):
+        return formulas_error("#NUM!")
+    return value
+
+
+def from_raw(result: Any, log: MessageLog = LOG) -> Any:
+    """A registry result -> a ``formulas`` value (lists of rows -> ``Array``)."""
+    from formulas.functions import Array
+
+    if isinstance(result, list):
+        out = np.empty((len(result), max((len(r) for r in result), default=0)), dtype=object)
+        for i, row in enumerate(result):
+            for j, cell in enumerate(row):
+                out[i, j] = _formulas_scalar(cell, log)
+        return out.view(Array)
+    return _formulas_scalar(result, log)
+
+
+def adapt(function, log: MessageLog = LOG):
+    """A registry :class:`~npl_xl.registry.WorksheetFunction` as a ``formulas`` function."""
+
+    def call(*args):
+        return from_raw(function(*(to_raw(a) for a in args)), log)
+
+    call.__name__ = function.name
+    call.__doc__ = function.doc
+    return call
+
+
+_TABLE: dict | None = None
+
+
+def function_table() -> dict:
+    """``formulas``' global function table with every NPL_* function of the registry added.
+
+    The table is shared by every ``formulas.Parser`` in the process, so registration
+    happens once, before the first formula is compiled.
+    """
+    global _TABLE
+    if _TABLE is None:
+        import formulas
+        from formulas.functions import wrap_func
+
+        from ..registry import load_all
+
+        table = formulas.get_functions()
+        for name, function in load_all().items():
+            table[name] = wrap_func(adapt(function))
+        _TABLE = table
+    return _TABLE

@@ -1,0 +1,577 @@
+"""Formula text: A1 references, defined names and Excel-table structured references.
+
+The engine never lets the formula library see a reference. :func:`templatize` lexes a
+formula once, resolves defined names and structured references (``Tape[claim]``,
+``Tape[[#This Row],[claim]]``, ``[@claim]``, ``Tape[#All]``...) to rectangular ranges, and
+replaces every distinct range by a placeholder (``A1``, ``A2:B2``, ...) so that the text
+handed to ``formulas.Parser`` depends only on the formula's *structure*. Cells filled down
+with the same formula (shared formulas, calculated columns) then share one compiled
+function and differ only in their :class:`Ref` list, which :meth:`Ref.shifted` moves like
+Excel moves relative references.
+
+String literals, quoted sheet names and array constants are copied untouched.
+Coordinates are 0-based (row, column) everywhere in this module; addresses are text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+__all__ = [
+    "MAX_ROWS", "MAX_COLS", "Ref", "Table", "Names", "FormulaIssue", "Template",
+    "column_letter", "column_index", "cell_address", "parse_address", "parse_range",
+    "quote_sheet", "templatize", "translate_formula", "rewrite_formula",
+]
+
+MAX_ROWS = 1_048_576
+MAX_COLS = 16_384
+
+_ERROR_LITERALS = ("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A",
+                   "#GETTING_DATA")
+_IDENT = r"[^\W\d][\w.\\]*"
+_SHEET = rf"(?:'(?:[^']|'')+'|{_IDENT})"
+_CELL = r"\$?[A-Za-z]{1,3}\$?\d+"
+_COLS = r"\$?[A-Za-z]{1,3}:\$?[A-Za-z]{1,3}"
+_ROWS = r"\$?\d+:\$?\d+"
+_END = r"(?![\w.(\[!])"
+_TOKEN = re.compile(
+    rf"""
+    (?P<string>"(?:[^"]|"")*")
+  | (?P<error>\#(?:NULL!|DIV/0!|VALUE!|REF!|NAME\?|NUM!|N/A|GETTING_DATA))
+  | (?P<array>\{{[^{{}}"]*(?:"(?:[^"]|"")*"[^{{}}"]*)*\}})
+  | (?P<external>\[\d+\]{_SHEET}?!)
+  | (?P<ref>(?:(?P<sheet>{_SHEET})!)?(?P<a1>{_CELL}(?::{_CELL})?|{_COLS}|{_ROWS}){_END})
+  | (?P<sheet3d>{_SHEET}:{_SHEET}!)
+  | (?P<qualified>(?P<qsheet>{_SHEET})!(?P<qname>{_IDENT}){_END})
+  | (?P<structured>(?P<table>{_IDENT})?\[)
+  | (?P<function>{_IDENT})\(
+  | (?P<name>{_IDENT}){_END}
+  | (?P<number>\d+(?:\.\d*)?(?:[Ee][+-]?\d+)?|\.\d+(?:[Ee][+-]?\d+)?)
+  | (?P<other>[\s\S])
+    """,
+    re.VERBOSE,
+)
+_A1_PART = re.compile(r"(\$?)([A-Za-z]{0,3})(\$?)(\d*)")
+
+
+def column_letter(col: int) -> str:
+    """0-based column index -> letters (0 -> A, 26 -> AA)."""
+    letters = ""
+    col += 1
+    while col:
+        col, rem = divmod(col - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def column_index(letters: str) -> int:
+    """Letters -> 0-based column index (A -> 0)."""
+    col = 0
+    for ch in letters.upper():
+        col = col * 26 + ord(ch) - 64
+    return col - 1
+
+
+def cell_address(row: int, col: int) -> str:
+    """0-based (row, col) -> ``A1``."""
+    return f"{column_letter(col)}{row + 1}"
+
+
+def parse_address(address: str) -> tuple[int, int]:
+    """``A1`` (``$`` allowed) -> 0-based (row, col)."""
+    m = re.fullmatch(r"\$?([A-Za-z]{1,3})\$?(\d+)", address.strip())
+    if not m:
+        raise ValueError(f"not a cell address: {address!r}")
+    return int(m.group(2)) - 1, column_index(m.group(1))
+
+
+def parse_range(text: str) -> tuple[int, int, int, int]:
+    """``A1:B3`` or ``A1`` -> 0-based (row0, col0, row1, col1)."""
+    first, _, last = text.partition(":")
+    r0, c0 = parse_address(first)
+    r1, c1 = parse_address(last) if last else (r0, c0)
+    return min(r0, r1), min(c0, c1), max(r0, r1), max(c0, c1)
+
+
+def quote_sheet(sheet: str) -> str:
+    """A sheet name as it must appear before ``!`` in a formula."""
+    if re.fullmatch(r"[^\W\d]\w*", sheet) and not re.fullmatch(r"[A-Za-z]{1,3}\d+", sheet):
+        return sheet
+    return "'" + sheet.replace("'", "''") + "'"
+
+
+def _unquote_sheet(text: str) -> str:
+    if text.startswith("'"):
+        return text[1:-1].replace("''", "'")
+    return text
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A rectangular range on one sheet, 0-based and inclusive, with Excel's ``$`` flags.
+
+    ``abs_*`` say which coordinates stay put when the formula is filled elsewhere
+    (``$A1``: column absolute). Whole-column references span every row (MAX_ROWS).
+    """
+
+    sheet: str
+    row0: int
+    col0: int
+    row1: int
+    col1: int
+    abs_row0: bool = True
+    abs_col0: bool = True
+    abs_row1: bool = True
+    abs_col1: bool = True
+
+    @property
+    def is_cell(self) -> bool:
+        return self.row0 == self.row1 and self.col0 == self.col1
+
+    @property
+    def valid(self) -> bool:
+        return 0 <= self.row0 <= self.row1 < MAX_ROWS and 0 <= self.col0 <= self.col1 < MAX_COLS
+
+    def shifted(self, rows: int, cols: int) -> Ref:
+        """The reference as it reads in a cell ``rows`` down and ``cols`` right."""
+        return replace(
+            self,
+            row0=self.row0 + (0 if self.abs_row0 else rows),
+            col0=self.col0 + (0 if self.abs_col0 else cols),
+            row1=self.row1 + (0 if self.abs_row1 else rows),
+            col1=self.col1 + (0 if self.abs_col1 else cols),
+        )
+
+    def a1(self, with_sheet: bool = True, dollars: bool = True) -> str:
+        """The reference as A1 text (whole columns as ``A:B``)."""
+        def part(row, col, abs_row, abs_col, show_row=True, show_col=True):
+            text = ""
+            if show_col:
+                text += ("$" if abs_col and dollars else "") + column_letter(col)
+            if show_row:
+                text += ("$" if abs_row and dollars else "") + str(row + 1)
+            return text
+
+        if self.row0 == 0 and self.row1 == MAX_ROWS - 1 and (self.col0, self.col1) != (0, MAX_COLS - 1):
+            body = (part(0, self.col0, True, self.abs_col0, show_row=False) + ":"
+                    + part(0, self.col1, True, self.abs_col1, show_row=False))
+        elif self.col0 == 0 and self.col1 == MAX_COLS - 1:
+            body = (part(self.row0, 0, self.abs_row0, True, show_col=False) + ":"
+                    + part(self.row1, 0, self.abs_row1, True, show_col=False))
+        else:
+            body = part(self.row0, self.col0, self.abs_row0, self.abs_col0)
+            if not self.is_cell:
+                body += ":" + part(self.row1, self.col1, self.abs_row1, self.abs_col1)
+        return f"{quote_sheet(self.sheet)}!{body}" if with_sheet else body
+
+    def key(self) -> tuple:
+        return (self.sheet, self.row0, self.col0, self.row1, self.col1)
+
+
+def _parse_a1(sheet: str, text: str) -> Ref:
+    """A1 text (cell, range, ``A:C`` or ``2:5``) on ``sheet`` -> :class:`Ref`."""
+    parts = []
+    for piece in text.split(":"):
+        m = _A1_PART.fullmatch(piece)
+        abs_col, letters, abs_row, digits = m.groups()
+        if not letters:  # a row range: the $ sits before the digits
+            abs_row, abs_col = abs_col, "$"
+        parts.append((
+            int(digits) - 1 if digits else None,
+            column_index(letters) if letters else None,
+            bool(abs_row) or not digits,
+            bool(abs_col) or not letters,
+        ))
+    if len(parts) == 1:
+        parts.append(parts[0])
+    (r0, c0, ar0, ac0), (r1, c1, ar1, ac1) = parts
+    if r0 is None:
+        r0, r1 = 0, MAX_ROWS - 1
+    if c0 is None:
+        c0, c1 = 0, MAX_COLS - 1
+    if r0 > r1:
+        r0, r1, ar0, ar1 = r1, r0, ar1, ar0
+    if c0 > c1:
+        c0, c1, ac0, ac1 = c1, c0, ac1, ac0
+    return Ref(sheet, r0, c0, r1, c1, ar0, ac0, ar1, ac1)
+
+
+@dataclass(frozen=True)
+class Table:
+    """An Excel table (ListObject): its name, sheet, ref (0-based, inclusive) and columns."""
+
+    name: str
+    sheet: str
+    row0: int
+    col0: int
+    row1: int
+    col1: int
+    columns: tuple[str, ...]
+    header_rows: int = 1
+    totals_rows: int = 0
+
+    def column(self, name: str) -> int:
+        wanted = name.strip().lower()
+        for i, column in enumerate(self.columns):
+            if column.strip().lower() == wanted:
+                return self.col0 + i
+        raise _Unresolvable("#REF!", f"table {self.name} has no column {name!r}")
+
+    @property
+    def data_rows(self) -> tuple[int, int]:
+        return self.row0 + self.header_rows, self.row1 - self.totals_rows
+
+
+@dataclass
+class Names:
+    """What a formula can refer to by name: defined names and tables.
+
+    ``workbook`` maps upper-case name -> definition text; ``local`` maps
+    (sheet, upper-case name) -> definition text (sheet-scoped names win on their sheet).
+    ``tables`` maps upper-case table name -> :class:`Table`.
+    """
+
+    workbook: dict[str, str]
+    local: dict[tuple[str, str], str]
+    tables: dict[str, Table]
+    sheets: tuple[str, ...] = ()
+
+    def definition(self, name: str, sheet: str) -> str | None:
+        upper = name.upper()
+        found = self.local.get((sheet, upper))
+        return found if found is not None else self.workbook.get(upper)
+
+    def table_at(self, sheet: str, row: int, col: int) -> Table | None:
+        for table in self.tables.values():
+            if (table.sheet == sheet and table.row0 <= row <= table.row1
+                    and table.col0 <= col <= table.col1):
+                return table
+        return None
+
+    def sheet_name(self, text: str) -> str:
+        """A sheet name as written in a formula -> the workbook's spelling (case-insensitive)."""
+        name = _unquote_sheet(text)
+        for sheet in self.sheets:
+            if sheet.lower() == name.lower():
+                return sheet
+        raise _Unresolvable("#REF!", f"no sheet named {name!r}")
+
+
+class _Unresolvable(Exception):
+    """A reference that cannot be resolved: becomes an error literal in the formula."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class _Unsupported(Exception):
+    """Syntax the engine does not evaluate (external links, 3-D references, ...)."""
+
+
+@dataclass(frozen=True)
+class FormulaIssue:
+    """Why a formula cannot be computed at all: ``#NAME?: function X is not supported``."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Template:
+    """A formula reduced to its structure.
+
+    ``text`` is the formula with every distinct range replaced by a placeholder
+    (``A{k+1}`` for a cell, ``A{k+1}:B{k+1}`` for a range) and is what gets compiled;
+    ``refs[k]`` is the range behind placeholder k. ``issue`` is set when the formula
+    cannot be evaluated; ``notes`` explain error literals that resolution put in the text
+    (an unknown name, a missing table column).
+    """
+
+    text: str
+    refs: tuple[Ref, ...]
+    functions: tuple[str, ...]
+    issue: FormulaIssue | None = None
+    notes: tuple[str, ...] = ()
+
+    @staticmethod
+    def placeholder(k: int, ref: Ref) -> str:
+        return f"A{k + 1}" if ref.is_cell else f"A{k + 1}:B{k + 1}"
+
+    def placeholder_keys(self) -> dict[str, int]:
+        return {self.placeholder(k, ref): k for k, ref in enumerate(self.refs)}
+
+
+# ---------------------------------------------------------------------------------------
+# structured references
+
+
+def _bracket_end(text: str, start: int) -> int:
+    """Index just past the ``]`` matching the ``[`` at ``start`` (``'`` escapes a char)."""
+    depth, i = 0, start
+    while i < len(text):
+        ch = text[i]
+        if ch == "'":
+            i += 2
+            continue
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    raise _Unsupported("unbalanced [ ] in a structured reference")
+
+
+def _unescape(name: str) -> str:
+    return re.sub(r"'(.)", r"\1", name)
+
+
+_SPECIALS = {"#ALL", "#DATA", "#HEADERS", "#TOTALS", "#THIS ROW"}
+
+
+def _specifier_items(body: str) -> list[str]:
+    """``[[#This Row],[a]:[c]]`` body -> ``['#This Row', 'a', ':', 'c']``; ``@a`` forms too."""
+    body = body.strip()
+    if not body:
+        return []
+    if body.startswith("@"):
+        rest = body[1:].strip()
+        if not rest:
+            return ["#This Row"]
+        if rest.startswith("["):
+            return ["#This Row"] + _specifier_items(rest)
+        return ["#This Row", _unescape(rest)]
+    if not body.startswith("["):
+        return [_unescape(body)]
+    items, i = [], 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "[":
+            end = _bracket_end(body, i)
+            items.append(_unescape(body[i + 1:end - 1]))
+            i = end
+        elif ch == ":":
+            items.append(":")
+            i += 1
+        elif ch in ", \t":
+            i += 1
+        else:
+            raise _Unsupported(f"cannot read structured reference [{body}]")
+    return items
+
+
+def resolve_structured(table: Table, body: str, row: int) -> Ref:
+    """``Table[body]`` read in a cell of 0-based ``row`` -> an absolute :class:`Ref`.
+
+    Rows follow Excel: no special item means ``#Data``; ``#This Row`` is the formula's own
+    row and must be a data row. Columns: none means all; ``[a]:[c]`` a column range.
+    """
+    items = _specifier_items(body)
+    specials = [i.upper() for i in items if i.upper() in _SPECIALS]
+    columns = [i for i in items if i.upper() not in _SPECIALS]
+    data0, data1 = table.data_rows
+    this_row = "#THIS ROW" in specials
+    if this_row:
+        if not data0 <= row <= data1:
+            raise _Unresolvable("#VALUE!", f"{table.name}[#This Row] used outside the table's rows")
+        row0 = row1 = row
+    elif not specials or specials == ["#DATA"]:
+        row0, row1 = data0, data1
+    else:
+        wanted = set(specials)
+        if "#ALL" in wanted:
+            wanted = {"#HEADERS", "#DATA", "#TOTALS"}
+        bands = []
+        if "#HEADERS" in wanted:
+            if not table.header_rows:
+                raise _Unresolvable("#REF!", f"table {table.name} has no header row")
+            bands.append((table.row0, table.row0 + table.header_rows - 1))
+        if "#DATA" in wanted:
+            bands.append((data0, data1))
+        if "#TOTALS" in wanted:
+            if not table.totals_rows and "#ALL" not in specials:
+                raise _Unresolvable("#REF!", f"table {table.name} has no totals row")
+            if table.totals_rows:
+                bands.append((table.row1 - table.totals_rows + 1, table.row1))
+        row0, row1 = min(b[0] for b in bands), max(b[1] for b in bands)
+    if not columns:
+        col0, col1 = table.col0, table.col1
+    elif len(columns) == 1:
+        col0 = col1 = table.column(columns[0])
+    elif len(columns) == 3 and columns[1] == ":":
+        col0, col1 = sorted((table.column(columns[0]), table.column(columns[2])))
+    else:
+        raise _Unsupported(f"cannot read structured reference {table.name}[{body}]")
+    return Ref(table.sheet, row0, col0, row1, col1, not this_row, True, not this_row, True)
+
+
+# ---------------------------------------------------------------------------------------
+# lexing
+
+
+def _tokens(text: str):
+    """(kind, match, end) over formula text; structured references consume their brackets."""
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        kind = m.lastgroup
+        if kind in ("sheet", "a1", "table", "qsheet", "qname"):  # inner group; find outer
+            kind = next(k for k in ("ref", "structured", "qualified") if m.group(k) is not None)
+        end = m.end()
+        if kind == "structured":
+            end = _bracket_end(text, m.end() - 1)
+        yield kind, m, end
+        pos = end
+
+
+def _definition_refs(definition: str, names: Names, sheet: str, row: int, col: int,
+                     depth: int) -> str | Ref:
+    """A defined name's definition -> a Ref (when it is one range) or formula text."""
+    if depth > 20:
+        raise _Unresolvable("#NAME?", "defined names refer to each other in a loop")
+    text = definition.strip().lstrip("=")
+    pieces = list(_resolve_pieces(text, names, sheet, row, col, depth + 1))
+    refs = [p for p in pieces if isinstance(p, Ref)]
+    rest = "".join(p for p in pieces if isinstance(p, str)).strip()
+    if len(refs) == 1 and not rest:
+        return refs[0]
+    return pieces  # type: ignore[return-value]
+
+
+def _resolve_pieces(text: str, names: Names, sheet: str, row: int, col: int, depth: int = 0,
+                    notes: list | None = None, functions: list | None = None):
+    """Formula text -> pieces: literal text, or a :class:`Ref` for each reference."""
+    for kind, m, end in _tokens(text):
+        raw = text[m.start():end]
+        try:
+            if kind == "ref":
+                ref_sheet = names.sheet_name(m.group("sheet")) if m.group("sheet") else sheet
+                yield _parse_a1(ref_sheet, m.group("a1"))
+            elif kind == "structured":
+                table_name = m.group("table")
+                if table_name is None:
+                    table = names.table_at(sheet, row, col)
+                    if table is None:
+                        raise _Unresolvable("#REF!", f"{raw} is used outside a table")
+                else:
+                    table = names.tables.get(table_name.upper())
+                    if table is None:
+                        raise _Unresolvable("#REF!", f"no table named {table_name}")
+                yield resolve_structured(table, raw[len(table_name or ""):][1:-1], row)
+            elif kind in ("name", "qualified"):
+                name = m.group("name") if kind == "name" else m.group("qname")
+                scope = names.sheet_name(m.group("qsheet")) if kind == "qualified" else sheet
+                upper = name.upper()
+                if upper in ("TRUE", "FALSE"):
+                    yield raw
+                    continue
+                definition = names.definition(name, scope)
+                if definition is not None:
+                    resolved = _definition_refs(definition, names, scope, row, col, depth)
+                    if isinstance(resolved, Ref):
+                        yield resolved
+                    else:
+                        yield "("
+                        yield from resolved
+                        yield ")"
+                elif upper in names.tables:
+                    yield resolve_structured(names.tables[upper], "", row)
+                else:
+                    raise _Unresolvable("#NAME?", f"name {name} is not defined")
+            elif kind == "function":
+                if functions is not None:
+                    functions.append(m.group("function"))
+                yield raw
+            elif kind == "external":
+                function = re.match(rf"\[\d+\]!({_IDENT})\(", text[m.start():])
+                if function:  # an add-in function saved as [1]!NPL_X( : call it by name
+                    continue
+                raise _Unsupported("references to other workbooks are not supported")
+            elif kind == "sheet3d":
+                raise _Unsupported("3-D references across sheets are not supported")
+            else:
+                yield raw
+        except _Unresolvable as exc:
+            if notes is not None:
+                notes.append(f"{exc.code}: {exc.message}")
+            yield exc.code
+
+
+def rewrite_formula(formula: str, names: Names, sheet: str, row: int, col: int) -> str:
+    """Formula text with names and structured references replaced by absolute A1 ranges.
+
+    ``=SUM(Tape[claim])`` in any cell -> ``=SUM(Tape!$C$2:$C$11)``; ``[@claim]`` in row 5
+    of the table -> ``Tape!C5``. Unresolvable references become error literals
+    (``#REF!``, ``#NAME?``), as Excel would show them. This is the readable form of what
+    :func:`templatize` compiles.
+    """
+    text = formula[1:] if formula.startswith("=") else formula
+    pieces = _resolve_pieces(text, names, sheet, row, col)
+    return "=" + "".join(p if isinstance(p, str) else p.a1() for p in pieces)
+
+
+def templatize(formula: str, names: Names, sheet: str, row: int, col: int,
+               known_functions) -> Template:
+    """Formula text in cell (sheet, row, col) -> its :class:`Template`.
+
+    ``known_functions`` is a container of upper-case function names the engine can
+    evaluate; ``_xlfn.``/``_xlws.`` prefixes are dropped when the bare name is known.
+    """
+    text = formula[1:] if formula.startswith("=") else formula
+    notes: list[str] = []
+    functions: list[str] = []
+    try:
+        pieces = list(_resolve_pieces(text, names, sheet, row, col, notes=notes,
+                                      functions=functions))
+    except _Unsupported as exc:
+        return Template("", (), (), FormulaIssue("#NAME?", str(exc)))
+    out, refs, index = [], [], {}
+    for piece in pieces:
+        if isinstance(piece, Ref):
+            k = index.setdefault(piece.key(), len(refs))
+            if k == len(refs):
+                refs.append(piece)
+            out.append(Template.placeholder(k, piece))
+        else:
+            out.append(piece)
+    body = "".join(out)
+    unknown = []
+    for name in dict.fromkeys(functions):
+        upper = name.upper()
+        if upper in known_functions:
+            continue
+        bare = re.sub(r"^(?:_XLFN\.|_XLWS\.|_XLL\.)+", "", upper)
+        if bare in known_functions:
+            body = re.sub(re.escape(name) + r"\(", bare + "(", body)
+        else:
+            unknown.append(re.sub(r"^(?:_XLFN\.|_XLWS\.|_XLL\.)+", "", name))
+    issue = None
+    if unknown:
+        issue = FormulaIssue("#NAME?", f"function {', '.join(unknown)} is not supported")
+    return Template("=" + body, tuple(refs), tuple(functions), issue, tuple(notes))
+
+
+def translate_formula(formula: str, rows: int, cols: int) -> str:
+    """Formula text as Excel writes it ``rows`` down and ``cols`` right of the original.
+
+    Relative parts of A1 references move; ``$`` parts, names, structured references and
+    string literals stay. A reference moved off the sheet becomes ``#REF!``. This is how
+    the cells of a shared formula (``<f t="shared" si=..>``) get their text.
+    """
+    out = []
+    text = formula[1:] if formula.startswith("=") else formula
+    for kind, m, end in _tokens(text):
+        if kind != "ref":
+            out.append(text[m.start():end])
+            continue
+        ref = _parse_a1("", m.group("a1")).shifted(rows, cols)
+        if not ref.valid:
+            out.append("#REF!")
+            continue
+        prefix = m.group("sheet") + "!" if m.group("sheet") else ""
+        out.append(prefix + ref.a1(with_sheet=False))
+    return ("=" if formula.startswith("=") else "") + "".join(out)

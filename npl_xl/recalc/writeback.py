@@ -1,0 +1,175 @@
+"""Write computed values into a copy of the workbook as the formulas' cached values.
+
+The copy is made part by part: every part except the sheets that hold formulas and the
+workbook part is copied byte-for-byte, so tables, styles, names, data validation, charts,
+``xl/metadata.xml`` (dynamic arrays), ``vbaProject.bin`` and customUI/customUI14 ribbon
+parts survive untouched (openpyxl.save would drop the customUI14 relationship and
+metadata.xml). In the sheet XML each formula cell gets its ``<v>`` and ``t`` (``e`` error,
+``str`` text, ``b`` boolean, none for numbers); every cell of an array formula's range
+is written, creating ``<c>``/``<row>`` elements where the file has none.
+
+``calcPr``: ``fullCalcOnLoad`` is removed, since its only purpose is to throw cached values
+away. Nothing else in the workbook part changes: ``calcId`` stays as the file had it
+(Excel fully recalculates, on open, a file whose calcId is older than its own
+calculation engine; a template last saved by Excel keeps showing the cached values).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import os
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from ..errors import XlError
+from .references import cell_address, column_index
+
+__all__ = ["cell_xml_value", "write_values", "drop_full_calc_on_load"]
+
+_CELL_REF = re.compile(r"([A-Z]{1,3})(\d+)")
+_FULL_CALC = re.compile(rb'\s+fullCalcOnLoad="(?:1|true)"')
+
+
+def cell_xml_value(value: Any) -> tuple[str | None, str]:
+    """A value -> (``t`` attribute or None for a number, ``<v>`` text)."""
+    if isinstance(value, XlError):
+        return "e", value.code
+    if isinstance(value, bool):
+        return "b", "1" if value else "0"
+    if isinstance(value, (int, float)):
+        number = float(value)
+        if not math.isfinite(number):
+            return "e", "#NUM!"
+        if number.is_integer() and abs(number) < 1e15:
+            return None, str(int(number))
+        return None, repr(number)
+    return "str", str(value)
+
+
+def drop_full_calc_on_load(workbook_xml: bytes) -> bytes:
+    """The workbook part without ``fullCalcOnLoad`` in ``<calcPr>``; other bytes unchanged."""
+    return re.sub(rb"<(?:\w+:)?calcPr\b[^>]*>",
+                  lambda m: _FULL_CALC.sub(b"", m.group(0)), workbook_xml)
+
+
+def _position(element, row_hint: int, col_hint: int) -> tuple[int, int]:
+    ref = element.get("r")
+    if ref:
+        m = _CELL_REF.match(ref)
+        return int(m.group(2)) - 1, column_index(m.group(1))
+    return row_hint, col_hint
+
+
+def _sheet_with_values(xml: bytes, values: dict[tuple[int, int], Any]) -> bytes:
+    """The sheet XML with ``values`` (0-based (row, col) -> value) as cached values."""
+    root = etree.fromstring(xml)
+    ns = etree.QName(root).namespace
+    q = lambda tag: f"{{{ns}}}{tag}"  # noqa: E731
+    sheet_data = root.find(q("sheetData"))
+    rows: dict[int, Any] = {}  # 0-based row index -> <row>
+    cells: dict[tuple[int, int], Any] = {}
+    row_index = -1
+    for row in sheet_data.iterfind(q("row")):
+        r = row.get("r")
+        row_index = int(r) - 1 if r else row_index + 1
+        rows[row_index] = row
+        col_index = -1
+        for cell in row.iterfind(q("c")):
+            _, col_index = _position(cell, row_index, col_index + 1)
+            cells[(row_index, col_index)] = cell
+    row_order = sorted(rows)
+    for (r, c), value in sorted(values.items()):
+        cell = cells.get((r, c))
+        if cell is None:
+            cell = _new_cell(sheet_data, rows, row_order, r, c, q)
+            cells[(r, c)] = cell
+        _set_value(cell, value, q)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+
+
+def _new_cell(sheet_data, rows: dict, row_order: list[int], r: int, c: int, q):
+    """A new empty ``<c>`` at (r, c), inserted in order; its ``<row>`` created if missing."""
+    row = rows.get(r)
+    if row is None:
+        row = etree.Element(q("row"), r=str(r + 1))
+        at = bisect.bisect_left(row_order, r)
+        if at < len(row_order):
+            rows[row_order[at]].addprevious(row)
+        else:
+            sheet_data.append(row)
+        row_order.insert(at, r)
+        rows[r] = row
+    cell = etree.Element(q("c"), r=cell_address(r, c))
+    for existing in row.iterfind(q("c")):
+        ref = existing.get("r")
+        if ref and column_index(_CELL_REF.match(ref).group(1)) > c:
+            existing.addprevious(cell)
+            break
+    else:
+        row.append(cell)
+    spans = row.get("spans")
+    if spans and ":" in spans and " " not in spans:
+        lo, hi = (int(x) for x in spans.split(":"))
+        row.set("spans", f"{min(lo, c + 1)}:{max(hi, c + 1)}")
+    return cell
+
+
+def _set_value(cell, value: Any, q) -> None:
+    for child in cell.findall(q("v")) + cell.findall(q("is")):
+        cell.remove(child)
+    kind, text = cell_xml_value(value)
+    if kind is None:
+        cell.attrib.pop("t", None)
+    else:
+        cell.set("t", kind)
+    v = etree.Element(q("v"))
+    v.text = text
+    f = cell.find(q("f"))
+    if f is not None:
+        f.addnext(v)
+    else:
+        cell.insert(0, v)
+
+
+def _entry_like(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
+    """A fresh zip entry with the name, date, compression and attributes of ``info``."""
+    entry = zipfile.ZipInfo(info.filename, info.date_time)
+    entry.compress_type = info.compress_type
+    entry.external_attr = info.external_attr
+    entry.create_system = info.create_system
+    entry.comment = info.comment
+    return entry
+
+
+def write_values(path_in: str | Path, path_out: str | Path, workbook_part: str,
+                 sheet_values: dict[str, dict[tuple[int, int], Any]]) -> None:
+    """Copy ``path_in`` to ``path_out`` with cached values injected.
+
+    ``sheet_values`` maps a sheet part name (``xl/worksheets/sheet1.xml``) to
+    {(row, col): value}. The copy goes to a temporary file in the output folder, renamed
+    over ``path_out`` only when complete; ``path_in`` is only read.
+    """
+    path_out = Path(path_out)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path_out.name}.", suffix=".tmp",
+                                         dir=path_out.parent)
+    os.close(handle)
+    try:
+        with zipfile.ZipFile(path_in) as source, zipfile.ZipFile(temp_name, "w") as target:
+            for info in source.infolist():
+                data = source.read(info)
+                if info.filename in sheet_values:
+                    data = _sheet_with_values(data, sheet_values[info.filename])
+                elif info.filename == workbook_part:
+                    data = drop_full_calc_on_load(data)
+                target.writestr(_entry_like(info), data)
+        os.replace(temp_name, path_out)
+    except BaseException:
+        if os.path.exists(temp_name):
+            os.unlink(temp_name)
+        raise

@@ -1,0 +1,263 @@
+"""Reading an .xlsx/.xlsm package straight from its XML parts.
+
+Only what recalculation needs is read: sheet names and parts, shared strings, cell values
+and formulas (with their shared/array attributes), defined names and tables. Sheets are
+streamed with ``lxml.etree.iterparse`` so a 10,000-row loan tape costs a fraction of a
+second and no openpyxl object model is built. Coordinates are 0-based (row, col).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+
+from ..errors import NplError
+from .references import Names, Table, parse_range
+
+__all__ = ["WorkbookError", "FormulaCell", "Sheet", "Package", "read_package", "REL_NS"]
+
+REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_MAIN_NAMESPACES = (
+    "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+    "http://purl.oclc.org/ooxml/spreadsheetml/main",
+)
+_CELL_REF = re.compile(r"([A-Z]{1,3})(\d+)")
+_XML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+class WorkbookError(NplError):
+    """The input is not a workbook this command can read (missing, not xlsx, damaged)."""
+
+
+@dataclass
+class FormulaCell:
+    """One ``<f>`` as stored: the anchor cell, the text, and its kind.
+
+    ``kind`` is ``normal``, ``array`` (``ref`` = the array's range, CSE or spilled dynamic
+    array), ``shared`` (``shared_index``; the master carries text and ``ref``) or
+    ``dataTable``. Children of a shared formula have ``text`` None until the engine
+    translates the master's text.
+    """
+
+    row: int
+    col: int
+    text: str | None
+    kind: str = "normal"
+    ref: tuple[int, int, int, int] | None = None
+    shared_index: str | None = None
+
+
+@dataclass
+class Sheet:
+    name: str
+    part: str
+    values: list[tuple[int, int, object]] = field(default_factory=list)
+    formulas: list[FormulaCell] = field(default_factory=list)
+
+
+@dataclass
+class Package:
+    """What the engine needs from a workbook package."""
+
+    path: Path
+    sheets: list[Sheet]
+    names: Names
+    workbook_part: str
+
+
+def _decode(text: str | None) -> str:
+    """Undo the ``_xHHHH_`` escapes OOXML uses for control characters."""
+    if not text or "_x" not in text:
+        return text or ""
+    return _XML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+
+
+def _rels(archive: zipfile.ZipFile, part: str) -> dict[str, str]:
+    """Relationship id -> absolute part name for ``part``."""
+    folder, base = posixpath.split(part)
+    rels_part = posixpath.join(folder, "_rels", base + ".rels")
+    if rels_part not in archive.NameToInfo:
+        return {}
+    root = etree.fromstring(archive.read(rels_part))
+    out = {}
+    for rel in root.iter(f"{{{_PKG_REL_NS}}}Relationship"):
+        if rel.get("TargetMode") == "External":
+            continue
+        target = rel.get("Target", "")
+        target = target[1:] if target.startswith("/") else posixpath.normpath(
+            posixpath.join(folder, target))
+        out[rel.get("Id")] = target
+    return out
+
+
+def _text_of(element, ns: str) -> str:
+    """The text of a shared/inline string item: ``<t>`` or rich-text runs ``<r><t>``."""
+    direct = element.find(f"{{{ns}}}t")
+    if direct is not None:
+        return _decode(direct.text)
+    return "".join(_decode(t.text) for t in element.iterfind(f"{{{ns}}}r/{{{ns}}}t"))
+
+
+def _shared_strings(archive: zipfile.ZipFile, part: str | None, ns: str) -> list[str]:
+    if not part or part not in archive.NameToInfo:
+        return []
+    strings = []
+    with archive.open(part) as stream:
+        for _, item in etree.iterparse(stream, tag=f"{{{ns}}}si"):
+            strings.append(_text_of(item, ns))
+            item.clear()
+    return strings
+
+
+def _table(archive: zipfile.ZipFile, part: str, sheet: str) -> Table:
+    root = etree.fromstring(archive.read(part))
+    ns = etree.QName(root).namespace
+    row0, col0, row1, col1 = parse_range(root.get("ref"))
+    columns = tuple(_decode(c.get("name")) for c in root.iter(f"{{{ns}}}tableColumn"))
+    return Table(
+        name=root.get("displayName") or root.get("name"), sheet=sheet,
+        row0=row0, col0=col0, row1=row1, col1=col1, columns=columns,
+        header_rows=int(root.get("headerRowCount", "1")),
+        totals_rows=int(root.get("totalsRowCount", "0")),
+    )
+
+
+def _error_value(code: str):
+    from .functions import formulas_error
+
+    return formulas_error(code)
+
+
+def _read_sheet(archive: zipfile.ZipFile, sheet: Sheet, strings: list[str], ns: str) -> None:
+    """Fill ``sheet.values`` and ``sheet.formulas`` from its XML part."""
+    c_tag, row_tag = f"{{{ns}}}c", f"{{{ns}}}row"
+    v_tag, f_tag, is_tag = f"{{{ns}}}v", f"{{{ns}}}f", f"{{{ns}}}is"
+    values, formulas = sheet.values, sheet.formulas
+    row, col = -1, -1
+    with archive.open(sheet.part) as stream:
+        for event, element in etree.iterparse(stream, events=("start", "end"),
+                                              tag=(c_tag, row_tag)):
+            if element.tag == row_tag:
+                if event == "start":
+                    r = element.get("r")
+                    row, col = (int(r) - 1 if r else row + 1), -1
+                else:
+                    element.clear()
+                continue
+            if event == "start":
+                continue
+            ref = element.get("r")
+            if ref:
+                m = _CELL_REF.match(ref)
+                letters, col = m.group(1), 0
+                for ch in letters:
+                    col = col * 26 + ord(ch) - 64
+                col -= 1
+                row = int(m.group(2)) - 1
+            else:
+                col += 1
+            f = element.find(f_tag)
+            if f is not None:
+                kind = f.get("t", "normal")
+                formula_ref = f.get("ref")
+                formulas.append(FormulaCell(
+                    row, col, f.text if f.text else None, kind,
+                    parse_range(formula_ref) if formula_ref and kind in ("array", "shared")
+                    else None, f.get("si")))
+                element.clear()
+                continue
+            cell_type = element.get("t", "n")
+            if cell_type == "inlineStr":
+                inline = element.find(is_tag)
+                if inline is not None:
+                    values.append((row, col, _text_of(inline, ns)))
+                element.clear()
+                continue
+            v = element.find(v_tag)
+            if v is None or v.text is None:
+                if v is not None and cell_type in ("str", "s"):
+                    values.append((row, col, ""))
+                element.clear()
+                continue
+            text = v.text
+            if cell_type == "n":
+                values.append((row, col, float(text)))
+            elif cell_type == "s":
+                values.append((row, col, strings[int(text)]))
+            elif cell_type == "b":
+                values.append((row, col, text.strip() in ("1", "true")))
+            elif cell_type == "e":
+                values.append((row, col, _error_value(text.strip())))
+            else:  # str, d (ISO date text)
+                values.append((row, col, _decode(text)))
+            element.clear()
+
+
+def read_package(path: str | Path) -> Package:
+    """Read sheets, values, formulas, defined names and tables of an .xlsx/.xlsm file.
+
+    Raises
+    ------
+    WorkbookError
+        The file does not exist, is not a zip package, or has no SpreadsheetML workbook.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WorkbookError(f"no such file: {path}")
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        hint = " (.xls/.xlsb binary workbooks are not supported: save as .xlsx)" \
+            if path.suffix.lower() in (".xls", ".xlsb") else ""
+        raise WorkbookError(f"{path} is not an .xlsx/.xlsm workbook{hint}: {exc}") from None
+    with archive:
+        root_rels = _rels(archive, "")
+        workbook_part = next((t for t in root_rels.values() if t.endswith(".xml")
+                              and "workbook" in posixpath.basename(t)), None)
+        if workbook_part is None or workbook_part not in archive.NameToInfo:
+            raise WorkbookError(f"{path} has no SpreadsheetML workbook part"
+                                " (.xlsb binary workbooks are not supported)")
+        try:
+            return _read(archive, path, workbook_part)
+        except (etree.XMLSyntaxError, KeyError, ValueError, AttributeError) as exc:
+            raise WorkbookError(f"{path} is damaged: {type(exc).__name__}: {exc}") from None
+
+
+def _read(archive: zipfile.ZipFile, path: Path, workbook_part: str) -> Package:
+    root = etree.fromstring(archive.read(workbook_part))
+    ns = etree.QName(root).namespace
+    if ns not in _MAIN_NAMESPACES:
+        raise WorkbookError(f"{path}: unknown workbook namespace {ns}")
+    rels = _rels(archive, workbook_part)
+    sheets = []
+    for element in root.iterfind(f"{{{ns}}}sheets/{{{ns}}}sheet"):
+        part = rels.get(element.get(f"{{{REL_NS}}}id"))
+        if part and part in archive.NameToInfo and "worksheet" in part:
+            sheets.append(Sheet(element.get("name"), part))
+    sheet_names = [s.name for s in sheets]
+    all_sheet_names = [e.get("name") for e in root.iterfind(f"{{{ns}}}sheets/{{{ns}}}sheet")]
+    workbook_names, local_names = {}, {}
+    for element in root.iterfind(f"{{{ns}}}definedNames/{{{ns}}}definedName"):
+        name, text = element.get("name"), element.text or ""
+        local = element.get("localSheetId")
+        if local is not None:
+            local_names[(all_sheet_names[int(local)], name.upper())] = text
+        else:
+            workbook_names[name.upper()] = text
+    strings_part = next((t for t in rels.values() if t.endswith("sharedStrings.xml")), None)
+    strings = _shared_strings(archive, strings_part, ns)
+    tables = {}
+    for sheet in sheets:
+        for target in _rels(archive, sheet.part).values():
+            if "/tables/" in target and target in archive.NameToInfo:
+                table = _table(archive, target, sheet.name)
+                tables[table.name.upper()] = table
+        _read_sheet(archive, sheet, strings, ns)
+    names = Names(workbook_names, local_names, tables, tuple(sheet_names))
+    return Package(path, sheets, names, workbook_part)
