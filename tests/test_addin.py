@@ -35,10 +35,10 @@ def test_ribbon_xml_is_well_formed_office_2010_customui():
     root, buttons = ribbon_buttons()
     assert root.tag == f"{{{CUSTOMUI_NS}}}customUI"
     ids = [b.get("id") for b in buttons]
-    assert len(ids) == len(set(ids)) == 6
+    assert len(ids) == len(set(ids)) == 7
     labels = {b.get("label") for b in buttons}
     assert labels == {"Run Simulation", "Fit Recoveries", "Validate Tape", "Stratify Pool",
-                      "Price Bid", "Clear Results"}
+                      "Price Bid", "Clear Results", "Explain Error"}
 
 
 def test_every_onaction_has_its_vba_sub_with_the_callback_signature():
@@ -56,7 +56,8 @@ def test_every_onaction_has_its_vba_sub_with_the_callback_signature():
 def test_every_callback_runs_a_python_macro_that_exists():
     source = (ADDIN_DIR / "NplRibbon.bas").read_text()
     targets = re.findall(r'RunNplMacro "(\w+)"', source)
-    assert sorted(targets) == sorted(ribbon.MACROS)
+    assert sorted(targets) == sorted(ribbon.MACROS + ribbon.EXCEL_ONLY)
+    assert all(callable(getattr(ribbon, name)) for name in ribbon.EXCEL_ONLY)
     runpython = re.search(r'RunPython "(.*?)" & macroName & "\(\)"', source).group(1)
     assert runpython == "import npl_xl_udfs.ribbon as ribbon; ribbon."
     from npl_xl import macros
@@ -103,6 +104,7 @@ def test_built_addin_carries_our_ribbon_config_and_xlwings_vba(built_addin):
         assert 'name="npl_xl.conf"' in workbook
         sheet = addin.read("xl/worksheets/sheet1.xml").decode()
         assert "<t>npl_xl_udfs</t>" in sheet and sys.executable.split("/")[-1] in sheet
+        assert '<c r="B8" t="b"><v>1</v></c>' in sheet  # Use UDF Server
         content_types = addin.read("[Content_Types].xml").decode()
         assert "application/vnd.ms-excel.addin.macroEnabled.main+xml" in content_types
 

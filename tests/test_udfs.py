@@ -67,7 +67,7 @@ def test_every_registry_function_is_exported_with_its_signature():
     for name, function in REGISTRY.items():
         udf = getattr(npl_xl_udfs, name)
         params = list(inspect.signature(udf).parameters.values())
-        assert [p.name for p in params] == [a.name for a in function.args]
+        assert [p.name for p in params] == [a.name for a in function.args] + ["caller"]
         for param, arg in zip(params, function.args):
             assert (param.default is inspect.Parameter.empty) == arg.required, (name, arg.name)
         assert udf.__doc__ and len(udf.__doc__) <= 255
@@ -80,7 +80,7 @@ def test_xlwings_metadata(win):
         assert info["name"] == name
         assert info["category"] == "NPL"
         assert info["volatile"] is False  # Monte Carlo is seeded, never volatile
-        assert [a["name"] for a in info["args"]] == [a.name for a in function.args]
+        assert [a["name"] for a in info["args"]] == [a.name for a in function.args] + ["caller"]
         for meta, arg in zip(info["args"], function.args):
             assert ("optional" in meta) == (not arg.required), (name, arg.name)
             assert meta["options"]["err_to_str"] is True
@@ -105,7 +105,8 @@ def test_generated_vba_declares_every_function_legally(win):
         # VBA: once an argument is Optional, every later one must be too
         flags = [p.startswith("Optional") for p in params]
         assert flags == sorted(flags), name
-        assert f'XLPy.CallUDF("npl_xl_udfs", "{name}", Array(' in vba
+        call_args = ", ".join([a.name for a in spec] + ["Nothing"])
+        assert f'XLPy.CallUDF("npl_xl_udfs", "{name}", Array({call_args}), ' in vba
     assert len(re.findall(r"^End Function$", vba, flags=re.M)) == len(REGISTRY)
     assert all(len(line) <= 1023 for line in vba.splitlines())
 
@@ -170,3 +171,17 @@ def test_scodes_match_xlwings_reading_of_error_cells():
     block = block[:block.index("}") + 1].split("=", 1)[1]
     xlwings_codes = {v: k for k, v in ast.literal_eval(block.strip()).items()}
     assert npl_xl_udfs.EXCEL_ERROR_SCODES == xlwings_codes
+
+
+def test_error_messages_are_kept_for_explain_error():
+    import npl_xl_udfs
+
+    caller = types.SimpleNamespace(address="$C$4:$D$4", sheet=types.SimpleNamespace(
+        name="Calc", book=types.SimpleNamespace(name="deal.xlsx")))
+    npl_xl_udfs.NPL_BETA_PARAMS(0.4, 0.9, caller)
+    assert npl_xl_udfs.explain("deal.xlsx", "Calc", "D4").startswith("#NUM! sd:")
+    assert npl_xl_udfs.explain("deal.xlsx", "Calc", "$C$4").startswith("#NUM! sd:")
+    assert npl_xl_udfs.explain("deal.xlsx", "Calc", "E4") is None
+    assert npl_xl_udfs.explain("other.xlsx", "Calc", "C4") is None
+    npl_xl_udfs.NPL_BETA_PARAMS(0.4, 0.2, caller)  # a good result records nothing
+    assert npl_xl_udfs.explain("deal.xlsx", "Calc", "C4").startswith("#NUM! sd:")

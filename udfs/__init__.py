@@ -12,13 +12,19 @@ Excel error values (:func:`to_excel`). Nothing here computes a number.
 The functions are generated from the registry, so that adding a worksheet function is one
 declaration in ``npl_xl/functions``; each generated function has a real signature (the
 contract's argument names, optional arguments defaulting to None) because xlwings writes
-the VBA wrapper from ``inspect.signature``.
+the VBA wrapper from ``inspect.signature``. A last parameter ``caller`` is xlwings'
+reserved argument (the calling range; hidden from Excel's signature): when a cell's result is
+an error, its message is kept under the cell's address for the ribbon's *Explain Error*
+button, which runs in this same process because the add-in sets xlwings' "Use UDF Server".
 """
 
 from __future__ import annotations
 
 import keyword
 import logging
+import re
+import time
+from collections import OrderedDict
 from typing import Any
 
 import xlwings as xw
@@ -26,7 +32,7 @@ import xlwings as xw
 from npl_xl.errors import XlError
 from npl_xl.registry import WorksheetFunction, load_all
 
-__all__ = ["to_excel", "EXCEL_ERROR_SCODES", "build_udf"]
+__all__ = ["to_excel", "EXCEL_ERROR_SCODES", "build_udf", "explain"]
 
 logger = logging.getLogger("npl_xl")
 
@@ -74,16 +80,72 @@ def to_excel(result: Any) -> Any:
     return result
 
 
+#: (book, sheet, range address) -> (code, message, time): the latest errors, newest last.
+ERROR_MESSAGES: OrderedDict[tuple[str, str, str], tuple[str, str, float]] = OrderedDict()
+MAX_MESSAGES = 2000
+
+
+def _evaluate(function: WorksheetFunction, caller, args) -> Any:
+    result = function(*args)
+    if caller is not None and _has_error(result):
+        _remember(caller, result if isinstance(result, XlError) else _first_error(result))
+    return to_excel(result)
+
+
+def _has_error(result) -> bool:
+    return isinstance(result, XlError) or (
+        isinstance(result, list) and any(isinstance(c, XlError) for row in result for c in row))
+
+
+def _first_error(rows) -> XlError:
+    return next(c for row in rows for c in row if isinstance(c, XlError))
+
+
+def _remember(caller, error: XlError) -> None:
+    try:  # a few COM calls, made only when a cell ends in an error
+        key = (caller.sheet.book.name, caller.sheet.name, caller.address.replace("$", ""))
+    except Exception:  # no address to file it under: the log still has it
+        return
+    ERROR_MESSAGES.pop(key, None)
+    ERROR_MESSAGES[key] = (error.code, error.message, time.time())
+    while len(ERROR_MESSAGES) > MAX_MESSAGES:
+        ERROR_MESSAGES.popitem(last=False)
+
+
+def _cell_index(address: str) -> tuple[int, int]:
+    letters, digits = re.fullmatch(r"([A-Z]+)(\d+)", address.upper()).groups()
+    column = 0
+    for letter in letters:
+        column = column * 26 + ord(letter) - 64
+    return int(digits), column
+
+
+def explain(book: str, sheet: str, cell: str) -> str | None:
+    """The message of the latest npl-xl error whose formula range contains ``cell``."""
+    row, column = _cell_index(cell.replace("$", ""))
+    for (b, s, address), (code, message, _) in reversed(ERROR_MESSAGES.items()):
+        if (b, s) != (book, sheet):
+            continue
+        first, _, last = address.partition(":")
+        top, left = _cell_index(first)
+        bottom, right = _cell_index(last or first)
+        if top <= row <= bottom and left <= column <= right:
+            return f"{code} {message}"
+    return None
+
+
 def build_udf(function: WorksheetFunction):
     """Generate the xlwings UDF for one registry function, with a real signature."""
     names = [arg.name for arg in function.args]
     for name in names:  # VBA parameter names: letters, digits, underscore; not reserved
         if not name.isidentifier() or keyword.iskeyword(name):
             raise ValueError(f"{function.name}: argument name {name!r} is not legal")
+    if "caller" in names:
+        raise ValueError(f"{function.name}: 'caller' is reserved by xlwings")
     params = ", ".join(a.name if a.required else f"{a.name}=None" for a in function.args)
-    source = (f"def {function.name}({params}):\n"
-              f"    return _to_excel(_function({', '.join(names)}))\n")
-    namespace = {"_to_excel": to_excel, "_function": function}
+    source = (f"def {function.name}({params}, caller=None):\n"
+              f"    return _evaluate(_function, caller, ({', '.join(names)},))\n")
+    namespace = {"_evaluate": _evaluate, "_function": function}
     exec(source, namespace)  # noqa: S102 - source built from validated identifiers only
     udf = namespace[function.name]
     udf.__doc__ = function.doc[:255]

@@ -175,8 +175,9 @@ def _rename_config_sheet(workbook_xml: bytes) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
 
 
-def _write_config(sheet_xml: bytes, shared_strings_xml: bytes, config: dict[str, str]) -> bytes:
-    """Put each config value in column B beside its label in column A (inline strings)."""
+def _write_config(sheet_xml: bytes, shared_strings_xml: bytes,
+                  config: dict[str, str | bool]) -> bytes:
+    """Put each config value in column B beside its label in column A."""
     strings = [si.xpath("string(.)") for si in etree.fromstring(shared_strings_xml)]
     root = etree.fromstring(sheet_xml)
     ns = {"m": _MAIN}
@@ -193,17 +194,25 @@ def _write_config(sheet_xml: bytes, shared_strings_xml: bytes, config: dict[str,
         for cell in cells:
             if cell.get("r") == address:
                 row.remove(cell)
-        value = etree.SubElement(row, f"{{{_MAIN}}}c", r=address, t="inlineStr")
-        etree.SubElement(etree.SubElement(value, f"{{{_MAIN}}}is"), f"{{{_MAIN}}}t").text = \
-            wanted[label]
+        if isinstance(wanted[label], bool):
+            value = etree.SubElement(row, f"{{{_MAIN}}}c", r=address, t="b")
+            etree.SubElement(value, f"{{{_MAIN}}}v").text = "1" if wanted[label] else "0"
+        else:
+            value = etree.SubElement(row, f"{{{_MAIN}}}c", r=address, t="inlineStr")
+            etree.SubElement(etree.SubElement(value, f"{{{_MAIN}}}is"),
+                             f"{{{_MAIN}}}t").text = wanted[label]
         row.set("spans", "1:2")
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
 
 
-def addin_config(ctx: Context) -> dict[str, str]:
-    """The add-in's own configuration sheet (xlwings reads it before the user's file)."""
+def addin_config(ctx: Context) -> dict[str, str | bool]:
+    """The add-in's own configuration sheet (xlwings reads it before the user's file).
+
+    "Use UDF Server": the ribbon's macros run in the COM server that computes the worksheet
+    functions, so they start fast and Explain Error can read the functions' messages.
+    """
     interpreter = xlwings_config_lines(ctx)[0].split(",", 1)[1].strip('"')
-    return {"Interpreter_Win": interpreter, "UDF_Modules": UDF_MODULE}
+    return {"Interpreter_Win": interpreter, "UDF_Modules": UDF_MODULE, "Use_UDF_Server": True}
 
 
 def build_addin(ctx: Context) -> str:

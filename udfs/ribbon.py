@@ -44,4 +44,25 @@ def _make(name: str):
 for _name in MACROS:
     globals()[_name] = _make(_name)
 
-__all__ = list(MACROS)
+
+def explain_error() -> None:
+    """Ribbon button Explain Error: the message behind the selected cell's error value.
+
+    The worksheet functions run in xlwings' COM server, which keeps each error's message
+    (npl_xl_udfs.ERROR_MESSAGES); the add-in sets "Use UDF Server", so this macro runs in
+    that same process and can read them.
+    """
+    import xlwings as xw
+
+    import npl_xl_udfs
+
+    app = xw.apps.active
+    cell = app.selection[0, 0]
+    message = npl_xl_udfs.explain(cell.sheet.book.name, cell.sheet.name, cell.address)
+    app.alert(message or f"No npl-xl error is recorded for {cell.address}.", title="npl-xl")
+
+
+#: Buttons that need live Excel and have no headless counterpart.
+EXCEL_ONLY = ("explain_error",)
+
+__all__ = list(MACROS) + list(EXCEL_ONLY)

@@ -32,6 +32,10 @@ Public Sub OnClearResults(control As IRibbonControl)
     RunNplMacro "clear_results"
 End Sub
 
+Public Sub OnExplainError(control As IRibbonControl)
+    RunNplMacro "explain_error"
+End Sub
+
 Private Sub RunNplMacro(macroName As String)
     If ActiveWorkbook Is Nothing Then
         MsgBox "Open a deal workbook (Tape, Tranches, Settings) first.", vbExclamation, "npl-xl"
