@@ -215,7 +215,8 @@ def _parse_table(spec: _TableSpec, table: Any, base: pd.DataFrame | None) -> pd.
                 else:
                     value = parse(value)
             except (ValueError, KeyError) as exc:
-                problems.append(f"{where} row {i}, column {name}: {exc}")
+                label = f"{name} ({record['key']})" if spec.name == "Parameters" and "key" in record else name
+                problems.append(f"{where} row {i}, column {label}: {exc}")
                 continue
             record[name] = value
         used = set(positions.values())
@@ -329,8 +330,10 @@ class Assumptions:
         (province, tier), CostRates (collateral_type, cost_rate) or DifficultySD."""
         rows = [r for r in rows if not all(is_blank(c) for c in r)]
         header = {normalise(h) for h in rows[0] if not is_blank(h)} if rows else set()
-        for spec in _SPECS:
-            keys = [k for k, _ in spec.keys] + [v for v, _ in spec.values][:1]
+        for name in ("AuctionLadder", "Defects", "ProvinceTiers", "CostRates", "DifficultySD",
+                     "Parameters", "StageDurations"):  # most specific key columns first
+            spec = _SPEC_BY_NAME[name]
+            keys = [k for k, _ in spec.keys]
             if all(normalise(k) in header or any(normalise(a) in header for a in
                    spec.key_aliases.get(k, ())) for k in keys):
                 return cls.from_tables({spec.name: rows}, base)
