@@ -1,0 +1,385 @@
+"""The ribbon's macros, written once against a book (:mod:`npl_xl.book`), plus ``npl-xl run``.
+
+Each macro takes a book: :class:`~npl_xl.book.XlwingsBook` when a ribbon button calls it
+in Excel (udfs/ribbon.py), :class:`~npl_xl.book.FileBook` headless (``npl-xl run`` and the
+tests). A macro reads the workbook's tables, computes with the core, and writes its own
+output sheet; it never edits the user's input cells, except that Validate Tape fills bad
+cells in red. Expected failures raise :class:`~npl_xl.errors.NplError` with messages that
+name the sheet and cell; the caller shows them (message box, or stderr and exit status 2).
+
+Output sheets: Results (Run Simulation), Problems (Validate Tape), Strat (Stratify Pool),
+Fit (Fit Recoveries), Bid (Price Bid). Clear Results empties all of them that exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .charts import ChartSpec, Series
+from .errors import InputTypeError, NplError, TableError
+from .results import (FMT_MONEY, FMT_MONTHS, FMT_RATE, Block, SheetSpec, note_sheet,
+                      results_sheet)
+
+__all__ = ["run_simulation", "fit_recoveries", "validate_tape", "stratify_pool", "price_bid",
+           "clear_results", "OUTPUT_SHEETS", "add_arguments", "main"]
+
+#: Output sheet of each macro; Clear Results empties every one of them that exists.
+OUTPUT_SHEETS = {"run_simulation": "Results", "validate_tape": "Problems",
+                 "stratify_pool": "Strat", "fit_recoveries": "Fit", "price_bid": "Bid"}
+
+#: Stratifications written by Stratify Pool.
+STRAT_BY = ("province", "collateral_type", "stage", "region_tier", "difficulty", "balance")
+
+#: Target IRRs (annual decimals) of the bid grid written by Price Bid, beside the settings'.
+BID_TARGETS = (0.08, 0.10, 0.12, 0.15, 0.20)
+BID_CONFIDENCES = (0.5, 0.75, 0.9)
+
+
+# --- reading the deal ----------------------------------------------------------------
+
+def _assumptions(book):
+    """The workbook's Assumptions tables over the packaged defaults (None when it has none)."""
+    from .assumptions import TABLE_NAMES, Assumptions
+
+    tables = {name: book.read_table(name).rows for name in TABLE_NAMES if book.has_table(name)}
+    return Assumptions.from_tables(tables) if tables else None
+
+
+def _tape(book):
+    from .tape import read_tape
+
+    table = book.read_table("Tape")
+    return read_tape(table.rows, origin=table.origin)
+
+
+def _table_rows(book, name: str) -> tuple[list[list], str]:
+    table = book.read_table(name)
+    return table.rows, table.origin
+
+
+def read_deal(book):
+    """(valued pool, tranches, settings, tape) read from the book; every problem of the
+    three tables is reported at once as one TableError."""
+    from . import deal
+    from .loans import value_tape
+
+    problems: list[str] = []
+    parsed = {}
+    for key, reader in (("tape", lambda: _tape(book)),
+                        ("tranches", lambda: deal.read_tranches(*_table_rows(book, "Tranches"))),
+                        ("settings", lambda: deal.read_settings(*_table_rows(book, "Settings")))):
+        try:
+            parsed[key] = reader()
+        except TableError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise TableError(problems)
+    pool = value_tape(parsed["tape"], _assumptions(book))
+    return pool, parsed["tranches"], parsed["settings"], parsed["tape"]
+
+
+# --- the macros ------------------------------------------------------------------------
+
+def run_simulation(book, progress=None, *, n_sims: int | None = None, seed: int | None = None):
+    """Ribbon: Run Simulation. Simulate the deal and write the Results sheet.
+
+    n_sims and seed override the Settings table (the command line's --n-sims, --seed).
+    ``progress(done, total)`` is called as paths complete (default: the book's progress).
+    Returns (DealResult, SheetSpec).
+    """
+    from .engine import simulate_deal
+
+    book.set_status("npl-xl: reading Tape, Tranches, Settings…")
+    pool, tranches, settings, _ = read_deal(book)
+    report = progress or book.progress
+    book.set_status(f"npl-xl: simulating {len(pool):,} loans…")
+    result = simulate_deal(pool, tranches, settings, n_sims=n_sims, seed=seed,
+                           progress=lambda *a: report(*_done_total(a)))
+    spec = results_sheet(result, _run_info(book, pool, result, n_sims, seed, settings))
+    book.write_sheet(spec)
+    book.set_status(None)
+    return result, spec
+
+
+def _done_total(args) -> tuple[int, int]:
+    """The engine's progress arguments as (done, total): (done, total) or a fraction."""
+    if len(args) >= 2:
+        return int(args[0]), int(args[1])
+    return int(round(float(args[0]) * 1000)), 1000
+
+
+def _setting(settings, key, default=None):
+    if isinstance(settings, dict):
+        return settings.get(key, default)
+    return getattr(settings, key, default)
+
+
+def _run_info(book, pool, result, n_sims, seed, settings) -> list[tuple[str, object, str | None]]:
+    claims = float(pool["claim"].sum())
+    expected = float(pool["expected_recovery"].sum())
+    months = pool["expected_months"].to_numpy(float)
+    within_36 = float(pool["expected_recovery"].to_numpy(float)[months <= 36].sum())
+    curve = result.collection_curve
+    simulated = float(curve["expected_collections"].sum())
+    n = n_sims if n_sims is not None else _setting(settings, "n_sims")
+    s = seed if seed is not None else _setting(settings, "seed")
+    source = getattr(book, "path", None)
+    return [
+        ("workbook", Path(source).name if source else "(live Excel)", None),
+        ("run_at_utc", dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"), None),
+        ("n_sims", n, "#,##0"),
+        ("seed", s, "0"),
+        ("loans", len(pool), "#,##0"),
+        ("claims", claims, FMT_MONEY),
+        ("expected_recovery (valued)", expected, FMT_MONEY),
+        ("expected_recovery / claims", expected / claims if claims else 0.0, FMT_RATE),
+        ("share of expected recovery within 36 months", within_36 / expected if expected else 0.0, FMT_RATE),
+        ("expected collections (simulated, by legal final)", simulated, FMT_MONEY),
+        ("simulated collections / claims", simulated / claims if claims else 0.0, FMT_RATE),
+    ]
+
+
+_CELL_IN_PROBLEM = re.compile(r"\(?'?([^'!()\s]+)'?!(\$?[A-Z]{1,3}\$?\d+)\)?")
+
+
+def _problem_rows(problems: list[str]) -> pd.DataFrame:
+    rows = []
+    for text in problems:
+        m = _CELL_IN_PROBLEM.search(text)
+        column = re.search(r"column (\w+)", text)
+        rows.append({"sheet": m.group(1) if m else "", "cell": m.group(2).replace("$", "") if m else "",
+                     "column": column.group(1) if column else "", "problem": text})
+    return pd.DataFrame(rows, columns=["sheet", "cell", "column", "problem"])
+
+
+def validate_tape(book) -> list[str]:
+    """Ribbon: Validate Tape. Check Tape, Tranches and Settings; fill each bad cell in red
+    and list every problem (sheet, cell, column, message, with a link to the cell) on the
+    Problems sheet. Returns the problems (empty when all is well)."""
+    problems: list[str] = []
+    n_loans = None
+    try:
+        n_loans = len(_tape(book))
+    except TableError as exc:
+        problems.extend(exc.problems)
+    try:
+        from . import deal
+
+        for name, reader in (("Tranches", deal.read_tranches), ("Settings", deal.read_settings)):
+            try:
+                reader(*_table_rows(book, name))
+            except TableError as exc:
+                problems.extend(exc.problems)
+    except ImportError:  # pragma: no cover - the deal tables reader is part of the package
+        pass
+    frame = _problem_rows(problems)
+    for sheet, group in frame[frame["cell"] != ""].groupby("sheet"):
+        if sheet in book.sheet_names():
+            book.mark_cells(sheet, list(group["cell"]))
+    if problems:
+        links = {(i, "cell"): f"'{s}'!{c}" for i, (s, c) in enumerate(zip(frame["sheet"], frame["cell"])) if c}
+        block = Block("ProblemList", f"{len(problems)} problem(s) 问题; bad cells are filled in red",
+                      frame, links=links)
+        note = "Fix the cells listed below, then run Validate Tape again. 请修正下列单元格。"
+    else:
+        block = Block("ProblemList", "No problems found 未发现问题",
+                      pd.DataFrame({"check": ["loans read"], "result": [n_loans]}))
+        note = "Tape, Tranches and Settings read without problems."
+    book.write_sheet(SheetSpec("Problems", "Validate Tape 数据校验", [block], notes=[note]))
+    book.set_status(None)
+    return problems
+
+
+def stratify_pool(book) -> SheetSpec:
+    """Ribbon: Stratify Pool. Count, claims and share of claims by province, collateral
+    type, stage, region tier, difficulty grade and balance bucket (the NPL_STRAT tables),
+    plus expected recovery by the same groups, on the Strat sheet."""
+    from .strat import stratify
+
+    tape = _tape(book)
+    assumptions = _assumptions(book)
+    blocks = []
+    for by in STRAT_BY:
+        claims = stratify(tape, by, "claim", assumptions)
+        recovery = stratify(tape, by, "expected_recovery", assumptions)
+        merged = claims.merge(recovery.drop(columns=["count"]).rename(
+            columns={"share": "share_of_recovery"}), on=claims.columns[0], how="left")
+        sum_claim = merged.columns[2]
+        merged["recovery_rate"] = merged["sum_expected_recovery"] / merged[sum_claim]
+        blocks.append(Block(f"Strat_{by}", f"By {by}", merged,
+                            formats={sum_claim: FMT_MONEY, "sum_expected_recovery": FMT_MONEY,
+                                     "share_of_recovery": FMT_RATE, "recovery_rate": FMT_RATE}))
+    spec = SheetSpec("Strat", "Pool stratification 资产池分层",
+                     blocks, notes=["Claims, expected recovery (loan-by-loan valuation) and their "
+                                    "shares by group. 按组统计本息余额与预期回收。"])
+    first = blocks[0]
+    spec.charts = [ChartSpec("Claims and expected recovery by province 按省份", "column", first.name,
+                             "province", (Series("claims", first.name, first.frame.columns[2]),
+                                          Series("expected recovery", first.name, "sum_expected_recovery")),
+                             anchor=_chart_anchor(spec, 2))]
+    book.write_sheet(spec)
+    return spec
+
+
+def _chart_anchor(spec: SheetSpec, row: int) -> str:
+    from xlsxwriter.utility import xl_rowcol_to_cell
+
+    return xl_rowcol_to_cell(row, spec.chart_column())
+
+
+def fit_recoveries(book) -> SheetSpec:
+    """Ribbon: Fit Recoveries. Fit a zero/one-inflated Beta (NPL_BETA_FIT, MLE and method of
+    moments) to the historical recovery rates in the workbook name HistRecoveries, or else
+    the first column of the table History; write the parameters, and a histogram of the data
+    against the fitted shares, on the Fit sheet."""
+    from .beta import beta_dist, fit_beta
+
+    data = book.read_name("HistRecoveries")
+    if data is None and book.has_table("History"):
+        table = book.read_table("History")
+        data = type(table)(table.name, table.sheet, table.top_left, [r[:1] for r in table.rows[1:]])
+    if data is None:
+        raise InputTypeError("no historical recovery rates: define the workbook name "
+                             "HistRecoveries or a table History", argument="HistRecoveries")
+    values = []
+    for k, row in enumerate(data.rows):
+        cell = row[0] if row else None
+        if cell is None or cell == "":
+            continue
+        if not isinstance(cell, (int, float)) or isinstance(cell, bool):
+            raise InputTypeError(f"{data.sheet}!{data.top_left} + {k} rows holds {cell!r}, "
+                                 "not a recovery rate", argument="HistRecoveries")
+        values.append(float(cell))
+    rates = np.array(values)
+    fits = {m: fit_beta(rates, m) for m in ("MLE", "MOM")}
+    params = pd.DataFrame([{"method": m, **dict(zip(
+        ["alpha", "beta", "p_zero", "p_one", "loglik", "n"], f.as_row()))} for m, f in fits.items()])
+    params["mean"] = params["alpha"] / (params["alpha"] + params["beta"])
+    a, b = params.loc[0, "alpha"], params.loc[0, "beta"]
+    params["sd"] = np.sqrt(params["alpha"] * params["beta"] / (
+        (params["alpha"] + params["beta"]) ** 2 * (params["alpha"] + params["beta"] + 1)))
+    edges = np.linspace(0, 1, 11)
+    mle = fits["MLE"]
+    interior = (rates > 1e-6) & (rates < 1 - 1e-6)
+    mean, sd = a / (a + b), float(params.loc[0, "sd"])
+    cdf = np.array([beta_dist(x, mean, sd, True) for x in edges])
+    share_interior = 1 - mle.p_zero - mle.p_one
+    hist = pd.DataFrame({
+        "bucket": [f"{lo:.0%}–{hi:.0%}" for lo, hi in zip(edges[:-1], edges[1:])],
+        "observed_share": np.histogram(rates[interior], edges)[0] / max(1, rates.size),
+        "fitted_share": np.diff(cdf) * share_interior,
+    })
+    blocks = [Block("FitParams", "NPL_BETA_FIT on HistRecoveries (MLE and MOM) Beta 拟合",
+                    params, formats={"p_zero": FMT_RATE, "p_one": FMT_RATE, "mean": FMT_RATE,
+                                     "sd": FMT_RATE, "alpha": "0.0000", "beta": "0.0000",
+                                     "loglik": "0.00", "n": "0"}),
+              Block("FitHistogram", "Interior recovery rates: observed vs fitted (MLE) share of "
+                    "all observations", hist, formats={"observed_share": FMT_RATE, "fitted_share": FMT_RATE})]
+    spec = SheetSpec("Fit", "Fit Recoveries 回收率拟合", blocks,
+                     notes=[f"{rates.size} observations from {data.sheet}!{data.top_left}; zeros "
+                            f"{mle.p_zero:.1%}, full recoveries {mle.p_one:.1%}."])
+    spec.charts = [ChartSpec("Recovery rates: observed vs fitted Beta 回收率分布", "column", "FitHistogram",
+                             "bucket", (Series("observed", "FitHistogram", "observed_share"),
+                                        Series("fitted (MLE)", "FitHistogram", "fitted_share")),
+                             x_title="recovery rate", y_title="share", percent_axis=True,
+                             anchor=_chart_anchor(spec, 2))]
+    book.write_sheet(spec)
+    return spec
+
+
+def price_bid(book, *, n_sims: int | None = None, seed: int | None = None) -> SheetSpec:
+    """Ribbon: Price Bid. NPL_BID_PRICE for the package: the price at which P(IRR >= target)
+    = confidence, for the Settings' discount_rate (the target IRR; a settings key target_irr
+    wins when present) and a grid of targets and confidences, on the Bid sheet."""
+    from .registry import load_all
+
+    bid = load_all()["NPL_BID_PRICE"]
+    tape = book.read_table("Tape")
+    settings_rows, _ = _table_rows(book, "Settings")
+    _tape(book)  # problems in the tape are reported with their cells before any simulation
+    keys = {str(r[0]).strip().lower(): r[1] for r in settings_rows[1:] if r and r[0] is not None}
+    target = keys.get("target_irr", keys.get("discount_rate", 0.10)) or 0.10
+    targets = sorted(set(BID_TARGETS) | {float(target)})
+    rows = []
+    for t in targets:
+        row = {"target_irr": t}
+        for c in BID_CONFIDENCES:
+            value = bid(tape.rows, t, c, settings_rows, n_sims, seed)
+            if not isinstance(value, list):
+                raise NplError(f"NPL_BID_PRICE: {value.code} {value.message}")
+            price, to_claim, _ = value[0]
+            row[f"price_p{int(c * 100)}"] = price
+            row[f"price_to_claim_p{int(c * 100)}"] = to_claim
+        rows.append(row)
+    grid = pd.DataFrame(rows)
+    formats = {c: (FMT_MONEY if c.startswith("price_p") else FMT_RATE) for c in grid.columns}
+    spec = SheetSpec("Bid", "Price Bid 报价", [Block("BidGrid", "Price for the whole package: "
+                     "P(IRR >= target) = confidence 目标收益率与置信度下的报价", grid, formats=formats)],
+                     notes=[f"Settings target IRR {float(target):.2%}; price_to_claim = price / "
+                            "claims (本金折扣率 = 1 − price_to_claim)."])
+    book.write_sheet(spec)
+    return spec
+
+
+def clear_results(book) -> list[str]:
+    """Ribbon: Clear Results. Empty every macro output sheet that exists (Results, Problems,
+    Strat, Fit, Bid), leaving a one-line note. Returns the sheets cleared."""
+    cleared = []
+    present = {s.lower() for s in book.sheet_names()}
+    for macro, sheet in OUTPUT_SHEETS.items():
+        if sheet.lower() in present:
+            book.write_sheet(note_sheet(sheet, f"{sheet} 结果", f"Cleared. Run {macro} again to "
+                                        "fill this sheet. 已清除。"))
+            cleared.append(sheet)
+    return cleared
+
+
+# --- npl-xl run --------------------------------------------------------------------------
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("workbook", type=Path, help="the deal workbook (.xlsx/.xlsm): Tape, Tranches, Settings")
+    parser.add_argument("-o", "--output", type=Path, default=None,
+                        help="output workbook (default: IN.run.xlsx beside the input; never the input)")
+    parser.add_argument("--n-sims", type=int, default=None, help="Monte Carlo paths (overrides Settings n_sims)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (overrides Settings seed)")
+    parser.add_argument("--no-png", action="store_true", help="do not write the PNG of the charts")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+
+
+def default_output(path: Path) -> Path:
+    """IN.xlsx -> IN.run.xlsx (IN.xlsm -> IN.run.xlsm) beside the input."""
+    return path.with_name(f"{path.stem}.run{path.suffix}")
+
+
+def main(args: argparse.Namespace) -> int:
+    """``npl-xl run``: Run Simulation headless; print the tranche table; exit 0."""
+    from .book import FileBook
+    from .charts import render_png
+
+    if args.n_sims is not None and args.n_sims < 1:
+        raise InputTypeError(f"must be a whole number >= 1, got {args.n_sims}", argument="--n-sims")
+    if args.seed is not None and args.seed < 0:
+        raise InputTypeError(f"must be a whole number >= 0, got {args.seed}", argument="--seed")
+    source = Path(args.workbook)
+    if not source.is_file():
+        raise FileNotFoundError(2, "No such file", str(source))
+    out = Path(args.output) if args.output else default_output(source)
+    book = FileBook(source, progress_stream=None if args.quiet else sys.stderr)
+    result, spec = run_simulation(book, n_sims=args.n_sims, seed=args.seed)
+    book.save(out)
+    table = result.tranche_table
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.6g}"))
+    print(f"wrote {out}")
+    if not args.no_png:
+        png = out.with_suffix(".png")
+        render_png(spec.charts, spec.frames(), png, title=f"npl-xl run: {source.name}")
+        print(f"wrote {png}")
+    return 0
