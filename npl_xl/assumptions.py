@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -290,6 +291,9 @@ class Assumptions:
     """
 
     tables: Mapping[str, pd.DataFrame]
+
+    def __post_init__(self):
+        object.__setattr__(self, "tables", MappingProxyType(dict(self.tables)))
 
     # ------------------------------------------------------------ construction
     @classmethod
