@@ -40,6 +40,12 @@ _NATIVE_MEANING = {
 }
 
 
+#: functions that look at the reference itself, not only its values: their arguments are
+#: passed as ``formulas`` Ranges carrying the real address (slower, so only for them)
+_REFERENCE_FUNCTIONS = frozenset({"ROW", "COLUMN", "ROWS", "COLUMNS", "AREAS", "ISREF",
+                                  "SINGLE", "_XLFN.SINGLE"})
+
+
 def address(sheet: str, row: int, col: int) -> str:
     return f"{sheet}!{cell_address(row, col)}"
 
@@ -273,6 +279,13 @@ def _fit(result: Any, rows: int, cols: int) -> np.ndarray:
     return out
 
 
+def _ranges(ref: Ref, value: np.ndarray):
+    """A ``formulas`` Ranges: the values plus the real address ROW()/ROWS() need."""
+    from formulas.ranges import Ranges
+
+    return Ranges().push(ref.a1(dollars=False), value)
+
+
 def _first_error_source(node: Node, grids: _Grids, code: str, messages: dict):
     """The first input cell holding error ``code`` (for 'propagated from' messages)."""
     for ref in node.refs:
@@ -342,10 +355,13 @@ def evaluate_package(package: Package) -> Evaluation:
             continue
         keys = node.template.placeholder_keys()
         try:
-            args = [grids.read(node.refs[keys[key]]) for key in function.inputs]
+            refs = [node.refs[keys[key]] for key in function.inputs]
         except KeyError:
             fail(node, "#NAME?", "formula syntax not supported (range operators)")
             continue
+        args = [grids.read(ref) for ref in refs]
+        if _REFERENCE_FUNCTIONS.intersection(f.upper() for f in node.template.functions):
+            args = [_ranges(ref, value) for ref, value in zip(refs, args)]
         fx.LOG.take()
         try:
             result = function(*args)

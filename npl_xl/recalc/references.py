@@ -165,8 +165,11 @@ class Ref:
                 body += ":" + part(self.row1, self.col1, self.abs_row1, self.abs_col1)
         return f"{quote_sheet(self.sheet)}!{body}" if with_sheet else body
 
-    def key(self) -> tuple:
-        return (self.sheet, self.row0, self.col0, self.row1, self.col1)
+    @property
+    def stays_cell(self) -> bool:
+        """A single cell wherever the formula is filled (``$J$1:J1`` grows: not one)."""
+        return (self.is_cell and self.abs_row0 == self.abs_row1
+                and self.abs_col0 == self.abs_col1)
 
 
 def _parse_a1(sheet: str, text: str) -> Ref:
@@ -298,7 +301,7 @@ class Template:
 
     @staticmethod
     def placeholder(k: int, ref: Ref) -> str:
-        return f"A{k + 1}" if ref.is_cell else f"A{k + 1}:B{k + 1}"
+        return f"A{k + 1}" if ref.stays_cell else f"A{k + 1}:B{k + 1}"
 
     def placeholder_keys(self) -> dict[str, int]:
         return {self.placeholder(k, ref): k for k, ref in enumerate(self.refs)}
@@ -486,6 +489,8 @@ def _resolve_pieces(text: str, names: Names, sheet: str, row: int, col: int, dep
                 if functions is not None:
                     functions.append(m.group("function"))
                 yield raw
+                if m.group("function").upper() in ("ROW", "COLUMN") and text[end:end + 1] == ")":
+                    yield Ref(sheet, row, col, row, col, False, False, False, False)
             elif kind == "external":
                 function = re.match(rf"\[\d+\]!({_IDENT})\(", text[m.start():])
                 if function:  # an add-in function saved as [1]!NPL_X( : call it by name
@@ -532,7 +537,7 @@ def templatize(formula: str, names: Names, sheet: str, row: int, col: int,
     out, refs, index = [], [], {}
     for piece in pieces:
         if isinstance(piece, Ref):
-            k = index.setdefault(piece.key(), len(refs))
+            k = index.setdefault(piece, len(refs))
             if k == len(refs):
                 refs.append(piece)
             out.append(Template.placeholder(k, piece))
