@@ -82,6 +82,7 @@ class Package:
             self.infos = {info.filename: info for info in archive.infolist()}
             self.parts = {name: archive.read(name) for name in self.infos}
         self._xml: dict[str, etree._Element] = {}
+        self._dirty: set[str] = set()
 
     @classmethod
     def read(cls, path) -> "Package":
@@ -89,18 +90,24 @@ class Package:
             return cls(handle.read())
 
     # -- XML parts -------------------------------------------------------------------
-    def xml(self, name: str) -> etree._Element:
-        """The parsed part; edits to it are written back on :meth:`to_bytes`."""
+    def peek(self, name: str) -> etree._Element:
+        """The parsed part, for reading: the part's bytes stay as they are."""
         if name not in self._xml:
             self._xml[name] = etree.fromstring(self.parts[name])
         return self._xml[name]
 
+    def xml(self, name: str) -> etree._Element:
+        """The parsed part, for editing: it is serialised again on :meth:`to_bytes`."""
+        self._dirty.add(name)
+        return self.peek(name)
+
     def _flush(self) -> None:
-        for name, root in self._xml.items():
-            if name in self.parts:
-                self.parts[name] = etree.tostring(root, xml_declaration=True, encoding="UTF-8",
-                                                  standalone=True)
+        for name in self._dirty:
+            if name in self.parts and name in self._xml:
+                self.parts[name] = etree.tostring(self._xml[name], xml_declaration=True,
+                                                  encoding="UTF-8", standalone=True)
         self._xml.clear()
+        self._dirty.clear()
 
     def to_bytes(self) -> bytes:
         self._flush()
@@ -124,7 +131,7 @@ class Package:
         name = self.rels_name(part)
         if name not in self.parts:
             return []
-        return list(self.xml(name))
+        return list(self.peek(name))
 
     def target(self, part: str, rel: etree._Element) -> str | None:
         """The part name a relationship points to, or None for an external target."""
@@ -153,7 +160,7 @@ class Package:
 
     # -- content types ---------------------------------------------------------------
     def content_type(self, part: str) -> str | None:
-        types = self.xml("[Content_Types].xml")
+        types = self.peek("[Content_Types].xml")
         for el in types:
             if el.get("PartName") == "/" + part:
                 return el.get("ContentType")
@@ -176,6 +183,7 @@ class Package:
         self.parts.pop(part, None)
         self.infos.pop(part, None)
         self._xml.pop(part, None)
+        self._dirty.discard(part)
         rels = self.rels_name(part)
         self.parts.pop(rels, None)
         self.infos.pop(rels, None)
@@ -221,7 +229,7 @@ class Package:
         wb = self.workbook_part
         targets = {r.get("Id"): self.target(wb, r) for r in self.relationships(wb)}
         return [(s.get("name"), targets[s.get("{%s}id" % NS_REL)])
-                for s in self.xml(wb).find(_q("sheets"))]
+                for s in self.peek(wb).find(_q("sheets"))]
 
     def sheet_part(self, sheet: str) -> str | None:
         for name, part in self.sheets():
@@ -236,7 +244,7 @@ class Package:
             for rel in self.relationships(part):
                 if rel.get("Type") == REL_TABLE:
                     table_part = self.target(part, rel)
-                    root = self.xml(table_part)
+                    root = self.peek(table_part)
                     out.append({"name": root.get("displayName") or root.get("name"),
                                 "sheet": sheet, "ref": root.get("ref"),
                                 "header_rows": int(root.get("headerRowCount", "1")),
@@ -245,7 +253,7 @@ class Package:
 
     def defined_names(self) -> dict[str, str]:
         """Workbook-scoped defined names -> their formula text (``Tape!$A$1:$C$9``)."""
-        names = self.xml(self.workbook_part).find(_q("definedNames"))
+        names = self.peek(self.workbook_part).find(_q("definedNames"))
         if names is None:
             return {}
         return {n.get("name"): n.text or "" for n in names if n.get("localSheetId") is None}
@@ -255,7 +263,7 @@ class Package:
         for rel in self.relationships(wb):
             if rel.get("Type") == REL_CALC_CHAIN:
                 self.remove_part(self.target(wb, rel))
-                rel.getparent().remove(rel)
+                self.xml(self.rels_name(wb)).remove(rel)
 
 
 # -- styles ----------------------------------------------------------------------------
