@@ -14,7 +14,7 @@ claims and the deductions and haircuts of its legal defects (domain.md §1.3)::
 Months come from the judicial timeline (:mod:`npl_xl.timeline`). ``recovery_sd`` is the sd
 of the recovery *rate* (decimal of the claim) from the loan's difficulty grade D1–D5
 (domain.md §2.3), capped at sd_cap_factor × sqrt(mu (1 − mu)), mu = expected_recovery /
-claim, so that a Beta with that mean and sd exists (sd 0 when mu is 0 or 1).
+claim, so that a Beta with that mean and sd exists (sd 0 when mu is within 1e-9 of 0 or 1).
 
 Difficulty grade: the worst that applies of D1 (first-lien residential, tier A, no defect),
 D2 (other collateral type, or tier B/C), D3/D4/D5 from the defects' grades, D4 (second or
@@ -51,6 +51,8 @@ _NONE = COLLATERAL_CODES.index("none")
 _RESIDENTIAL = COLLATERAL_CODES.index("residential")
 _AUCTION_1 = STAGE_CODES.index("auction_1")
 _DISTRIBUTION = STAGE_CODES.index("distribution")
+#: Expected recovery rates within this of 0 or 1 are certain: recovery_sd 0 (no Beta needed).
+_EPS = 1e-9
 
 
 @dataclass(frozen=True)
@@ -145,8 +147,8 @@ def loan_recovery(claim: float, collateral_value: float | None = None,
     recovery = min(claim, borrower + guarantor + collateral + other)
     grade = difficulty_grade(case, guarantor, lien_rank, prior_claims, a)
     mu = recovery / claim
-    sd = min(float(a.grade_sd_array[GRADES.index(grade)]),
-             a.sd_cap_factor * math.sqrt(max(mu * (1.0 - mu), 0.0)))
+    spread = math.sqrt(mu * (1.0 - mu)) if _EPS < mu < 1.0 - _EPS else 0.0
+    sd = min(float(a.grade_sd_array[GRADES.index(grade)]), a.sd_cap_factor * spread)
     return LoanValue(recovery, judicial_months(case, a), sd, grade, TIER_CODES[case.tier], collateral)
 
 
@@ -269,7 +271,7 @@ def value_tape(tape: pd.DataFrame, assumptions: Assumptions | None = None) -> pd
     override = _numbers(tape, "expected_months", np.nan)
     expected_months = np.where(np.isnan(override), expected_months, override)
     mu = recovery / claim
-    spread = np.sqrt(np.clip(mu * (1.0 - mu), 0.0, None))
+    spread = np.where((mu > _EPS) & (mu < 1.0 - _EPS), np.sqrt(np.clip(mu * (1.0 - mu), 0.0, None)), 0.0)
     sd = np.minimum(a.grade_sd_array[grade], a.sd_cap_factor * spread)
     override = _numbers(tape, "recovery_sd", np.nan)
     infeasible = ~np.isnan(override) & (override > 0) & (override >= spread)
