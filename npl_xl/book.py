@@ -310,7 +310,8 @@ class XlwingsBook:
     """A live Excel workbook through xlwings (``xw.Book.caller()`` in the ribbon's macros).
 
     Only plain xlwings calls; not testable without Excel (the tests import it only).
-    Chart titles use the Windows COM object (``chart.api[1]``), as the add-in is Windows-only.
+    Chart titles and table deletion use the Windows COM objects (``chart.api[1]``,
+    ``table.api``), as the add-in is Windows-only.
     """
 
     _CHART_TYPES = {"column": "column_clustered", "line": "line"}
@@ -354,7 +355,7 @@ class XlwingsBook:
             for chart in list(sheet.charts):
                 chart.delete()
             for table in list(sheet.tables):
-                table.range.clear()  # tables go with their cells
+                table.api.Delete()  # the ListObject (Windows COM); its cells are cleared next
             sheet.clear()
         else:
             sheet = self.book.sheets.add(spec.name, after=self.book.sheets[-1])
