@@ -52,6 +52,7 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
+_PREFIXES = re.compile(r"^(?:_xlfn\.|_xlws\.|_xll\.)+", re.IGNORECASE)
 _A1_PART = re.compile(r"(\$?)([A-Za-z]{0,3})(\$?)(\d*)")
 
 
@@ -134,14 +135,21 @@ class Ref:
         return 0 <= self.row0 <= self.row1 < MAX_ROWS and 0 <= self.col0 <= self.col1 < MAX_COLS
 
     def shifted(self, rows: int, cols: int) -> Ref:
-        """The reference as it reads in a cell ``rows`` down and ``cols`` right."""
-        return replace(
-            self,
-            row0=self.row0 + (0 if self.abs_row0 else rows),
-            col0=self.col0 + (0 if self.abs_col0 else cols),
-            row1=self.row1 + (0 if self.abs_row1 else rows),
-            col1=self.col1 + (0 if self.abs_col1 else cols),
-        )
+        """The reference as it reads in a cell ``rows`` down and ``cols`` right.
+
+        Corners that cross each other are swapped (``A1:$B$1`` one row down covers B1:A2).
+        """
+        row0 = self.row0 + (0 if self.abs_row0 else rows)
+        row1 = self.row1 + (0 if self.abs_row1 else rows)
+        col0 = self.col0 + (0 if self.abs_col0 else cols)
+        col1 = self.col1 + (0 if self.abs_col1 else cols)
+        abs_row0, abs_row1, abs_col0, abs_col1 = (self.abs_row0, self.abs_row1,
+                                                  self.abs_col0, self.abs_col1)
+        if row0 > row1:
+            row0, row1, abs_row0, abs_row1 = row1, row0, abs_row1, abs_row0
+        if col0 > col1:
+            col0, col1, abs_col0, abs_col1 = col1, col0, abs_col1, abs_col0
+        return Ref(self.sheet, row0, col0, row1, col1, abs_row0, abs_col0, abs_row1, abs_col1)
 
     def a1(self, with_sheet: bool = True, dollars: bool = True) -> str:
         """The reference as A1 text (whole columns as ``A:B``)."""
@@ -549,23 +557,42 @@ def templatize(formula: str, names: Names, sheet: str, row: int, col: int,
         upper = name.upper()
         if upper in known_functions:
             continue
-        bare = re.sub(r"^(?:_XLFN\.|_XLWS\.|_XLL\.)+", "", upper)
+        bare = _PREFIXES.sub("", upper)
         if bare in known_functions:
             body = re.sub(re.escape(name) + r"\(", bare + "(", body)
         else:
-            unknown.append(re.sub(r"^(?:_XLFN\.|_XLWS\.|_XLL\.)+", "", name))
+            unknown.append(_PREFIXES.sub("", name))
     issue = None
     if unknown:
         issue = FormulaIssue("#NAME?", f"function {', '.join(unknown)} is not supported")
     return Template("=" + body, tuple(refs), tuple(functions), issue, tuple(notes))
 
 
+def _shift_part(part: str, rows: int, cols: int) -> str | None:
+    """One corner of an A1 reference (``$B2``, ``C``, ``$7``) moved; None if off the sheet."""
+    abs_col, letters, abs_row, digits = _A1_PART.fullmatch(part).groups()
+    if not letters:  # a row of a row range: the $ was matched as the column's
+        abs_row, abs_col = abs_col, ""
+    text = ""
+    if letters:
+        col = column_index(letters) + (0 if abs_col else cols)
+        if not 0 <= col < MAX_COLS:
+            return None
+        text += abs_col + column_letter(col)
+    if digits:
+        row = int(digits) - 1 + (0 if abs_row else rows)
+        if not 0 <= row < MAX_ROWS:
+            return None
+        text += abs_row + str(row + 1)
+    return text
+
+
 def translate_formula(formula: str, rows: int, cols: int) -> str:
     """Formula text as Excel writes it ``rows`` down and ``cols`` right of the original.
 
     Relative parts of A1 references move; ``$`` parts, names, structured references and
-    string literals stay. A reference moved off the sheet becomes ``#REF!``. This is how
-    the cells of a shared formula (``<f t="shared" si=..>``) get their text.
+    string literals stay. A reference moved off the sheet becomes ``#REF!``. This is the
+    text of a shared formula's cell (``<f t="shared" si=..>``) at that offset.
     """
     out = []
     text = formula[1:] if formula.startswith("=") else formula
@@ -573,10 +600,10 @@ def translate_formula(formula: str, rows: int, cols: int) -> str:
         if kind != "ref":
             out.append(text[m.start():end])
             continue
-        ref = _parse_a1("", m.group("a1")).shifted(rows, cols)
-        if not ref.valid:
+        moved = [_shift_part(part, rows, cols) for part in m.group("a1").split(":")]
+        if None in moved:
             out.append("#REF!")
             continue
         prefix = m.group("sheet") + "!" if m.group("sheet") else ""
-        out.append(prefix + ref.a1(with_sheet=False))
+        out.append(prefix + ":".join(moved))
     return ("=" if formula.startswith("=") else "") + "".join(out)
