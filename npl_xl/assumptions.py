@@ -448,6 +448,19 @@ def _default_assumptions() -> Assumptions:
     return Assumptions(_packaged_frames())
 
 
+@lru_cache(maxsize=16)
+def _from_range_cached(key: tuple) -> Assumptions:
+    return Assumptions.from_range([list(row) for row in key])
+
+
+def from_argument(rows: list[list[Any]] | None) -> Assumptions | None:
+    """The ``assumptions`` worksheet argument (a table range with its header, or None for
+    blank) as Assumptions; parsed once per distinct range content."""
+    if rows is None:
+        return None
+    return _from_range_cached(tuple(tuple(row) for row in rows))
+
+
 def resolve(assumptions: Assumptions | None) -> Assumptions:
     """``assumptions`` or the packaged defaults."""
     return assumptions if assumptions is not None else Assumptions.default()

@@ -185,3 +185,16 @@ def test_auction_bounds(appraisal, start, cut, p, prem):
     assert 0 <= out.p_sold <= 1 and 1 <= out.expected_round <= 3
     with pytest.raises(DomainError):
         auction_value(appraisal, start - 0.71, cut)
+
+
+def test_assumptions_argument_of_the_collateral_functions():
+    # CostRates range: residential 10% -> 100 x 0.9 = 90
+    costs = [["collateral_type", "cost_rate"], ["住宅", 0.10]]
+    assert R["NPL_NET_RECOVERY"](100.0, 200.0, None, None, None, None, costs) == pytest.approx(90.0)
+    # AuctionLadder range: tier A residential sells for sure in round 1: 100 x 0.70 x 1.15 = 80.5,
+    # months = auction_1 duration of tier A = 1.5
+    ladder = [["collateral_type", "tier", "p_sell_1"], ["住宅", "A", 1.0]]
+    row = R["NPL_AUCTION_VALUE"](100.0, None, None, None, None, None, None, "ZJ", ladder)
+    assert row == [[pytest.approx(80.5), 1.0, 1.0, pytest.approx(1.5)]]
+    bad = R["NPL_AUCTION_VALUE"](100.0, None, None, None, None, None, None, "ZJ", [["x"], [1.0]])
+    assert bad.code == "#VALUE!" and bad.message.startswith("assumptions")

@@ -303,3 +303,16 @@ def test_headless_omitted_argument_is_blank(tmp_path):
     values = evaluate_workbook(tmp_path / "omitted.xlsx")
     assert values["Calc!A1"] == pytest.approx(80.0)
     assert values["Calc!A2"] == pytest.approx(12.16775)
+
+
+def test_loan_recovery_assumptions_argument():
+    # CostRates range with residential 10%: 150 x .730005 x 0.90
+    costs = [["collateral_type", "cost_rate"], ["住宅", 0.10]]
+    row = R["NPL_LOAN_RECOVERY"](200.0, 150.0, "住宅", "浙江", None, None, None, None, None, None, None, costs)
+    assert row[0][0] == pytest.approx(150 * TIER_A_RES * 0.90)
+    # the vectorised path with the same Assumptions agrees
+    from npl_xl.assumptions import Assumptions
+    tape = read_tape([["loan_id", "province", "claim", "collateral_type", "collateral_value"],
+                      ["L1", "浙江", 200.0, "住宅", 150.0]])
+    valued = value_tape(tape, Assumptions.from_tables({"CostRates": costs}))
+    assert valued.expected_recovery[0] == pytest.approx(row[0][0], rel=1e-12)

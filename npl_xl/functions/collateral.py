@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from .. import collateral
 from .._convert import _rows, is_blank, to_bool
+from ..assumptions import from_argument
 from ..registry import Arg, worksheet_function
+from .timeline import ASSUMPTIONS_ARG
 
 
 def _flags(value):
@@ -39,12 +41,14 @@ def comps_value(area, prices, factors, weights, judicial, market_discount):
     Arg("in_lieu", "bool", default=True, doc="TRUE (default): unsold property taken in kind at the round-2 start; FALSE: valued at 0"),
     Arg("collateral_type", "text", default=None, doc="Segment of the default ladder: residential (default), commercial, industrial, land, other"),
     Arg("province", "text", default=None, doc="Province (浙江, Zhejiang, ZJ) for the default ladder and durations; blank = tier B"),
+    ASSUMPTIONS_ARG,
     shape="1x4: expected_proceeds, p_sold, expected_round, expected_months",
 )
-def auction_value(appraisal, start_ratio, cut, p_sell, premium, in_lieu, collateral_type, province):
+def auction_value(appraisal, start_ratio, cut, p_sell, premium, in_lieu, collateral_type, province,
+                  assumptions):
     """Expected outcome of the online judicial auction ladder: expected_proceeds, p_sold, expected_round, expected_months."""
     return [collateral.auction_value(appraisal, start_ratio, cut, p_sell, premium, in_lieu,
-                                     collateral_type, province).as_row()]
+                                     collateral_type, province, from_argument(assumptions)).as_row()]
 
 
 @worksheet_function(
@@ -55,7 +59,9 @@ def auction_value(appraisal, start_ratio, cut, p_sell, premium, in_lieu, collate
     Arg("cost_rate", "number", default=None, doc="Disposal costs, decimal of proceeds in [0, 1); blank = assumptions (residential 4%)"),
     Arg("deduction", "number", default=0.0, doc="Deductions (sole-residence rent, lease haircut) in currency; default 0"),
     Arg("collateral_type", "text", default=None, doc="Type whose default cost_rate applies when cost_rate is blank; default residential"),
+    ASSUMPTIONS_ARG,
 )
-def net_recovery(proceeds, claim, prior_claims, cost_rate, deduction, collateral_type):
+def net_recovery(proceeds, claim, prior_claims, cost_rate, deduction, collateral_type, assumptions):
     """Net recovery to the lender: min(claim, max(0, proceeds x (1 - cost_rate) - prior_claims - deduction))."""
-    return collateral.net_recovery(proceeds, claim, prior_claims, cost_rate, deduction, collateral_type)
+    return collateral.net_recovery(proceeds, claim, prior_claims, cost_rate, deduction,
+                                   collateral_type, from_argument(assumptions))

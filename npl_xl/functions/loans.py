@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from .. import loans, strat
 from ..tape import read_tape
+from ..assumptions import from_argument
 from ..registry import Arg, worksheet_function
+from .timeline import ASSUMPTIONS_ARG
 
 
 @worksheet_function(
@@ -20,13 +22,15 @@ from ..registry import Arg, worksheet_function
     Arg("other", "number", default=0.0, doc="Other expected recoveries (currency, undiscounted); default 0"),
     Arg("prior_claims", "number", default=0.0, doc="Claims paid before this lender from the collateral (currency); default 0"),
     Arg("lien_rank", "integer", default=1, doc="Lien rank, 1 = first (default)"),
+    ASSUMPTIONS_ARG,
     shape="1x3: expected_recovery, expected_months, recovery_sd",
 )
 def loan_recovery(claim, collateral_value, collateral_type, province, stage, defects, borrower,
-                  guarantor, other, prior_claims, lien_rank):
+                  guarantor, other, prior_claims, lien_rank, assumptions):
     """Due-diligence valuation of one loan: expected recovery (capped at the claim), expected months and recovery-rate sd."""
     return [loans.loan_recovery(claim, collateral_value, collateral_type, province, stage, defects,
-                                borrower, guarantor, other, prior_claims, lien_rank).as_row()]
+                                borrower, guarantor, other, prior_claims, lien_rank,
+                                from_argument(assumptions)).as_row()]
 
 
 @worksheet_function(

@@ -2,34 +2,24 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from .. import timeline
-from .._convert import canonical
-from ..assumptions import Assumptions
+from ..assumptions import from_argument
 from ..registry import Arg, worksheet_function
+
+#: The optional assumptions argument shared by the collateral, timeline and loan functions.
+ASSUMPTIONS_ARG = Arg("assumptions", "table", default=None, doc="Optional Assumptions table with its header row (StageDurations, Defects, AuctionLadder, CostRates, ...); blank = packaged defaults")
 
 _ARGS = (
     Arg("province", "text", doc="Province of the court (浙江, 浙江省, Zhejiang, ZJ)"),
     Arg("stage", "text", default=None, doc="Current stage: not_filed (default), filed, judgment, enforcement, appraisal, auction_1, auction_2, sale, in_lieu, distribution (or 未诉, 一拍...)"),
     Arg("collateral_type", "text", default=None, doc="residential (default), commercial, industrial, land, other, none (unsecured)"),
     Arg("defects", "codes", default=(), doc="Comma-separated list or range: waiting_seizure, pre_registration, sole_residence, lease, debtor_missing, criminal, bankruptcy"),
-    Arg("assumptions", "table", default=None, doc="Optional Assumptions table with its header (StageDurations, Defects or AuctionLadder); blank = packaged defaults"),
+    ASSUMPTIONS_ARG,
 )
 
 
-@lru_cache(maxsize=16)
-def _assumptions(key):
-    return Assumptions.from_range([list(row) for row in key])
-
-
-def assumptions_argument(rows):
-    """The assumptions worksheet argument (a table range) as an Assumptions object."""
-    return None if rows is None else _assumptions(canonical(rows))
-
-
 def _case(province, stage, collateral_type, defects, assumptions):
-    a = assumptions_argument(assumptions)
+    a = from_argument(assumptions)
     return timeline.case_of(province, stage, collateral_type, defects, a), a
 
 
