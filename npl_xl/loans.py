@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ._convert import _CODE_SPLIT
 from .assumptions import GRADES, TIER_CODES, Assumptions, resolve
 from .codes import (COLLATERAL_CODES, COLLATERAL_TYPES, DEFECT_CODES, DEFECTS, PROVINCES,
                     STAGE_CODES, STAGES)
@@ -171,7 +172,6 @@ def _code_index(values: pd.Series, code_set, codes: Sequence[str], column: str,
 
 def _defect_mask(values: pd.Series) -> np.ndarray:
     """(n, 7) bool: which defects each loan has (comma-separated codes, any spelling)."""
-    from ._convert import _CODE_SPLIT
     uniques = pd.unique(values.fillna("").astype(str).to_numpy(dtype=object))
     rows = {}
     for text in uniques:
