@@ -17,7 +17,7 @@ from pathlib import Path
 from lxml import etree
 
 from ..errors import NplError
-from .references import Names, Table, parse_range
+from .references import Names, Table, column_index, parse_range
 
 __all__ = ["WorkbookError", "FormulaCell", "Sheet", "Package", "read_package", "REL_NS"]
 
@@ -27,7 +27,6 @@ _MAIN_NAMESPACES = (
     "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
     "http://purl.oclc.org/ooxml/spreadsheetml/main",
 )
-_CELL_REF = re.compile(r"([A-Z]{1,3})(\d+)")
 _XML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 
 
@@ -148,6 +147,7 @@ def _read_sheet(archive: zipfile.ZipFile, sheet: Sheet, strings: list[str], ns: 
     if sheet_data is None:
         return
     row = -1
+    columns: dict[str, int] = {}  # "AB" -> 27, computed once per column
     for row_element in sheet_data.iterchildren(row_tag):
         r = row_element.get("r")
         row = int(r) - 1 if r else row + 1
@@ -155,11 +155,12 @@ def _read_sheet(archive: zipfile.ZipFile, sheet: Sheet, strings: list[str], ns: 
         for element in row_element.iterchildren(c_tag):
             ref = element.get("r")
             if ref:
-                m = _CELL_REF.match(ref)
-                col = 0
-                for ch in m.group(1):
-                    col = col * 26 + ord(ch) - 64
-                col -= 1
+                letters = ref.rstrip("0123456789")
+                if not r:
+                    row = int(ref[len(letters):]) - 1
+                col = columns.get(letters)
+                if col is None:
+                    col = columns[letters] = column_index(letters)
             else:
                 col += 1
             v = f = inline = None
