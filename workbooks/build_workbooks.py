@@ -308,7 +308,8 @@ def _array_block(ws, fmt, row: int, title: str, formula: str, raw_args: list, fu
     if not isinstance(result, list):
         raise SystemExit(f"{function} fails on the workbook's own data: {getattr(result, 'message', result)}")
     rows, cols = len(result), len(result[0])
-    ws.write(row, 0, title, fmt.bold)
+    if title:
+        ws.write(row, 0, title, fmt.bold)
     ws.write_array_formula(row + 1, 0, row + rows, cols - 1, "{" + formula + "}")
     return row + rows + 3
 
@@ -321,6 +322,18 @@ def write_summary(wb, fmt, tape_rows: list, tranche_rows: list, settings_rows: l
     for by, zh in (("province", "省份"), ("collateral_type", "抵押物类型"), ("stage", "处置阶段")):
         row = _array_block(ws, fmt, row, f"Pool by {by} 按{zh}分层: NPL_STRAT(LoanTape, \"{by}\")",
                            f'=NPL_STRAT(LoanTape,"{by}")', [tape_rows, by], "NPL_STRAT")
+    first = dict(zip(tape_rows[0], tape_rows[1]))
+    loan_args = [first.get(k) for k in ("claim", "collateral_value", "collateral_type", "province",
+                                         "stage", "defects", "borrower_recovery",
+                                         "guarantor_recovery", "other_recovery")]
+    cells = ",".join(f"Tape!{xl_col_to_name([c[0] for c in TAPE_COLUMNS].index(k))}3" for k in (
+        "claim", "collateral_value", "collateral_type", "province", "stage", "defects",
+        "borrower_recovery", "guarantor_recovery", "other_recovery"))
+    ws.write_row(row + 1, 0, ["expected_recovery", "expected_months", "recovery_sd"], fmt.bold)
+    end = _array_block(ws, fmt, row + 1, "", f"=NPL_LOAN_RECOVERY({cells})",
+                       [None if v == "" else v for v in loan_args], "NPL_LOAN_RECOVERY")
+    ws.write(row, 0, f"First loan of the tape valued 首笔贷款估值: NPL_LOAN_RECOVERY(Tape row 3)", fmt.bold)
+    row = end
     row = _array_block(ws, fmt, row, f"Tranches 各档证券: NPL_TRANCHE_EL(LoanTape, TrancheTable, DealSettings, {n_sims})",
                        f"=NPL_TRANCHE_EL(LoanTape,TrancheTable,DealSettings,{n_sims})",
                        [tape_rows, tranche_rows, settings_rows, n_sims], "NPL_TRANCHE_EL")
