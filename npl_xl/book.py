@@ -209,6 +209,9 @@ class FileBook:
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
             os.replace(tmp, out_path)
         except BaseException:
             if os.path.exists(tmp):

@@ -101,29 +101,62 @@ def _a1(row: int, col: int, absolute: bool = False) -> str:
     return xl_rowcol_to_cell(row, col, row_abs=absolute, col_abs=absolute)
 
 
+_CJK = re.compile(r"[\u2e80-\u9fff\uff00-\uffef\u3000-\u303f]+")
+#: Fonts with CJK glyphs, by family name and by file-name fragment.
+_CJK_FAMILIES = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei",
+                 "Microsoft YaHei", "SimHei", "PingFang SC", "Heiti SC")
+_CJK_FILES = ("notosanscjk", "sourcehansans", "wqy", "msyh", "simhei", "pingfang")
+
+
+def _cjk_font() -> str | None:
+    """A font family with CJK glyphs known to matplotlib (registering a system font file
+    if needed), or None."""
+    from matplotlib import font_manager
+
+    known = {f.name for f in font_manager.fontManager.ttflist}
+    for family in _CJK_FAMILIES:
+        if family in known:
+            return family
+    for path in font_manager.findSystemFonts():
+        if any(fragment in path.lower().replace("-", "").replace("_", "") for fragment in _CJK_FILES):
+            try:
+                font_manager.fontManager.addfont(path)
+                return font_manager.FontProperties(fname=path).get_name()
+            except (OSError, RuntimeError, ValueError):
+                continue
+    return None
+
+
 def _latin(text: str) -> str:
-    """``text`` without CJK characters (matplotlib's bundled fonts have no CJK glyphs)."""
-    return " ".join(re.sub(r"[\u2e80-\u9fff\uff00-\uffef\u3000-\u303f]+", " ", text).split())
+    """``text`` without CJK characters (when no CJK font is available)."""
+    return " ".join(_CJK.sub(" ", text).split())
 
 
 def render_png(specs, frames: dict, path, title: str = "") -> None:
     """Draw every chart of ``specs`` into one PNG at ``path`` (one panel per chart).
 
-    ``frames`` maps block names to the DataFrames the charts read. Titles keep only their
-    non-CJK text (no CJK font is assumed on the machine).
+    ``frames`` maps block names to the DataFrames the charts read. Chinese text is drawn
+    with a CJK system font when one is installed, and left out otherwise.
     """
     import matplotlib
 
     matplotlib.use("Agg", force=True)
+    family = _cjk_font()
+    label = (lambda text: text) if family else _latin
+    style = {"font.sans-serif": [family, "DejaVu Sans"]} if family else {}
+    with matplotlib.rc_context(style):
+        _draw(list(specs), frames, path, title, label)
+
+
+def _draw(specs, frames, path, title, label) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
     from matplotlib.ticker import PercentFormatter
 
-    specs = list(specs)
     fig, axes = plt.subplots(len(specs), 1, figsize=(9, 3.4 * len(specs)), squeeze=False)
     for ax, spec in zip(axes[:, 0], specs):
         frame = frames[spec.block]
-        labels = [str(v) for v in frame[spec.categories]]
+        labels = [f"{v:g}" if isinstance(v, float) else str(v) for v in frame[spec.categories]]
         x = np.arange(len(labels))
         width = 0.8 / max(1, len(spec.series))
         for k, series in enumerate(spec.series):
@@ -132,13 +165,13 @@ def render_png(specs, frames: dict, path, title: str = "") -> None:
                    if series.errors else None)
             if spec.kind == "column":
                 ax.bar(x + (k - (len(spec.series) - 1) / 2) * width, y, width, yerr=err,
-                       label=series.name, capsize=2)
+                       label=label(series.name), capsize=2)
             else:
-                ax.errorbar(x, y, yerr=err, label=series.name, capsize=2)
+                ax.errorbar(x, y, yerr=err, label=label(series.name), capsize=2)
         step = max(1, len(labels) // 20)
         ax.set_xticks(x[::step], labels[::step], rotation=45 if spec.kind == "column" else 0,
                       ha="right" if spec.kind == "column" else "center", fontsize=8)
-        ax.set_title(_latin(spec.title), fontsize=11)
+        ax.set_title(label(spec.title), fontsize=11)
         ax.set_xlabel(spec.x_title)
         ax.set_ylabel(spec.y_title)
         if spec.percent_axis:
@@ -147,7 +180,7 @@ def render_png(specs, frames: dict, path, title: str = "") -> None:
         if len(spec.series) > 1:
             ax.legend(fontsize=8)
     if title:
-        fig.suptitle(_latin(title), fontsize=12)
+        fig.suptitle(label(title), fontsize=12)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
