@@ -12,7 +12,7 @@ A :class:`ChartSpec` names the data it plots by *block* and *column* of a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = ["Series", "ChartSpec", "add_native_chart", "render_png"]
 
@@ -41,7 +41,7 @@ class ChartSpec:
     kind : "column" (clustered bars, histograms) or "line".
     anchor : top-left cell of the chart on the sheet (e.g. "J2").
     size : (width, height) in pixels.
-    percent_axis : format the value axis as percentages.
+    percent_axis : format the value axis as percentages (else ``value_format`` if given).
     """
 
     title: str
@@ -54,7 +54,7 @@ class ChartSpec:
     anchor: str = "A1"
     size: tuple[int, int] = (640, 300)
     percent_axis: bool = False
-    extra: dict = field(default_factory=dict)
+    value_format: str | None = None  #: Excel number format of the value axis, e.g. "#,##0"
 
     def __post_init__(self):
         if self.kind not in _NATIVE_TYPES:
@@ -89,6 +89,8 @@ def add_native_chart(workbook, worksheet, spec: ChartSpec, locate) -> None:
     y_axis = {"name": spec.y_title, "major_gridlines": {"visible": True}}
     if spec.percent_axis:
         y_axis["num_format"] = "0%"
+    elif spec.value_format:
+        y_axis["num_format"] = spec.value_format
     chart.set_y_axis(y_axis)
     chart.set_legend({"position": "bottom"} if len(spec.series) > 1 else {"none": True})
     chart.set_size({"width": spec.size[0], "height": spec.size[1]})
