@@ -197,3 +197,44 @@ def test_adapter_converts_both_ways():
     assert out.shape == (1, 2) and out[0, 0] == 1.0 and fx.is_error(out[0, 1])
     assert log.take() == [("#NUM!", "sd: too big")]
     assert fx.is_error(fx.from_raw(float("inf"), log))
+
+
+# ------------------------------------------------------------------------- engine corners
+
+def test_engine_corner_cases(tmp_path):
+    import openpyxl
+
+    from npl_xl.recalc import recalc_workbook
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "S"
+    other = book.create_sheet("Data 2")
+    for r in range(1, 6):
+        other.cell(r, 1, float(r))
+    sheet["A1"] = "=B1+1"
+    sheet["B1"] = "=A1+1"  # circular with A1
+    sheet["C1"] = "=SUM('Data 2'!A1:XFD1048576)"  # clipped to the used area: 1+...+5
+    sheet["C2"] = "=ROW()*100+COLUMN()"  # own cell C2: 2*100+3
+    sheet["C3"] = "=ROWS('Data 2'!A1:A10)+COLUMNS(E1:H1)"  # 10 + 4
+    sheet["C4"] = "=SUM('Data 2'!A:A)"  # whole column: 15
+    sheet["C5"] = '=INDIRECT("A1")'
+    sheet["C6"] = "=SUM(S!#REF!)"
+    sheet["C7"] = "=_xlfn.XLOOKUP(3,'Data 2'!A1:A5,'Data 2'!A1:A5)"
+    sheet["C8"] = "=C7&\"\""  # text of a number
+    sheet["C9"] = "=NPL_BETA_INV(0.5,0.5,0.1)"  # symmetric Beta: median 0.5
+    path = book.save(tmp_path / "corners.xlsx") or tmp_path / "corners.xlsx"
+    report = recalc_workbook(path, tmp_path / "out.xlsx")
+    values = report.values
+    assert values["S!C1"] == 15.0
+    assert values["S!C2"] == 203.0
+    assert values["S!C3"] == 14.0
+    assert values["S!C4"] == 15.0
+    assert values["S!C7"] == 3.0
+    assert values["S!C8"] == "3"
+    assert values["S!C9"] == pytest.approx(0.5, abs=1e-12)
+    assert report.errors["S!A1"].describe() == "could not be computed (#VALUE!: circular reference, or depends on one)"
+    assert not report.errors["S!B1"].computed
+    assert report.errors["S!C5"].message == "function INDIRECT is not supported"
+    assert report.errors["S!C6"].code == "#REF!"
+    assert set(report.errors) == {"S!A1", "S!B1", "S!C5", "S!C6"}

@@ -46,6 +46,11 @@ _REFERENCE_FUNCTIONS = frozenset({"ROW", "COLUMN", "ROWS", "COLUMNS", "AREAS", "
                                   "SINGLE", "_XLFN.SINGLE"})
 
 
+#: ranges larger than this many cells are clipped to the sheet's used area rather than
+#: padded with blanks (A1:XFD1048576 would otherwise need 17 billion cells)
+_MAX_PADDED = 5_000_000
+
+
 def address(sheet: str, row: int, col: int) -> str:
     return f"{sheet}!{cell_address(row, col)}"
 
@@ -144,8 +149,12 @@ def _build_nodes(package: Package, known_functions) -> list[Node]:
                 template = Template("", (), (), FormulaIssue(
                     "#NAME?", "what-if data tables are not supported"))
             else:
-                template = templatize(text, names, sheet.name, cell.row, cell.col,
-                                      known_functions)
+                try:
+                    template = templatize(text, names, sheet.name, cell.row, cell.col,
+                                          known_functions)
+                except Exception as exc:  # one unreadable formula must not stop the run
+                    template = Template("", (), (), FormulaIssue(
+                        "#NAME?", f"formula could not be read ({type(exc).__name__}: {exc})"))
             if cell.kind == "shared":
                 masters[cell.shared_index] = (cell, template)
             rows = cols = 1
@@ -211,8 +220,8 @@ class _Grids:
             return np.array([[fx.formulas_error("#REF!")]], dtype=object)
         i, rows, cols, shape = self._window(ref)
         block = self.values[i][rows, cols]
-        if block.shape == shape:
-            return block
+        if block.shape == shape or shape[0] * shape[1] > _MAX_PADDED:
+            return block  # beyond the used area every cell is blank: clipped, not padded
         padded = _filled(shape, self.empty)
         padded[:block.shape[0], :block.shape[1]] = block
         return padded
@@ -226,7 +235,7 @@ def _order(nodes: list[Node], grids: _Grids) -> tuple[list[int], set[int]]:
     for n, node in enumerate(nodes):
         needed = set()
         for ref in node.refs:
-            if ref.valid and ref.sheet in grids.index:
+            if ref.valid and ref.sheet in grids.index and not ref.address_only:
                 needed.update(grids.owners(ref).tolist())
         for m in needed:
             dependents[m].append(n)
@@ -376,7 +385,7 @@ def evaluate_package(package: Package) -> Evaluation:
             block[0, 0] = _plain(result)
         store(node, block, None, log)
     for n in sorted(cyclic):
-        fail(nodes[n], "#VALUE!", "circular reference")
+        fail(nodes[n], "#VALUE!", "circular reference, or depends on one")
     return evaluation
 
 

@@ -38,7 +38,7 @@ _END = r"(?![\w.(\[!])"
 _TOKEN = re.compile(
     rf"""
     (?P<string>"(?:[^"]|"")*")
-  | (?P<error>\#(?:NULL!|DIV/0!|VALUE!|REF!|NAME\?|NUM!|N/A|GETTING_DATA))
+  | (?P<error>(?:{_SHEET}!)?\#(?:NULL!|DIV/0!|VALUE!|REF!|NAME\?|NUM!|N/A|GETTING_DATA))
   | (?P<array>\{{[^{{}}"]*(?:"(?:[^"]|"")*"[^{{}}"]*)*\}})
   | (?P<external>\[\d+\]{_SHEET}?!)
   | (?P<ref>(?:(?P<sheet>{_SHEET})!)?(?P<a1>{_CELL}(?::{_CELL})?|{_COLS}|{_ROWS}){_END})
@@ -125,6 +125,7 @@ class Ref:
     abs_col0: bool = True
     abs_row1: bool = True
     abs_col1: bool = True
+    address_only: bool = False  # ROW()/COLUMN(): the formula's own address, not a value
 
     @property
     def is_cell(self) -> bool:
@@ -149,7 +150,8 @@ class Ref:
             row0, row1, abs_row0, abs_row1 = row1, row0, abs_row1, abs_row0
         if col0 > col1:
             col0, col1, abs_col0, abs_col1 = col1, col0, abs_col1, abs_col0
-        return Ref(self.sheet, row0, col0, row1, col1, abs_row0, abs_col0, abs_row1, abs_col1)
+        return Ref(self.sheet, row0, col0, row1, col1, abs_row0, abs_col0, abs_row1, abs_col1,
+                   self.address_only)
 
     def a1(self, with_sheet: bool = True, dollars: bool = True) -> str:
         """The reference as A1 text (whole columns as ``A:B``)."""
@@ -498,12 +500,14 @@ def _resolve_pieces(text: str, names: Names, sheet: str, row: int, col: int, dep
                     functions.append(m.group("function"))
                 yield raw
                 if m.group("function").upper() in ("ROW", "COLUMN") and text[end:end + 1] == ")":
-                    yield Ref(sheet, row, col, row, col, False, False, False, False)
+                    yield Ref(sheet, row, col, row, col, False, False, False, False, True)
             elif kind == "external":
                 function = re.match(rf"\[\d+\]!({_IDENT})\(", text[m.start():])
                 if function:  # an add-in function saved as [1]!NPL_X( : call it by name
                     continue
                 raise _Unsupported("references to other workbooks are not supported")
+            elif kind == "error":  # Sheet1!#REF! (a deleted range) is plain #REF!
+                yield raw[raw.index("#"):]
             elif kind == "sheet3d":
                 raise _Unsupported("3-D references across sheets are not supported")
             else:
