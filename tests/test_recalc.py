@@ -65,6 +65,8 @@ def test_values_match_independent_expectations(recalculated):
             assert all(0 < g < 1 for g in got)
         elif where == "C12":
             expected = _expected_c12()
+        elif where == "C20":
+            expected = float(beta.beta_draws(0.4, 0.2, 5, 7).sum())
         if isinstance(expected, list):
             expected = [x for row in expected for x in row] if isinstance(expected[0], list) \
                 else expected
@@ -222,6 +224,11 @@ def test_shared_formulas_as_excel_writes_them(tmp_path, feature_book):
 
     source = edit_parts(feature_book, tmp_path / "shared.xlsx", edit)
     values = evaluate_workbook(source)
+    from npl_xl.recalc.engine import evaluate_package
+    from npl_xl.recalc.xlsx import read_package
+
+    formulas = evaluate_package(read_package(source)).formulas
+    assert formulas[("Calc", 32, 10)] == "J33*$B$20+SUM($J$30:J33)"  # K33 as Excel shows it
     # K_r = r*0.05 + (30 + ... + r)
     for r in range(30, 35):
         assert values[f"Calc!K{r}"] == pytest.approx(r * 0.05 + sum(range(30, r + 1)))

@@ -24,6 +24,7 @@ NAMES = Names(
     local={("Loan Tape", "SCOPED"): "'Loan Tape'!$Z$1"},
     tables={"TAPE": TAPE},
     sheets=("Loan Tape", "Calc"),
+    spills={("Calc", 6, 2): (6, 2, 10, 3)},  # an array formula at C7 filling C7:D11
 )
 
 
@@ -53,6 +54,9 @@ def rw(formula: str, sheet: str = "Calc", row: int = 0, col: int = 0) -> str:
     ("=NOSUCH+1", "=#NAME?+1"),
     ("=Tape[nosuch]", "=#REF!"),
     ("='Loan Tape'!C4*2", "='Loan Tape'!C4*2"),
+    ("=SUM(_xlfn.ANCHORARRAY(C7))", "=SUM(Calc!$C$7:$D$11)"),  # spill reference C7#
+    ("=SUM(_xlfn.ANCHORARRAY(Calc!$C$7))*2", "=SUM(Calc!$C$7:$D$11)*2"),
+    ("=ANCHORARRAY(E1)", "=#REF!"),  # E1 holds no array formula
 ])
 def test_rewrite_structured_references_and_names(formula, expected):
     assert rw(formula) == expected

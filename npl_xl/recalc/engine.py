@@ -23,7 +23,8 @@ import schedula as sh
 
 from ..errors import XlError
 from . import functions as fx
-from .references import MAX_COLS, MAX_ROWS, FormulaIssue, Ref, Template, cell_address, templatize
+from .references import (MAX_COLS, MAX_ROWS, FormulaIssue, Ref, Template, cell_address,
+                         templatize, translate_formula)
 from .xlsx import FormulaCell, Package, read_package
 
 __all__ = ["CellError", "Evaluation", "evaluate_package", "evaluate_workbook", "address"]
@@ -82,7 +83,13 @@ class Node:
     template: Template
     refs: tuple[Ref, ...]
     is_array: bool = False
-    issue: FormulaIssue | None = None
+    offset: tuple[int, int] = (0, 0)  # shared-formula cell: where it sits from its master
+
+    @property
+    def text(self) -> str:
+        """The formula as this cell reads it (a shared formula's master text, moved)."""
+        return translate_formula(self.formula, *self.offset) if self.offset != (0, 0) \
+            else self.formula
 
 
 @dataclass
@@ -142,7 +149,8 @@ def _build_nodes(package: Package, known_functions) -> list[Node]:
                 first, template = master
                 dr, dc = cell.row - first.row, cell.col - first.col
                 nodes.append(Node(index, cell.row, cell.col, 1, 1, first.text, template,
-                                  tuple(r.shifted(dr, dc) for r in template.refs)))
+                                  tuple(r.shifted(dr, dc) for r in template.refs),
+                                  offset=(dr, dc)))
                 continue
             text = cell.text or ""
             if cell.kind == "dataTable":
@@ -346,7 +354,7 @@ def evaluate_package(package: Package) -> Evaluation:
                                                  error.message)
             else:
                 evaluation.values[key] = value
-        evaluation.formulas[(sheet, node.row, node.col)] = node.formula
+        evaluation.formulas[(sheet, node.row, node.col)] = node.text
 
     def fail(node: Node, code: str, message: str):
         block = _filled((node.rows, node.cols), fx.formulas_error(code))

@@ -16,7 +16,7 @@ Coordinates are 0-based (row, column) everywhere in this module; addresses are t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 __all__ = [
     "MAX_ROWS", "MAX_COLS", "Ref", "Table", "Names", "FormulaIssue", "Template",
@@ -40,6 +40,7 @@ _TOKEN = re.compile(
     (?P<string>"(?:[^"]|"")*")
   | (?P<error>(?:{_SHEET}!)?\#(?:NULL!|DIV/0!|VALUE!|REF!|NAME\?|NUM!|N/A|GETTING_DATA))
   | (?P<array>\{{[^{{}}"]*(?:"(?:[^"]|"")*"[^{{}}"]*)*\}})
+  | (?P<spill>(?i:_xlfn\.)?(?i:ANCHORARRAY)\(\s*(?:(?P<ssheet>{_SHEET})!)?(?P<sa1>{_CELL})\s*\))
   | (?P<external>\[\d+\]{_SHEET}?!)
   | (?P<ref>(?:(?P<sheet>{_SHEET})!)?(?P<a1>{_CELL}(?::{_CELL})?|{_COLS}|{_ROWS}){_END})
   | (?P<sheet3d>{_SHEET}:{_SHEET}!)
@@ -242,13 +243,16 @@ class Names:
 
     ``workbook`` maps upper-case name -> definition text; ``local`` maps
     (sheet, upper-case name) -> definition text (sheet-scoped names win on their sheet).
-    ``tables`` maps upper-case table name -> :class:`Table`.
+    ``tables`` maps upper-case table name -> :class:`Table`; ``spills`` maps the anchor
+    (sheet, row, col) of each array formula to its range (row0, col0, row1, col1), which
+    is what Excel 365's spill reference ``C7#`` (stored as ``_xlfn.ANCHORARRAY(C7)``) means.
     """
 
     workbook: dict[str, str]
     local: dict[tuple[str, str], str]
     tables: dict[str, Table]
     sheets: tuple[str, ...] = ()
+    spills: dict[tuple[str, int, int], tuple[int, int, int, int]] = field(default_factory=dict)
 
     def definition(self, name: str, sheet: str) -> str | None:
         upper = name.upper()
@@ -432,8 +436,9 @@ def _tokens(text: str):
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         kind = m.lastgroup
-        if kind in ("sheet", "a1", "table", "qsheet", "qname"):  # inner group; find outer
-            kind = next(k for k in ("ref", "structured", "qualified") if m.group(k) is not None)
+        if kind in ("sheet", "a1", "table", "qsheet", "qname", "ssheet", "sa1"):  # inner group
+            kind = next(k for k in ("ref", "structured", "qualified", "spill")
+                        if m.group(k) is not None)
         end = m.end()
         if kind == "structured":
             end = _bracket_end(text, m.end() - 1)
@@ -464,6 +469,14 @@ def _resolve_pieces(text: str, names: Names, sheet: str, row: int, col: int, dep
             if kind == "ref":
                 ref_sheet = names.sheet_name(m.group("sheet")) if m.group("sheet") else sheet
                 yield _parse_a1(ref_sheet, m.group("a1"))
+            elif kind == "spill":
+                anchor_sheet = names.sheet_name(m.group("ssheet")) if m.group("ssheet") else sheet
+                anchor = _parse_a1(anchor_sheet, m.group("sa1"))
+                spill = names.spills.get((anchor_sheet, anchor.row0, anchor.col0))
+                if spill is None:
+                    raise _Unresolvable("#REF!", f"{anchor.a1(dollars=False)}# is not an array "
+                                                 "formula with a saved range")
+                yield Ref(anchor_sheet, *spill)
             elif kind == "structured":
                 table_name = m.group("table")
                 if table_name is None:

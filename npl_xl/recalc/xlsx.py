@@ -265,5 +265,7 @@ def _read(archive: zipfile.ZipFile, path: Path, workbook_part: str) -> Package:
                 table = _table(archive, target, sheet.name)
                 tables[table.name.upper()] = table
         _read_sheet(archive, sheet, strings, ns)
-    names = Names(workbook_names, local_names, tables, tuple(sheet_names))
+    spills = {(sheet.name, f.row, f.col): f.ref for sheet in sheets for f in sheet.formulas
+              if f.kind == "array" and f.ref is not None}
+    names = Names(workbook_names, local_names, tables, tuple(sheet_names), spills)
     return Package(path, sheets, names, workbook_part)
