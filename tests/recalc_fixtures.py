@@ -75,6 +75,7 @@ NPL = [
     ("C18", "=FOO(1)", "#NAME?"),
     ("C19", "=NPL_BETA_INV(0.5,Tape!C2:C3,0.1)", "#VALUE!"),
     ("C20", "=SUM(_xlfn.ANCHORARRAY(C7))", None),  # Excel 365's C7#: the draws' range
+    ("C21", '=ISNA(NPL_BETA_FIT(Tape[recovery],"XYZ"))', True),  # unknown method: #N/A
 ]
 
 ERROR_CELLS = {"Calc!A19", "Calc!C14", "Calc!C17", "Calc!C18", "Calc!C19"}

@@ -242,3 +242,11 @@ def test_engine_corner_cases(tmp_path):
     assert report.errors["S!C5"].message == "function INDIRECT is not supported"
     assert report.errors["S!C6"].code == "#REF!"
     assert set(report.errors) == {"S!A1", "S!B1", "S!C5", "S!C6"}
+
+
+def test_default_output_path_keeps_the_suffix(tmp_path):
+    from npl_xl.recalc import default_output_path
+
+    assert default_output_path(tmp_path / "a.b.xlsx") == tmp_path / "a.b.recalc.xlsx"
+    assert default_output_path(tmp_path / "m.xlsm") == tmp_path / "m.recalc.xlsm"
+    assert default_output_path(tmp_path / "t.xltx") == tmp_path / "t.recalc.xltx"

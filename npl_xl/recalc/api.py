@@ -49,10 +49,10 @@ class RecalcReport:
 
 
 def default_output_path(path_in: str | Path) -> Path:
-    """``book.xlsx`` -> ``book.recalc.xlsx`` beside it (``.xlsm`` stays ``.xlsm``)."""
+    """``book.xlsx`` -> ``book.recalc.xlsx`` beside it; the suffix (.xlsm, .xltx) is kept,
+    since it must match the workbook's content type."""
     path_in = Path(path_in)
-    suffix = path_in.suffix if path_in.suffix.lower() in (".xlsx", ".xlsm") else ".xlsx"
-    return path_in.with_name(path_in.stem + ".recalc" + suffix)
+    return path_in.with_name(path_in.stem + ".recalc" + (path_in.suffix or ".xlsx"))
 
 
 def _same_file(a: Path, b: Path) -> bool:
