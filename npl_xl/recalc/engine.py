@@ -47,6 +47,15 @@ _REFERENCE_FUNCTIONS = frozenset({"ROW", "COLUMN", "ROWS", "COLUMNS", "AREAS", "
                                   "SINGLE", "_XLFN.SINGLE"})
 
 
+#: functions that work cell by cell when given columns of values (Excel's array
+#: semantics), so cells sharing a formula built from them and operators can be computed
+#: in one call; aggregates (SUM, AND, MIN...) are deliberately absent
+_ELEMENTWISE = frozenset({
+    "IF", "IFERROR", "IFNA", "_XLFN.IFNA", "ISNA", "ISERROR", "ISERR", "ISNUMBER", "ISTEXT",
+    "ISBLANK", "ISLOGICAL", "NOT", "ROUND", "ROUNDUP", "ROUNDDOWN", "ABS", "INT", "EXP", "LN",
+    "SQRT", "MOD", "POWER", "SIGN", "LEFT", "RIGHT", "MID", "LEN", "UPPER", "LOWER", "TRIM",
+})
+
 #: ranges larger than this many cells are clipped to the sheet's used area rather than
 #: padded with blanks (A1:XFD1048576 would otherwise need 17 billion cells)
 _MAX_PADDED = 5_000_000
@@ -235,30 +244,75 @@ class _Grids:
         return padded
 
 
-def _order(nodes: list[Node], grids: _Grids) -> tuple[list[int], set[int]]:
-    """Topological order of the nodes; the second item holds nodes on a cycle."""
-    count = len(nodes)
-    dependents: list[list[int]] = [[] for _ in range(count)]
-    pending = np.zeros(count, dtype=np.int64)
-    for n, node in enumerate(nodes):
-        needed = set()
+def _needs(nodes: list[Node], grids: _Grids) -> list[set[int]]:
+    """For each node, the nodes whose cells its ranges read."""
+    needs = []
+    for node in nodes:
+        needed: set[int] = set()
         for ref in node.refs:
             if ref.valid and ref.sheet in grids.index and not ref.address_only:
                 needed.update(grids.owners(ref).tolist())
-        for m in needed:
-            dependents[m].append(n)
-        pending[n] = len(needed)
-    ready = [n for n in range(count) if pending[n] == 0]
+        needs.append(needed)
+    return needs
+
+
+def _columnar(node: Node) -> bool:
+    """Can this formula be computed for many cells in one call (see :func:`_units`)?"""
+    template = node.template
+    return (template.issue is None and not node.is_array and not template.notes
+            and all(ref.stays_cell for ref in node.refs)
+            and all(f.upper() in _ELEMENTWISE for f in template.functions))
+
+
+def _units(nodes: list[Node], needs: list[set[int]], vectorize: bool) -> list[list[int]]:
+    """Nodes grouped into units of work.
+
+    Cells with the same template whose arguments are single cells and whose functions
+    work cell by cell (a calculated column, a filled-down IF) form one unit when none of
+    them reads another (a running balance cannot): the unit is computed in one call on
+    columns of values, which is 20-50x faster than one call per cell. Everything else is
+    a unit of one.
+    """
+    units: list[list[int]] = []
+    groups: dict[str, list[int]] = {}
+    for n, node in enumerate(nodes):
+        if vectorize and _columnar(node):
+            groups.setdefault(node.template.text, []).append(n)
+        else:
+            units.append([n])
+    for members in groups.values():
+        inside = set(members)
+        if len(members) > 1 and not any(needs[m] & inside for m in members):
+            units.append(members)
+        else:
+            units.extend([m] for m in members)
+    return units
+
+
+def _schedule(units: list[list[int]], needs: list[set[int]],
+              count: int) -> tuple[list[list[int]], set[int]]:
+    """Units in an order where every unit comes after those it reads; and cyclic nodes."""
+    unit_of = np.empty(count, dtype=np.int64)
+    for u, members in enumerate(units):
+        unit_of[members] = u
+    dependents: list[list[int]] = [[] for _ in units]
+    pending = np.zeros(len(units), dtype=np.int64)
+    for u, members in enumerate(units):
+        before = {int(unit_of[m]) for n in members for m in needs[n]}
+        for v in before:
+            dependents[v].append(u)
+        pending[u] = len(before)
+    ready = [u for u in range(len(units)) if pending[u] == 0]
     order = []
     while ready:
-        n = ready.pop()
-        order.append(n)
-        for m in dependents[n]:
-            pending[m] -= 1
-            if pending[m] == 0:
-                ready.append(m)
-    cyclic = set(range(count)) - set(order)
-    return order, cyclic
+        u = ready.pop()
+        order.append(units[u])
+        for v in dependents[u]:
+            pending[v] -= 1
+            if pending[v] == 0:
+                ready.append(v)
+    done = {n for members in order for n in members}
+    return order, set(range(count)) - done
 
 
 def _plain(value: Any) -> Any:
@@ -316,85 +370,142 @@ def _first_error_source(node: Node, grids: _Grids, code: str, messages: dict):
     return None, None
 
 
-def evaluate_package(package: Package) -> Evaluation:
-    """Compute every formula of a read package."""
-    table = fx.function_table()
-    known = frozenset(table)
-    nodes = _build_nodes(package, known)
-    grids = _Grids(package, nodes)
-    order, cyclic = _order(nodes, grids)
-    evaluation = Evaluation(package)
-    compiled: dict[str, tuple] = {}
-    messages: dict[tuple[str, int, int], str] = {}
-    sheet_names = [s.name for s in package.sheets]
+class _Evaluator:
+    """Evaluates nodes into the grids and records values, errors and messages."""
 
-    def store(node: Node, block: np.ndarray, issue: CellError | None, log):
-        sheet = sheet_names[node.sheet]
-        grids.values[node.sheet][node.row:node.row + node.rows,
-                                 node.col:node.col + node.cols] = block
+    def __init__(self, package: Package, nodes: list[Node], grids: _Grids):
+        self.nodes, self.grids = nodes, grids
+        self.evaluation = Evaluation(package)
+        self.compiled: dict[str, tuple] = {}
+        self.messages: dict[tuple[str, int, int], str] = {}
+        self.sheet_names = [s.name for s in package.sheets]
+
+    def store(self, node: Node, block: np.ndarray, issue: CellError | None, log) -> None:
+        sheet = self.sheet_names[node.sheet]
+        evaluation = self.evaluation
+        self.grids.values[node.sheet][node.row:node.row + node.rows,
+                                      node.col:node.col + node.cols] = block
         for (r, c), value in np.ndenumerate(block):
             key = (sheet, node.row + r, node.col + c)
             if fx.is_error(value):
-                code = str(value)
-                if issue is not None:
-                    error = issue
-                else:
-                    message = next((m for k, m in log if k == code), None)
-                    if message is None and node.template.notes:
-                        message = next((n.split(": ", 1)[1] for n in node.template.notes
-                                        if n.startswith(code)), None)
-                    if message is None:
-                        source, why = _first_error_source(node, grids, code, messages)
-                        if source is not None:
-                            message = f"from {address(*source)}" + (f": {why}" if why else "")
-                    error = CellError(code, message or _NATIVE_MEANING.get(code, ""))
-                messages[key] = error.message
+                error = issue if issue is not None else self._explain(node, str(value), log)
+                self.messages[key] = error.message
                 evaluation.errors[key] = error
-                evaluation.values[key] = XlError(code if code in _NATIVE_MEANING else "#VALUE!",
-                                                 error.message)
+                code = error.code if error.code in _NATIVE_MEANING else "#VALUE!"
+                evaluation.values[key] = XlError(code, error.message)
             else:
                 evaluation.values[key] = value
         evaluation.formulas[(sheet, node.row, node.col)] = node.text
 
-    def fail(node: Node, code: str, message: str):
-        block = _filled((node.rows, node.cols), fx.formulas_error(code))
-        store(node, block, CellError(code, message, computed=False), [])
+    def _explain(self, node: Node, code: str, log) -> CellError:
+        """Why ``node`` holds error ``code``: an NPL message, a note, or its source cell."""
+        message = next((m for k, m in log if k == code), None)
+        if message is None:
+            message = next((n.split(": ", 1)[1] for n in node.template.notes
+                            if n.startswith(code)), None)
+        if message is None:
+            source, why = _first_error_source(node, self.grids, code, self.messages)
+            if source is not None:
+                message = f"from {address(*source)}" + (f": {why}" if why else "")
+        return CellError(code, message or _NATIVE_MEANING.get(code, ""))
 
-    for n in order:
-        node = nodes[n]
+    def fail(self, node: Node, code: str, message: str) -> None:
+        block = _filled((node.rows, node.cols), fx.formulas_error(code))
+        self.store(node, block, CellError(code, message, computed=False), [])
+
+    def _prepare(self, node: Node):
+        """(compiled function, refs in its argument order, compile log) or None if failed."""
         issue = node.template.issue
         if issue is not None:
-            fail(node, issue.code, issue.message)
-            continue
-        function, problem, compile_log = _compile(node.template.text, compiled)
+            self.fail(node, issue.code, issue.message)
+            return None
+        function, problem, compile_log = _compile(node.template.text, self.compiled)
         if function is None:
-            fail(node, "#NAME?", problem)
-            continue
+            self.fail(node, "#NAME?", problem)
+            return None
         keys = node.template.placeholder_keys()
         try:
-            refs = [node.refs[keys[key]] for key in function.inputs]
+            order = [keys[key] for key in function.inputs]
         except KeyError:
-            fail(node, "#NAME?", "formula syntax not supported (range operators)")
-            continue
-        args = [grids.read(ref) for ref in refs]
+            self.fail(node, "#NAME?", "formula syntax not supported (range operators)")
+            return None
+        return function, order, compile_log
+
+    def run(self, n: int) -> None:
+        """Evaluate one node."""
+        node = self.nodes[n]
+        prepared = self._prepare(node)
+        if prepared is None:
+            return
+        function, order, compile_log = prepared
+        refs = [node.refs[k] for k in order]
+        args = [self.grids.read(ref) for ref in refs]
         if _REFERENCE_FUNCTIONS.intersection(f.upper() for f in node.template.functions):
             args = [_ranges(ref, value) for ref, value in zip(refs, args)]
         fx.LOG.take()
         try:
             result = function(*args)
         except Exception as exc:  # a library failure is this cell's problem, not the run's
-            fail(node, "#VALUE!", f"evaluation failed ({type(exc).__name__})")
-            continue
+            self.fail(node, "#VALUE!", f"evaluation failed ({type(exc).__name__})")
+            return
         log = compile_log + fx.LOG.take()
         if node.is_array:
             block = _fit(result, node.rows, node.cols)
         else:
             block = np.empty((1, 1), dtype=object)
             block[0, 0] = _plain(result)
-        store(node, block, None, log)
+        self.store(node, block, None, log)
+
+    def run_columnar(self, members: list[int]) -> None:
+        """Evaluate same-template cells in one call on columns; one by one if that fails."""
+        first = self.nodes[members[0]]
+        prepared = self._prepare(first)
+        if prepared is None:
+            for n in members[1:]:
+                self.run(n)
+            return
+        function, order, _ = prepared
+        args = []
+        for k in order:
+            column = np.empty((len(members), 1), dtype=object)
+            for i, n in enumerate(members):
+                column[i, 0] = self.grids.read(self.nodes[n].refs[k])[0, 0]
+            args.append(column)
+        try:
+            result = np.asarray(function(*args), dtype=object)
+        except Exception:  # the library would not take columns: fall back, cell by cell
+            result = None
+        if result is None or result.shape not in ((len(members), 1), (1, 1), ()):
+            for n in members:
+                self.run(n)
+            return
+        flat = result.ravel()
+        for i, n in enumerate(members):
+            block = np.empty((1, 1), dtype=object)
+            block[0, 0] = _plain(flat[i if flat.size > 1 else 0])
+            self.store(self.nodes[n], block, None, [])
+
+
+def evaluate_package(package: Package, vectorize: bool = True) -> Evaluation:
+    """Compute every formula of a read package.
+
+    ``vectorize=False`` computes every cell on its own (the reference the columnar path
+    is tested against).
+    """
+    known = frozenset(fx.function_table())
+    nodes = _build_nodes(package, known)
+    grids = _Grids(package, nodes)
+    needs = _needs(nodes, grids)
+    order, cyclic = _schedule(_units(nodes, needs, vectorize), needs, len(nodes))
+    evaluator = _Evaluator(package, nodes, grids)
+    for members in order:
+        if len(members) == 1:
+            evaluator.run(members[0])
+        else:
+            evaluator.run_columnar(members)
     for n in sorted(cyclic):
-        fail(nodes[n], "#VALUE!", "circular reference, or depends on one")
-    return evaluation
+        evaluator.fail(nodes[n], "#VALUE!", "circular reference, or depends on one")
+    return evaluator.evaluation
 
 
 def evaluate_workbook(path: str | Path) -> dict[str, Any]:
