@@ -1,0 +1,161 @@
+"""Simulated pool collections per path and payment period: the numba kernels.
+
+Model (per loan i, path p; domain.md §2.4, §2.6):
+
+    M_p,r   = sqrt(w) M_p + sqrt(1 - w) M_p,r          systematic factor of region r
+    Z_i,p   = sqrt(rho) M_p,r(i) + sqrt(1 - rho) eps_i,p
+    R_i,p   = G_i(Z_i,p) = F^-1_Beta(Phi(Z_i,p); alpha_i, beta_i)   (table lookup)
+              min(R_i,p, mu_i) when cap_at_expected
+    T_i,p   = max(0, expected_months_i exp(lambda max(0, -M_p,r(i))) + timing_sd eta_i,p)
+
+Loan i's recovery claim_i R_i,p is collected on the first payment date on or after T_i,p
+(a recovery at month 0 on the first payment date); a recovery after legal_final_months is
+lost. Collections are summed per (path, period).
+
+Random numbers come only from :mod:`npl_xl.rng`, as pure functions of (seed, stream, i, j):
+
+- variance reduction on (default): paths come in antithetic pairs (2q, 2q+1) that share the
+  factors and use (+eps, +eta) and (-eps, -eta); eps and eta of loan i in pair q are the two
+  normals of counter (q, i, STREAM_IDIOSYNCRATIC). The national factor of pair q is
+  stratified: M_q = Phi^-1((q + u_q) / Q) with Q pairs and u_q from (q, 0, STREAM_SYSTEMATIC).
+  Regional factors: first normal of (q, r, STREAM_REGIONAL).
+- variance reduction off (plain Monte Carlo): everything per path p with counter i = p.
+
+So any block of paths can be computed alone, in any order and on any thread, and gives the
+same numbers. Memory is O(loans + paths x periods): a kernel call loops
+``for sub-chunk of paths (parallel): for loan: for path in sub-chunk``, keeping the loan's
+table in cache while it adds the loan's recoveries into the sub-chunk's rows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+from .. import rng
+from .quantile import table_lookup
+
+__all__ = ["factors", "collect"]
+
+#: Paths per parallel work item of the collection kernel (a multiple of 2).
+SUB_CHUNK = 256
+
+
+@nb.njit(cache=True)
+def _factors(k0, k1, first_path, n_total, antithetic, sqrt_w, sqrt_1mw, sqrt_rho,
+             timing_stress, sys_z, time_mult):
+    n, n_regions = sys_z.shape
+    n_pairs_total = n_total // 2
+    for p in range(n):
+        gp = first_path + p
+        if antithetic:
+            q = gp >> 1
+            u, _ = rng.uniform_pair(k0, k1, rng.STREAM_SYSTEMATIC, q, 0)
+            national = rng.ndtri((q + u) / n_pairs_total)
+            counter = q
+        else:
+            u, _ = rng.uniform_pair(k0, k1, rng.STREAM_SYSTEMATIC, gp, 0)
+            national = rng.ndtri(u)
+            counter = gp
+        for r in range(n_regions):
+            m = national
+            if sqrt_1mw > 0.0:
+                regional, _ = rng.normal_pair(k0, k1, rng.STREAM_REGIONAL, counter, r)
+                m = sqrt_w * national + sqrt_1mw * regional
+            sys_z[p, r] = sqrt_rho * m
+            time_mult[p, r] = math.exp(timing_stress * max(0.0, -m))
+
+
+def factors(seed_words, first_path: int, n_paths: int, n_total: int, antithetic: bool,
+            rho: float, region_weight: float, timing_stress: float, n_regions: int):
+    """Systematic terms for paths first_path .. first_path + n_paths - 1.
+
+    Returns
+    -------
+    sys_z : (n_paths, n_regions) array, sqrt(rho) M_p,r
+    time_mult : (n_paths, n_regions) array, exp(timing_stress max(0, -M_p,r))
+    """
+    sys_z = np.empty((n_paths, n_regions))
+    time_mult = np.empty((n_paths, n_regions))
+    _factors(seed_words[0], seed_words[1], first_path, n_total, antithetic,
+             math.sqrt(region_weight), math.sqrt(1.0 - region_weight), math.sqrt(rho),
+             timing_stress, sys_z, time_mult)
+    return sys_z, time_mult
+
+
+@nb.njit(cache=True, inline="always")
+def _book(out, p, months, amount, payment_months, legal_final, n_periods):
+    if months > legal_final:
+        return  # arrives after the legal final date: lost
+    k = int(math.ceil(months / payment_months))
+    if k < 1:
+        k = 1
+    elif k > n_periods:
+        k = n_periods
+    out[p, k - 1] += amount
+
+
+@nb.njit(cache=True, parallel=True)
+def _collect(k0, k1, first_path, antithetic, coef, claim, mean, cap, months, region,
+             sys_z, time_mult, s_idio, timing_sd, payment_months, legal_final, out):
+    n, n_periods = out.shape
+    n_loans = claim.shape[0]
+    n_sub = (n + SUB_CHUNK - 1) // SUB_CHUNK
+    for s in nb.prange(n_sub):
+        p0 = s * SUB_CHUNK
+        p1 = min(n, p0 + SUB_CHUNK)
+        for p in range(p0, p1):
+            for k in range(n_periods):
+                out[p, k] = 0.0
+        for i in range(n_loans):
+            c = claim[i]
+            if c == 0.0:
+                continue
+            r = region[i]
+            table = coef[i]
+            mu = mean[i]
+            em = months[i]
+            if antithetic:
+                for p in range(p0, p1, 2):
+                    q = (first_path + p) >> 1
+                    u0, u1 = rng.uniform_pair(k0, k1, rng.STREAM_IDIOSYNCRATIC, q, i)
+                    e = s_idio * rng.ndtri(u0)
+                    ra = table_lookup(table, sys_z[p, r] + e)
+                    rb = table_lookup(table, sys_z[p + 1, r] - e)
+                    if cap:
+                        ra = min(ra, mu)
+                        rb = min(rb, mu)
+                    eta = timing_sd * rng.ndtri(u1) if timing_sd > 0.0 else 0.0
+                    ma = max(0.0, em * time_mult[p, r] + eta)
+                    mb = max(0.0, em * time_mult[p + 1, r] - eta)
+                    _book(out, p, ma, c * ra, payment_months, legal_final, n_periods)
+                    _book(out, p + 1, mb, c * rb, payment_months, legal_final, n_periods)
+            else:
+                for p in range(p0, p1):
+                    u0, u1 = rng.uniform_pair(k0, k1, rng.STREAM_IDIOSYNCRATIC, first_path + p, i)
+                    ra = table_lookup(table, sys_z[p, r] + s_idio * rng.ndtri(u0))
+                    if cap:
+                        ra = min(ra, mu)
+                    eta = timing_sd * rng.ndtri(u1) if timing_sd > 0.0 else 0.0
+                    ma = max(0.0, em * time_mult[p, r] + eta)
+                    _book(out, p, ma, c * ra, payment_months, legal_final, n_periods)
+
+
+def collect(seed_words, first_path: int, n_paths: int, n_total: int, antithetic: bool,
+            coef: np.ndarray, pool, settings) -> np.ndarray:
+    """Pool collections (currency) of paths first_path .. first_path + n_paths - 1 per
+    payment period: array (n_paths, n_periods). With ``antithetic`` first_path and n_paths
+    must be even (whole pairs)."""
+    if antithetic and (first_path % 2 or n_paths % 2):
+        raise ValueError("antithetic blocks must start on an even path and hold whole pairs")
+    sys_z, time_mult = factors(seed_words, first_path, n_paths, n_total, antithetic,
+                               settings.rho, settings.region_weight, settings.timing_stress,
+                               pool.n_regions)
+    out = np.empty((n_paths, settings.n_periods))
+    _collect(seed_words[0], seed_words[1], first_path, antithetic, coef, pool.claim,
+             pool.mean, settings.cap_at_expected, pool.expected_months, pool.region_id,
+             sys_z, time_mult, math.sqrt(1.0 - settings.rho), settings.timing_sd_months,
+             settings.payment_months, settings.legal_final_months, out)
+    return out

@@ -1,0 +1,129 @@
+"""The loan pool as the engine sees it: per-loan arrays, checked, with Beta parameters.
+
+A :class:`Pool` is built from plain arrays (or from the valued tape's DataFrame with
+:func:`pool_from_frame`). Each loan i has
+
+- ``claim_i``: outstanding claim, currency, >= 0;
+- ``expected_recovery_i``: expected (undiscounted, net of disposal costs) recovery, currency,
+  0 <= expected_recovery_i <= claim_i;
+- ``expected_months_i``: expected months from closing to the recovery, >= 0;
+- ``recovery_sd_i``: standard deviation of the recovery *rate* (recovery / claim), decimal;
+- ``region_id_i``: small whole number >= 0 naming the loan's region (for the regional factor).
+
+The recovery rate is Beta with mean mu_i = expected_recovery_i / claim_i and sd recovery_sd_i
+(method of moments, :func:`npl_xl.beta.beta_params`). A loan with mu 0, mu 1 or sd 0 is
+deterministic (its rate is mu on every path). An sd too large for a Beta with that mean is
+capped at 0.9 sqrt(mu (1 - mu)) (domain.md §2.3): ``n_sd_capped`` counts the loans capped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import DomainError, InputTypeError
+
+__all__ = ["Pool", "SD_CAP", "pool_from_frame"]
+
+#: sd cap as a share of the largest possible sd, sqrt(mu (1 - mu)) (domain.md §2.3).
+SD_CAP = 0.9
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Per-loan arrays (shape (n_loans,)); build with :meth:`from_arrays`."""
+
+    claim: np.ndarray
+    expected_recovery: np.ndarray
+    expected_months: np.ndarray
+    recovery_sd: np.ndarray
+    region_id: np.ndarray
+    mean: np.ndarray        # mu_i, decimal
+    alpha: np.ndarray       # 0 for a deterministic loan
+    beta: np.ndarray
+    n_sd_capped: int
+
+    @property
+    def n_loans(self) -> int:
+        return int(self.claim.shape[0])
+
+    @property
+    def n_regions(self) -> int:
+        return int(self.region_id.max()) + 1 if self.n_loans else 1
+
+    @property
+    def total_claim(self) -> float:
+        return float(self.claim.sum())
+
+    @classmethod
+    def from_arrays(cls, claim, expected_recovery, expected_months, recovery_sd,
+                    region_id=None) -> "Pool":
+        """Check the arrays and derive the Beta parameters.
+
+        Raises DomainError (``#NUM!``) naming the array and the first bad loan (1-based) for
+        a negative claim, a recovery outside [0, claim], negative months or sd, a negative
+        region; InputTypeError for arrays of different lengths or non-finite values.
+        """
+        claim = _array(claim, "claim")
+        n = claim.shape[0]
+        if n == 0:
+            raise InputTypeError("the pool has no loans", argument="tape")
+        recovery = _array(expected_recovery, "expected_recovery", n)
+        months = _array(expected_months, "expected_months", n)
+        sd = _array(recovery_sd, "recovery_sd", n)
+        region = np.zeros(n, dtype=np.int64) if region_id is None else _array(region_id, "region_id", n)
+        _check(claim < 0, claim, "claim", "must be >= 0")
+        _check(recovery < 0, recovery, "expected_recovery", "must be >= 0")
+        _check(recovery > claim * (1 + 1e-12), recovery, "expected_recovery",
+               "exceeds the claim; the recovery is capped at the claim")
+        _check(months < 0, months, "expected_months", "must be >= 0")
+        _check(sd < 0, sd, "recovery_sd", "must be >= 0")
+        _check((region < 0) | (region != np.floor(region)) | (region > 100_000), region,
+               "region_id", "must be a whole number from 0 to 100000")
+        region = region.astype(np.int64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = np.where(claim > 0, np.minimum(recovery / np.where(claim > 0, claim, 1.0), 1.0), 0.0)
+        var_limit = mean * (1.0 - mean)
+        random = (sd > 0) & (var_limit > 0)
+        capped_sd = np.minimum(sd, SD_CAP * np.sqrt(var_limit))
+        n_capped = int(np.count_nonzero(random & (sd > capped_sd)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            k = np.where(random, var_limit / np.where(random, capped_sd, 1.0) ** 2 - 1.0, 0.0)
+        alpha = np.where(random, mean * k, 0.0)
+        beta = np.where(random, (1.0 - mean) * k, 0.0)
+        return cls(claim, recovery, months, sd, region, mean, alpha, beta, n_capped)
+
+
+def _array(values, name: str, n: int | None = None) -> np.ndarray:
+    try:
+        array = np.ascontiguousarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise InputTypeError("holds a value that is not a number", argument=name) from None
+    if n is not None and array.shape[0] != n:
+        raise InputTypeError(f"has {array.shape[0]} values for {n} loans", argument=name)
+    bad = np.flatnonzero(~np.isfinite(array))
+    if bad.size:
+        raise InputTypeError(f"loan {bad[0] + 1} has no finite value", argument=name)
+    return array
+
+
+def _check(mask: np.ndarray, values: np.ndarray, name: str, message: str) -> None:
+    bad = np.flatnonzero(mask)
+    if bad.size:
+        raise DomainError(f"loan {bad[0] + 1}: {message}, got {values[bad[0]]:g}"
+                          + (f" ({bad.size} loans in all)" if bad.size > 1 else ""), argument=name)
+
+
+def pool_from_frame(frame) -> Pool:
+    """A :class:`Pool` from the valued tape (``npl_xl.loans.value_tape``): columns claim,
+    expected_recovery, expected_months, recovery_sd and, if present, region_id."""
+    missing = [c for c in ("claim", "expected_recovery", "expected_months", "recovery_sd")
+               if c not in frame.columns]
+    if missing:
+        raise InputTypeError(f"the valued tape lacks column(s) {', '.join(missing)}", argument="tape")
+    region = frame["region_id"].to_numpy(dtype=float) if "region_id" in frame.columns else None
+    return Pool.from_arrays(frame["claim"].to_numpy(dtype=float),
+                            frame["expected_recovery"].to_numpy(dtype=float),
+                            frame["expected_months"].to_numpy(dtype=float),
+                            frame["recovery_sd"].to_numpy(dtype=float), region)

@@ -1,0 +1,246 @@
+"""simulate_deal: Monte Carlo of the pool's collections through the waterfall.
+
+Estimators and their standard errors
+------------------------------------
+With variance reduction (the default) the n paths form Q = n/2 antithetic pairs and pair q
+draws its national factor from stratum q of Q equal-probability strata. Paths within a pair
+are dependent and the strata are not identically distributed, so the naive sd/sqrt(n) is
+wrong. Each figure X (a tranche's loss, default flag, IRR; a period's collections) is first
+averaged per pair, Y_q = (X_2q + X_2q+1)/2, an unbiased estimate with one draw per stratum.
+The estimate is mean(Y). Its standard error uses collapsed strata: adjacent strata (2h,
+2h+1) are treated as one stratum with two draws, so
+
+    SE^2 = sum_h (Y_2h - Y_2h+1)^2 / Q^2,
+
+which is unbiased when adjacent strata have the same mean and otherwise errs on the safe
+(large) side. That is why n is rounded up to a multiple of 4. Without variance reduction
+the paths are independent and SE = sd / sqrt(n).
+
+Reproducibility: every path is a pure function of (seed, path index) (see
+:mod:`npl_xl.engine.paths`); the per-path arrays and all reductions over them are done in a
+fixed order, so the figures do not depend on the thread count or on the block order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .. import rng
+from ..deal import DealSettings, Tranches, parse_settings, parse_tranches
+from ..rating import rating_from_el
+from . import paths, quantile
+from .pool import Pool, pool_from_frame
+from .waterfall import waterfall_paths
+
+__all__ = ["DealResult", "simulate_deal", "simulate_collections", "mc_mean", "pool_tables",
+           "n_paths_for", "BLOCK_PATHS"]
+
+#: Paths per block between progress reports (a multiple of 4).
+BLOCK_PATHS = 2048
+
+
+def n_paths_for(settings: DealSettings) -> int:
+    """Paths actually simulated: n_sims, rounded up to a multiple of 4 with variance reduction."""
+    n = int(settings.n_sims)
+    return -(-n // 4) * 4 if settings.variance_reduction else n
+
+
+def mc_mean(values: np.ndarray, antithetic: bool) -> tuple[float, float]:
+    """Estimate and standard error of the mean of a per-path figure (see module docstring).
+
+    values : array (n_paths,) or (n_paths, m); NaN entries are not allowed.
+    Returns (mean, stderr), arrays of shape (m,) for 2-D input.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    n = x.shape[0]
+    if antithetic:
+        pairs = 0.5 * (x[0::2] + x[1::2])
+        q = pairs.shape[0]
+        diff = pairs[0::2] - pairs[1::2]
+        return pairs.mean(axis=0), np.sqrt((diff * diff).sum(axis=0)) / q
+    return x.mean(axis=0), x.std(axis=0, ddof=1) / np.sqrt(n)
+
+
+_TABLE_CACHE: "OrderedDict[str, np.ndarray]" = OrderedDict()
+_TABLE_CACHE_SIZE = 4
+
+
+def pool_tables(pool: Pool) -> np.ndarray:
+    """The pool's quantile tables, cached by the pool's Beta parameters (the tables do not
+    depend on rho, timing or the structure, so re-running a deal does not rebuild them)."""
+    digest = hashlib.sha256()
+    for array in (pool.alpha, pool.beta, pool.mean):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    key = digest.hexdigest()
+    if key in _TABLE_CACHE:
+        _TABLE_CACHE.move_to_end(key)
+        return _TABLE_CACHE[key]
+    coef = quantile.build_tables(pool.alpha, pool.beta, pool.mean)
+    _TABLE_CACHE[key] = coef
+    while len(_TABLE_CACHE) > _TABLE_CACHE_SIZE:
+        _TABLE_CACHE.popitem(last=False)
+    return coef
+
+
+def _as_pool(pool) -> Pool:
+    if isinstance(pool, Pool):
+        return pool
+    if hasattr(pool, "columns"):
+        return pool_from_frame(pool)
+    raise TypeError("pool must be an npl_xl.engine.Pool or the valued tape DataFrame")
+
+
+def simulate_collections(pool, settings, progress: Callable[[int, int], None] | None = None,
+                         block_order=None) -> np.ndarray:
+    """Pool collections per path and payment period, shape (n_paths, n_periods), currency.
+
+    ``block_order`` (a permutation of the block indices) computes the blocks of BLOCK_PATHS
+    paths in another order; the result is identical (used by the determinism tests and by a
+    distributed run, which may hand blocks to workers in any order).
+    """
+    pool = _as_pool(pool)
+    settings = parse_settings(settings)
+    n = n_paths_for(settings)
+    coef = pool_tables(pool)
+    words = rng.seed_key(settings.seed)
+    out = np.empty((n, settings.n_periods))
+    starts = list(range(0, n, BLOCK_PATHS))
+    order = range(len(starts)) if block_order is None else block_order
+    done = 0
+    for b in order:
+        start = starts[b]
+        stop = min(n, start + BLOCK_PATHS)
+        out[start:stop] = paths.collect(words, start, stop - start, n,
+                                        settings.variance_reduction, coef, pool, settings)
+        done += stop - start
+        if progress is not None:
+            progress(done, n)
+    return out
+
+
+@dataclass
+class DealResult:
+    """What :func:`simulate_deal` returns.
+
+    Attributes
+    ----------
+    tranche_table : DataFrame
+        One row per tranche in table order: name, kind, balance, coupon, EL (decimal), PD
+        (decimal), WAL (years), mean_irr (effective annual decimal), rating, el_stderr,
+        pd_stderr, irr_stderr, expected_pv (currency, at the tranche's coupon).
+    collection_curve : DataFrame
+        One row per payment period: period (1..), month, expected_collections (currency),
+        stderr, cumulative_share_of_claims (decimal of the pool's total claim).
+    tranche_loss, tranche_irr : dict name -> array (n_paths,)
+        Per-path loss (decimal of B0) and IRR (effective annual decimal; -1 = nothing paid).
+    tranche_wal, tranche_default : dict name -> array (n_paths,)
+        Per-path WAL (years; NaN when no principal paid) and default flag (0/1).
+    pool_collections : array (n_paths,)
+        Total collections of the pool per path (currency, undiscounted, within the legal final).
+    path_collections : array (n_paths, n_periods)
+        Collections per path and payment period (currency).
+    period_months : array (n_periods,)
+        Payment dates in months after closing.
+    settings : DealSettings
+        The settings used (n_sims and seed overrides applied).
+    n_paths : int
+        Paths simulated (n_sims rounded up to a multiple of 4 with variance reduction).
+    total_claim, expected_recovery : float
+        The pool's total claim and expected recovery (currency).
+    pool_pv_mean, pool_pv_stderr : float
+        Expected present value of the collections at settings.discount_rate (annual effective).
+    n_sd_capped : int
+        Loans whose recovery sd was capped at 0.9 sqrt(mu (1 - mu)).
+    """
+
+    tranche_table: pd.DataFrame
+    collection_curve: pd.DataFrame
+    tranche_loss: dict[str, np.ndarray]
+    tranche_irr: dict[str, np.ndarray]
+    tranche_wal: dict[str, np.ndarray]
+    tranche_default: dict[str, np.ndarray]
+    pool_collections: np.ndarray
+    path_collections: np.ndarray
+    period_months: np.ndarray
+    settings: DealSettings
+    n_paths: int
+    total_claim: float
+    expected_recovery: float
+    pool_pv_mean: float
+    pool_pv_stderr: float
+    n_sd_capped: int = 0
+    extras: dict = field(default_factory=dict)
+
+    def contract_table(self) -> pd.DataFrame:
+        """The NPL_TRANCHE_EL table: name, EL, PD, WAL, mean_irr, rating, el_stderr."""
+        return self.tranche_table[["name", "EL", "PD", "WAL", "mean_irr", "rating", "el_stderr"]]
+
+
+def simulate_deal(pool, tranches, settings=None, n_sims: int | None = None,
+                  seed: int | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> DealResult:
+    """Simulate the deal: correlated recoveries and dates, the waterfall, tranche figures.
+
+    Parameters
+    ----------
+    pool : Pool or DataFrame
+        :class:`npl_xl.engine.Pool`, or the valued tape (columns claim, expected_recovery,
+        expected_months, recovery_sd, optional region_id).
+    tranches : Tranches or table rows or DataFrame
+        The Tranches table (see :func:`npl_xl.deal.parse_tranches`).
+    settings : DealSettings, dict, table rows or None
+        The Settings table (see :func:`npl_xl.deal.parse_settings`).
+    n_sims, seed : int, optional
+        Override the settings' values.
+    progress : callable(done_paths, total_paths), optional
+        Called after each block of paths.
+    """
+    pool = _as_pool(pool)
+    tranches = parse_tranches(tranches)
+    settings = parse_settings(settings).with_overrides(n_sims=n_sims, seed=seed)
+    antithetic = settings.variance_reduction
+    coll = simulate_collections(pool, settings, progress)
+    n = coll.shape[0]
+    metrics = waterfall_paths(coll, tranches, settings)
+    rows = []
+    for j, t in enumerate(tranches):
+        el, el_se = mc_mean(metrics["loss"][:, j], antithetic)
+        pd_, pd_se = mc_mean(metrics["default"][:, j], antithetic)
+        irr, irr_se = mc_mean(metrics["irr"][:, j], antithetic)
+        pv, _ = mc_mean(metrics["pv"][:, j], antithetic)
+        wal_paths = metrics["wal"][:, j]
+        valid = ~np.isnan(wal_paths)
+        wal = float(wal_paths[valid].mean()) if valid.any() else settings.legal_final_months / 12.0
+        rows.append({"name": t.name, "kind": t.kind_name, "balance": t.balance,
+                     "coupon": t.coupon, "EL": float(el), "PD": float(pd_), "WAL": wal,
+                     "mean_irr": float(irr), "rating": rating_from_el(min(1.0, float(el)), wal),
+                     "el_stderr": float(el_se), "pd_stderr": float(pd_se),
+                     "irr_stderr": float(irr_se), "expected_pv": float(pv)})
+    table = pd.DataFrame(rows)
+    dates = settings.period_dates
+    mean_k, se_k = mc_mean(coll, antithetic)
+    total_claim = pool.total_claim
+    curve = pd.DataFrame({
+        "period": np.arange(1, len(dates) + 1), "month": dates,
+        "expected_collections": mean_k, "stderr": se_k,
+        "cumulative_share_of_claims": np.cumsum(mean_k) / total_claim if total_claim > 0 else 0.0,
+    })
+    discount = (1.0 + settings.discount_rate) ** (-dates / 12.0)
+    pool_pv, pool_pv_se = mc_mean(coll @ discount, antithetic)
+    names = tranches.names
+    return DealResult(
+        tranche_table=table, collection_curve=curve,
+        tranche_loss={nm: metrics["loss"][:, j] for j, nm in enumerate(names)},
+        tranche_irr={nm: metrics["irr"][:, j] for j, nm in enumerate(names)},
+        tranche_wal={nm: metrics["wal"][:, j] for j, nm in enumerate(names)},
+        tranche_default={nm: metrics["default"][:, j] for j, nm in enumerate(names)},
+        pool_collections=coll.sum(axis=1), path_collections=coll, period_months=dates,
+        settings=settings, n_paths=n, total_claim=total_claim,
+        expected_recovery=float(pool.expected_recovery.sum()), pool_pv_mean=float(pool_pv),
+        pool_pv_stderr=float(pool_pv_se), n_sd_capped=pool.n_sd_capped)
