@@ -49,7 +49,7 @@ import numba as nb
 import numpy as np
 
 __all__ = ["FLOW_COLUMNS", "N_FLOW", "flow_columns", "run_waterfall", "path_metrics",
-           "waterfall_paths", "period_years"]
+           "waterfall_paths", "period_years", "irr_paths", "deterministic_waterfall"]
 
 #: Per-period columns of the flow array before the tranche columns.
 FLOW_COLUMNS = ("collections", "taxes", "fixed_expenses", "servicer_fee", "liquidity_draw",
@@ -271,6 +271,21 @@ def _irr(cash, years, price):
         if abs(step) < 1e-13:
             break
     return math.expm1(x)
+
+
+@nb.njit(cache=True, parallel=True)
+def _irr_paths(cash, years, price, out):
+    for p in nb.prange(cash.shape[0]):
+        out[p] = _irr(cash[p], years, price)
+
+
+def irr_paths(cash: np.ndarray, dates_months: np.ndarray, price: float) -> np.ndarray:
+    """Effective annual IRR per path of cash flows ``cash`` (n_paths, n_periods; currency)
+    paid at ``dates_months`` against ``price`` paid at month 0; -1 where nothing is paid."""
+    cash = np.ascontiguousarray(cash, dtype=np.float64)
+    out = np.empty(cash.shape[0])
+    _irr_paths(cash, np.asarray(dates_months, dtype=np.float64) / 12.0, float(price), out)
+    return out
 
 
 @nb.njit(cache=True)

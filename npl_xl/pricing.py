@@ -1,0 +1,81 @@
+"""Whole-package bid price from simulated pool collections (NPL_BID_PRICE).
+
+The buyer pays ``price`` at closing (month 0) and receives the pool's simulated collections
+on the payment dates (:mod:`npl_xl.engine`; collections are net of disposal costs, as the
+loan valuation's expected recoveries are). With settings ``bid_net_of_servicing`` TRUE
+(default) the servicer's fee, servicer_fee_rate x collections, is deducted; trust taxes and
+the deal's fixed expenses are not (they belong to a securitisation, not a loan purchase).
+
+On each path the IRR (effective annual) is at least ``target_irr`` exactly when the path's
+cash flows discounted at target_irr are worth at least the price. So the price with
+P(IRR >= target_irr) = confidence is the (1 - confidence) quantile of that discounted value
+over the paths: no root search is needed. ``irr_at_price_mean`` is the mean over paths of
+the IRR at that price.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .deal import parse_settings
+from .engine.simulate import _as_pool, mc_mean, simulate_collections
+from .engine.waterfall import irr_paths
+from .errors import DomainError
+
+__all__ = ["BidResult", "bid_price"]
+
+
+@dataclass(frozen=True)
+class BidResult:
+    """price (currency), price_to_claim (decimal), irr_at_price_mean (effective annual
+    decimal) and its standard error, the paths' PV at the target (currency) and n_paths."""
+
+    price: float
+    price_to_claim: float
+    irr_at_price_mean: float
+    irr_stderr: float
+    pv_at_target: np.ndarray
+    n_paths: int
+
+    def as_row(self) -> list[float]:
+        return [self.price, self.price_to_claim, self.irr_at_price_mean]
+
+
+def bid_price(pool, target_irr: float, confidence: float = 0.5, settings=None,
+              n_sims: int | None = None, seed: int | None = None) -> BidResult:
+    """The package price at which P(IRR >= target_irr) = confidence.
+
+    Parameters
+    ----------
+    pool : npl_xl.engine.Pool or valued-tape DataFrame
+    target_irr : float
+        Annual effective decimal, > -1.
+    confidence : float
+        Decimal strictly between 0 and 1; default 0.5 (the median IRR equals the target).
+    settings, n_sims, seed :
+        As for :func:`npl_xl.engine.simulate_deal`.
+    """
+    if not target_irr > -1.0:
+        raise DomainError(f"must be an annual decimal > -1, got {target_irr:g}", argument="target_irr")
+    if not 0.0 < confidence < 1.0:
+        raise DomainError(f"must be a probability strictly between 0 and 1, got {confidence:g}",
+                          argument="confidence")
+    pool = _as_pool(pool)
+    settings = parse_settings(settings).with_overrides(n_sims=n_sims, seed=seed)
+    coll = simulate_collections(pool, settings)
+    if settings.bid_net_of_servicing:
+        coll = coll * (1.0 - settings.servicer_fee_rate)
+    dates = settings.period_dates
+    pv = coll @ (1.0 + target_irr) ** (-dates / 12.0)
+    price = float(np.quantile(pv, 1.0 - confidence))
+    if not price > 0.0:
+        raise DomainError(
+            f"the simulated collections are worth nothing at the {confidence:g} level "
+            "(no recoveries before the legal final date)", argument="tape")
+    irr = irr_paths(coll, dates, price)
+    mean, se = mc_mean(irr, settings.variance_reduction)
+    total_claim = pool.total_claim
+    return BidResult(price, price / total_claim if total_claim > 0 else float("nan"),
+                     float(mean), float(se), pv, coll.shape[0])
