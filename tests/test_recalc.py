@@ -208,7 +208,7 @@ def test_dynamic_array_with_cm_and_metadata(tmp_path, feature_book):
 
 def test_shared_formulas_as_excel_writes_them(tmp_path, feature_book):
     """Filled-down formulas stored once: <f t="shared" ref=.. si=..> and empty children."""
-    calc = sheet_part(feature_book, "Calc")
+    calc, tape = sheet_part(feature_book, "Calc"), sheet_part(feature_book, "Tape")
 
     def edit(contents):
         xml = contents[calc].decode()
@@ -219,6 +219,16 @@ def test_shared_formulas_as_excel_writes_them(tmp_path, feature_book):
             for r in range(30, 35))
         xml = xml.replace("</sheetData>", rows + "</sheetData>")
         contents[calc] = xml.encode()
+        # the Tape's calculated column G as Excel stores it: one shared formula, with a
+        # cell typed with the same text before it (the template cache must not leak rows)
+        tape_xml = contents[tape].decode()
+        for r in range(2, 7):
+            formula = (f'<f t="shared" ref="G3:G6" si="7">Tape[[#This Row],[claim]]*2</f>'
+                       if r == 3 else '<f t="shared" si="7"/>' if r > 3
+                       else "<f>Tape[[#This Row],[claim]]*2</f>")
+            tape_xml = re.sub(rf'<c r="G{r}"([^>]*)><f>[^<]*</f>', rf'<c r="G{r}"\1>{formula}',
+                              tape_xml)
+        contents[tape] = tape_xml.encode()
 
     from recalc_fixtures import edit_parts
 
@@ -232,6 +242,8 @@ def test_shared_formulas_as_excel_writes_them(tmp_path, feature_book):
     # K_r = r*0.05 + (30 + ... + r)
     for r in range(30, 35):
         assert values[f"Calc!K{r}"] == pytest.approx(r * 0.05 + sum(range(30, r + 1)))
+    assert [values[f"Tape!G{r}"] for r in range(2, 7)] == [200.0, 400.0, 600.0, 800.0, 1000.0]
+    assert formulas[("Tape", 5, 6)] == "Tape[[#This Row],[claim]]*2"
 
 
 @pytest.mark.libreoffice

@@ -1,13 +1,15 @@
 """Evaluate every formula of a workbook: own dependency graph, ``formulas`` for the maths.
 
 Why not ``formulas.ExcelModel``: it builds a schedula dispatcher node per cell and range and
-takes about 37 s for a 10,000 x 18 loan tape. Here the workbook is read once into one numpy
+takes about 50 s for a 10,000 x 18 loan tape with 50 formulas (benchmarks/results/recalc.md),
+and cannot read structured references. Here the workbook is read once into one numpy
 object grid per sheet; each formula is reduced to a :class:`~.references.Template` (its
 ranges replaced by placeholders) and compiled once per distinct template with
 ``formulas.Parser``, so a column of 10,000 filled-down formulas compiles once. Formula cells
 are evaluated in topological order; a range argument is a slice of the grid (a view, no
 copy), which is the fast path for SUM/SUMPRODUCT/lookups over a whole tape column. A range
-that overlaps formula cells depends on them.
+that overlaps formula cells depends on them. Cells sharing an element-wise template that
+do not read each other (calculated columns) are computed in one call on columns.
 
 Coordinates are 0-based (row, col); addresses in results are ``Sheet!A1``.
 """
@@ -142,11 +144,41 @@ def _compile(text: str, cache: dict):
     return cache[text]
 
 
+class _Templates:
+    """:func:`templatize` with a cache for the same text typed into many cells.
+
+    A calculated column written cell by cell (``[@claim]*[@rate]`` in every row) has one
+    text; its A1 references mean the same cells wherever it is typed, and only references
+    that follow the cell (``#This Row``, ``ROW()``) move. So the template is made once per
+    (sheet, text, table the cell is in) and those references are moved for each cell.
+    """
+
+    def __init__(self, names, known_functions):
+        self.names, self.known = names, known_functions
+        self.cache: dict[tuple, tuple[Template, int, int]] = {}
+
+    def __call__(self, text: str, sheet: str, row: int, col: int) -> tuple[Template, tuple]:
+        table = self.names.table_at(sheet, row, col)
+        in_data = table is not None and table.data_rows[0] <= row <= table.data_rows[1]
+        key = (sheet, text, table.name if table else None, in_data)
+        cached = self.cache.get(key)
+        if cached is not None:
+            template, base_row, base_col = cached
+            dr, dc = row - base_row, col - base_col
+            return template, tuple(r.shifted(dr, dc) if r.follows_cell else r
+                                   for r in template.refs)
+        template = templatize(text, self.names, sheet, row, col, self.known)
+        if not template.notes:  # notes depend on the position: not shared
+            self.cache[key] = (template, row, col)
+        return template, template.refs
+
+
 def _build_nodes(package: Package, known_functions) -> list[Node]:
     nodes: list[Node] = []
     names = package.names
+    templates = _Templates(names, known_functions)
     for index, sheet in enumerate(package.sheets):
-        masters: dict[str, tuple[FormulaCell, Template]] = {}
+        masters: dict[str, tuple[FormulaCell, Template, tuple[Ref, ...]]] = {}
         for cell in sheet.formulas:
             if cell.kind == "shared" and cell.text is None:
                 master = masters.get(cell.shared_index)
@@ -155,33 +187,32 @@ def _build_nodes(package: Package, known_functions) -> list[Node]:
                         "#NAME?", f"shared formula {cell.shared_index} has no master cell"))
                     nodes.append(Node(index, cell.row, cell.col, 1, 1, "", template, ()))
                     continue
-                first, template = master
+                first, template, first_refs = master
                 dr, dc = cell.row - first.row, cell.col - first.col
                 nodes.append(Node(index, cell.row, cell.col, 1, 1, first.text, template,
-                                  tuple(r.shifted(dr, dc) for r in template.refs),
+                                  tuple(r.shifted(dr, dc) for r in first_refs),
                                   offset=(dr, dc)))
                 continue
             text = cell.text or ""
+            refs: tuple[Ref, ...] = ()
             if cell.kind == "dataTable":
                 template = Template("", (), (), FormulaIssue(
                     "#NAME?", "what-if data tables are not supported"))
             else:
                 try:
-                    template = templatize(text, names, sheet.name, cell.row, cell.col,
-                                          known_functions)
+                    template, refs = templates(text, sheet.name, cell.row, cell.col)
                 except Exception as exc:  # one unreadable formula must not stop the run
                     template = Template("", (), (), FormulaIssue(
                         "#NAME?", f"formula could not be read ({type(exc).__name__}: {exc})"))
             if cell.kind == "shared":
-                masters[cell.shared_index] = (cell, template)
+                masters[cell.shared_index] = (cell, template, refs)
             rows = cols = 1
             row, col = cell.row, cell.col
             is_array = cell.kind == "array" and cell.ref is not None
             if is_array:
                 row, col = cell.ref[0], cell.ref[1]
                 rows, cols = cell.ref[2] - row + 1, cell.ref[3] - col + 1
-            nodes.append(Node(index, row, col, rows, cols, text, template, template.refs,
-                              is_array))
+            nodes.append(Node(index, row, col, rows, cols, text, template, refs, is_array))
     return nodes
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import ERROR_CODES, XlError
 
 __all__ = ["MessageLog", "formulas_error", "to_raw", "from_raw", "adapt", "function_table",
-           "is_error", "error_code"]
+           "is_error"]
 
 
 class MessageLog:
@@ -58,10 +58,6 @@ def is_error(value: Any) -> bool:
     from formulas.tokens.operand import XlError as FormulasError
 
     return isinstance(value, FormulasError)
-
-
-def error_code(value: Any) -> str:
-    return str(value)
 
 
 def _raw_scalar(value: Any) -> Any:

@@ -127,6 +127,7 @@ class Ref:
     abs_row1: bool = True
     abs_col1: bool = True
     address_only: bool = False  # ROW()/COLUMN(): the formula's own address, not a value
+    follows_cell: bool = False  # #This Row, ROW(): moves with the cell the text is typed in
 
     @property
     def is_cell(self) -> bool:
@@ -152,7 +153,7 @@ class Ref:
         if col0 > col1:
             col0, col1, abs_col0, abs_col1 = col1, col0, abs_col1, abs_col0
         return Ref(self.sheet, row0, col0, row1, col1, abs_row0, abs_col0, abs_row1, abs_col1,
-                   self.address_only)
+                   self.address_only, self.follows_cell)
 
     def a1(self, with_sheet: bool = True, dollars: bool = True) -> str:
         """The reference as A1 text (whole columns as ``A:B``)."""
@@ -423,7 +424,8 @@ def resolve_structured(table: Table, body: str, row: int) -> Ref:
         col0, col1 = sorted((table.column(columns[0]), table.column(columns[2])))
     else:
         raise _Unsupported(f"cannot read structured reference {table.name}[{body}]")
-    return Ref(table.sheet, row0, col0, row1, col1, not this_row, True, not this_row, True)
+    return Ref(table.sheet, row0, col0, row1, col1, not this_row, True, not this_row, True,
+               follows_cell=this_row)
 
 
 # ---------------------------------------------------------------------------------------
@@ -513,7 +515,7 @@ def _resolve_pieces(text: str, names: Names, sheet: str, row: int, col: int, dep
                     functions.append(m.group("function"))
                 yield raw
                 if m.group("function").upper() in ("ROW", "COLUMN") and text[end:end + 1] == ")":
-                    yield Ref(sheet, row, col, row, col, False, False, False, False, True)
+                    yield Ref(sheet, row, col, row, col, False, False, False, False, True, True)
             elif kind == "external":
                 function = re.match(rf"\[\d+\]!({_IDENT})\(", text[m.start():])
                 if function:  # an add-in function saved as [1]!NPL_X( : call it by name
