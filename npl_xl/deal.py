@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 
-from .errors import DomainError, InputTypeError, NplError, TableError, UnknownCodeError
+from .errors import DomainError, InputTypeError, TableError, UnknownCodeError
 
 __all__ = ["Tranche", "Tranches", "DealSettings", "SETTINGS", "KIND_SENIOR", "KIND_MEZZANINE",
            "KIND_SUBORDINATED", "parse_tranches", "parse_settings"]
@@ -186,7 +186,7 @@ def parse_tranches(table: Any) -> Tranches:
         price = balance if raw_price is None else _cell_number(raw_price)
         if raw_price is not None and price is None:
             problems.append((InputTypeError, f"{label}: issue_price {raw_price!r} is not a number"))
-        elif price is not None and price <= 0:
+        elif raw_price is not None and price <= 0:
             problems.append((DomainError, f"{label}: issue_price must be > 0, got {price:g}"))
         if not problems:
             items.append(Tranche(name, kind, balance, coupon, price))
