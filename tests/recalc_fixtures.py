@@ -49,6 +49,8 @@ NATIVE = [
     ("A17", "=A1>0", True),
     ("A18", '=Tape!A3&"-"&Tape!B3', "L2-200"),
     ("A19", "=1/0", "#DIV/0!"),
+    ("E4", "=Tape!B2:B6*2", 600.0),  # implicit intersection with row 4: Tape!B4*2
+    ("E10", "=Tape!B2:B6*2", "#VALUE!"),  # row 10 meets no row of B2:B6
 ]
 
 _K = 0.3 * 0.7 / 0.1 ** 2 - 1  # mean 0.3, sd 0.1: k = 20, alpha 6, beta 14
@@ -78,7 +80,7 @@ NPL = [
     ("C21", '=ISNA(NPL_BETA_FIT(Tape[recovery],"XYZ"))', True),  # unknown method: #N/A
 ]
 
-ERROR_CELLS = {"Calc!A19", "Calc!C14", "Calc!C17", "Calc!C18", "Calc!C19"}
+ERROR_CELLS = {"Calc!A19", "Calc!C14", "Calc!C17", "Calc!C18", "Calc!C19", "Calc!E10"}
 
 
 def build_feature_workbook(path: Path) -> Path:

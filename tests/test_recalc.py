@@ -96,7 +96,7 @@ def test_exit_code_error_list_and_input_untouched(recalculated, feature_book, ca
     assert any(line.startswith("Calc!C17: #NUM! — from Calc!C14: mean:") for line in lines)
     assert "Calc!C18: could not be computed (#NAME?: function FOO is not supported)" in lines
     assert any(line.startswith("Calc!C19: #VALUE! — mean: must be a single cell") for line in lines)
-    assert re.search(r"\d+ formula cells computed, 5 in error .* s ->", captured.out)
+    assert re.search(r"\d+ formula cells computed, 6 in error .* s ->", captured.out)
     assert main_cli(["recalc", str(feature_book), "-o", str(out), "--allow-errors"]) == 0
     assert sha256(feature_book) == recalculated["hash_before"]
 

@@ -388,6 +388,29 @@ def _ranges(ref: Ref, value: np.ndarray):
     return Ranges().push(ref.a1(dollars=False), value)
 
 
+def _implicit_intersection(result: Any, node: Node, refs: list[Ref],
+                           values: list[np.ndarray]) -> Any:
+    """A single-cell formula's value when its expression gives several values.
+
+    Excel (file semantics of a plain, non-array formula) intersects a range with the
+    formula's own row or column: ``=Tape!B2:B6*2`` typed in row 4 is ``Tape!B4*2``, in
+    row 10 it is #VALUE!. The range is the first argument read with the result's shape;
+    when there is none (an NPL function returning a row), the top-left value is kept.
+    """
+    if not isinstance(result, np.ndarray) or result.ndim != 2 or result.size <= 1:
+        return result
+    height, width = result.shape
+    for ref, value in zip(refs, values):
+        if value.shape != (height, width):
+            continue
+        i = node.row - ref.row0 if height > 1 else 0
+        j = node.col - ref.col0 if width > 1 else 0
+        if 0 <= i < height and 0 <= j < width:
+            return result[i, j]
+        return fx.formulas_error("#VALUE!")
+    return result
+
+
 def _first_error_source(node: Node, grids: _Grids, code: str, messages: dict):
     """The first input cell holding error ``code`` (for 'propagated from' messages)."""
     for ref in node.refs:
@@ -470,9 +493,10 @@ class _Evaluator:
             return
         function, order, compile_log = prepared
         refs = [node.refs[k] for k in order]
-        args = [self.grids.read(ref) for ref in refs]
+        values = [self.grids.read(ref) for ref in refs]
+        args = values
         if _REFERENCE_FUNCTIONS.intersection(f.upper() for f in node.template.functions):
-            args = [_ranges(ref, value) for ref, value in zip(refs, args)]
+            args = [_ranges(ref, value) for ref, value in zip(refs, values)]
         fx.LOG.take()
         try:
             result = function(*args)
@@ -484,7 +508,7 @@ class _Evaluator:
             block = _fit(result, node.rows, node.cols)
         else:
             block = np.empty((1, 1), dtype=object)
-            block[0, 0] = _plain(result)
+            block[0, 0] = _plain(_implicit_intersection(result, node, refs, values))
         self.store(node, block, None, log)
 
     def run_columnar(self, members: list[int]) -> None:
