@@ -59,24 +59,39 @@ def _tape(book):
     return read_tape(table.rows, origin=table.origin)
 
 
-def _table_rows(book, name: str) -> tuple[list[list], str]:
+def _deal_table(book, name: str, parse):
+    """Parse the Tranches or Settings table; a problem names the table's sheet and cell."""
     table = book.read_table(name)
-    return table.rows, table.origin
+    try:
+        return parse(table.rows)
+    except TableError as exc:
+        raise TableError([f"{name} table ({table.origin}): {p}" for p in exc.problems]) from None
+    except NplError as exc:
+        raise TableError([f"{name} table ({table.origin}): {exc}"]) from None
+
+
+def _tranches(book):
+    from .deal import parse_tranches
+
+    return _deal_table(book, "Tranches", parse_tranches)
+
+
+def _settings(book):
+    from .deal import parse_settings
+
+    return _deal_table(book, "Settings", parse_settings)
 
 
 def read_deal(book):
     """(valued pool, tranches, settings, tape) read from the book; every problem of the
     three tables is reported at once as one TableError."""
-    from . import deal
     from .loans import value_tape
 
     problems: list[str] = []
     parsed = {}
-    for key, reader in (("tape", lambda: _tape(book)),
-                        ("tranches", lambda: deal.read_tranches(*_table_rows(book, "Tranches"))),
-                        ("settings", lambda: deal.read_settings(*_table_rows(book, "Settings")))):
+    for key, reader in (("tape", _tape), ("tranches", _tranches), ("settings", _settings)):
         try:
-            parsed[key] = reader()
+            parsed[key] = reader(book)
         except TableError as exc:
             problems.extend(exc.problems)
     if problems:
@@ -102,7 +117,7 @@ def run_simulation(book, progress=None, *, n_sims: int | None = None, seed: int 
     book.set_status(f"npl-xl: simulating {len(pool):,} loans…")
     result = simulate_deal(pool, tranches, settings, n_sims=n_sims, seed=seed,
                            progress=lambda *a: report(*_done_total(a)))
-    spec = results_sheet(result, _run_info(book, pool, result, n_sims, seed, settings))
+    spec = results_sheet(result, _run_info(book, pool, result))
     book.write_sheet(spec)
     book.set_status(None)
     return result, spec
@@ -115,27 +130,19 @@ def _done_total(args) -> tuple[int, int]:
     return int(round(float(args[0]) * 1000)), 1000
 
 
-def _setting(settings, key, default=None):
-    if isinstance(settings, dict):
-        return settings.get(key, default)
-    return getattr(settings, key, default)
-
-
-def _run_info(book, pool, result, n_sims, seed, settings) -> list[tuple[str, object, str | None]]:
+def _run_info(book, pool, result) -> list[tuple[str, object, str | None]]:
     claims = float(pool["claim"].sum())
     expected = float(pool["expected_recovery"].sum())
     months = pool["expected_months"].to_numpy(float)
     within_36 = float(pool["expected_recovery"].to_numpy(float)[months <= 36].sum())
     curve = result.collection_curve
     simulated = float(curve["expected_collections"].sum())
-    n = n_sims if n_sims is not None else _setting(settings, "n_sims")
-    s = seed if seed is not None else _setting(settings, "seed")
     source = getattr(book, "path", None)
     return [
         ("workbook", Path(source).name if source else "(live Excel)", None),
         ("run_at_utc", dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"), None),
-        ("n_sims", n, "#,##0"),
-        ("seed", s, "0"),
+        ("n_sims (paths)", result.n_paths, "#,##0"),
+        ("seed", result.settings.seed, "0"),
         ("loans", len(pool), "#,##0"),
         ("claims", claims, FMT_MONEY),
         ("expected_recovery (valued)", expected, FMT_MONEY),
@@ -169,16 +176,11 @@ def validate_tape(book) -> list[str]:
         n_loans = len(_tape(book))
     except TableError as exc:
         problems.extend(exc.problems)
-    try:
-        from . import deal
-
-        for name, reader in (("Tranches", deal.read_tranches), ("Settings", deal.read_settings)):
-            try:
-                reader(*_table_rows(book, name))
-            except TableError as exc:
-                problems.extend(exc.problems)
-    except ImportError:  # pragma: no cover - the deal tables reader is part of the package
-        pass
+    for reader in (_tranches, _settings):
+        try:
+            reader(book)
+        except TableError as exc:
+            problems.extend(exc.problems)
     frame = _problem_rows(problems)
     for sheet, group in frame[frame["cell"] != ""].groupby("sheet"):
         if sheet in book.sheet_names():
@@ -296,33 +298,27 @@ def fit_recoveries(book) -> SheetSpec:
 
 def price_bid(book, *, n_sims: int | None = None, seed: int | None = None) -> SheetSpec:
     """Ribbon: Price Bid. NPL_BID_PRICE for the package: the price at which P(IRR >= target)
-    = confidence, for the Settings' discount_rate (the target IRR; a settings key target_irr
-    wins when present) and a grid of targets and confidences, on the Bid sheet."""
-    from .registry import load_all
+    = confidence, for the Settings' discount_rate as the target IRR and a grid of targets
+    and confidences, on the Bid sheet (pricing.bid_price, the core of NPL_BID_PRICE)."""
+    from .loans import value_tape
+    from .pricing import bid_price
 
-    bid = load_all()["NPL_BID_PRICE"]
-    tape = book.read_table("Tape")
-    settings_rows, _ = _table_rows(book, "Settings")
-    _tape(book)  # problems in the tape are reported with their cells before any simulation
-    keys = {str(r[0]).strip().lower(): r[1] for r in settings_rows[1:] if r and r[0] is not None}
-    target = keys.get("target_irr", keys.get("discount_rate", 0.10)) or 0.10
-    targets = sorted(set(BID_TARGETS) | {float(target)})
+    pool = value_tape(_tape(book), _assumptions(book))
+    settings = _settings(book).with_overrides(n_sims=n_sims, seed=seed)
+    target = float(settings.discount_rate)
     rows = []
-    for t in targets:
+    for t in sorted(set(BID_TARGETS) | {target}):
         row = {"target_irr": t}
         for c in BID_CONFIDENCES:
-            value = bid(tape.rows, t, c, settings_rows, n_sims, seed)
-            if not isinstance(value, list):
-                raise NplError(f"NPL_BID_PRICE: {value.code} {value.message}")
-            price, to_claim, _ = value[0]
-            row[f"price_p{int(c * 100)}"] = price
-            row[f"price_to_claim_p{int(c * 100)}"] = to_claim
+            bid = bid_price(pool, t, c, settings)
+            row[f"price_p{int(c * 100)}"] = bid.price
+            row[f"price_to_claim_p{int(c * 100)}"] = bid.price_to_claim
         rows.append(row)
     grid = pd.DataFrame(rows)
     formats = {c: (FMT_MONEY if c.startswith("price_p") else FMT_RATE) for c in grid.columns}
     spec = SheetSpec("Bid", "Price Bid 报价", [Block("BidGrid", "Price for the whole package: "
                      "P(IRR >= target) = confidence 目标收益率与置信度下的报价", grid, formats=formats)],
-                     notes=[f"Settings target IRR {float(target):.2%}; price_to_claim = price / "
+                     notes=[f"Settings target IRR {target:.2%}; price_to_claim = price / "
                             "claims (本金折扣率 = 1 − price_to_claim)."])
     book.write_sheet(spec)
     return spec
@@ -374,7 +370,7 @@ def main(args: argparse.Namespace) -> int:
     book = FileBook(source, progress_stream=None if args.quiet else sys.stderr)
     result, spec = run_simulation(book, n_sims=args.n_sims, seed=args.seed)
     book.save(out)
-    table = result.tranche_table
+    table = spec.block("ResultsTranches").frame
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(table.to_string(index=False, float_format=lambda x: f"{x:.6g}"))
     print(f"wrote {out}")

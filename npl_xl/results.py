@@ -112,6 +112,9 @@ def note_sheet(name: str, title: str, note: str) -> SheetSpec:
 
 # --- distributions --------------------------------------------------------------------
 
+#: NPL_TRANCHE_EL's columns, first in the Results tranche table.
+CONTRACT_TRANCHE_COLUMNS = ("name", "EL", "PD", "WAL", "mean_irr", "rating", "el_stderr")
+
 _LOSS_EDGES = np.linspace(0.0, 1.0, 21)
 _QUANTILES = (0.5, 0.75, 0.9, 0.95, 0.99, 0.999)
 
@@ -194,7 +197,9 @@ def results_sheet(result, run_info: list[tuple[str, object, str | None]],
         ``tranche_loss`` and ``tranche_irr`` per tranche name).
     run_info : (key, value, number format) rows describing the run.
     """
-    tranches = result.tranche_table.copy()
+    tranches = result.tranche_table
+    first = [c for c in CONTRACT_TRANCHE_COLUMNS if c in tranches.columns]
+    tranches = tranches[first + [c for c in tranches.columns if c not in first]].copy()
     names = _unique_names(tranches["name"])
     losses = dict(zip(names, (result.tranche_loss[n] for n in tranches["name"])))
     irrs = dict(zip(names, (result.tranche_irr[n] for n in tranches["name"])))

@@ -194,6 +194,6 @@ def test_scratch_parts_are_well_formed_xml(tmp_path):
 def test_sample_deal_results_through_filebook(tmp_path):
     book = FileBook(SAMPLE)
     result, spec = macros.run_simulation(book, n_sims=1000, seed=1)
-    table = result.tranche_table
+    table = spec.block("ResultsTranches").frame
     assert list(table.columns[:7]) == ["name", "EL", "PD", "WAL", "mean_irr", "rating", "el_stderr"]
     assert spec.block("ResultsTranches").frame.shape[0] == 2
