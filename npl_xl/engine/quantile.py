@@ -135,8 +135,8 @@ def _lower_half(a, b, out_log_x, out_slope):
             log_xf = a * y + (b - 1.0) * math.log1p(-x) - lbeta
             slope = math.exp(log_xf - (g + log_p))
             step = g / slope
-            if abs(step) <= 1e-9 * max(1.0, abs(y)):
-                # Newton converges quadratically: the error left after this step is ~1e-18
+            if abs(step) <= 1e-7 * max(1.0, abs(y)):
+                # Newton converges quadratically: the error left after this step is ~1e-14
                 y = min(max(y - step, lo), hi)
                 break
             y_new = y - step
