@@ -43,7 +43,7 @@ def test_table_property_random_shapes(mu, ratio):
     got = quantile.table_values(coef, Z)[0]
     err = np.abs(got - _exact(a, b, Z)).max()
     assert err < (1e-6 if min(a, b) >= 0.5 else 1e-4)
-    assert np.all(np.diff(got) >= -1e-12)  # monotone up to rounding
+    assert np.all(np.diff(got) >= -1e-9)  # monotone up to the interpolation error
 
 
 def test_extreme_u_shaped_beta_is_finite_and_close():
@@ -69,3 +69,16 @@ def test_clamped_outside_the_grid():
     assert v[0] == pytest.approx(v[1], abs=1e-12) and v[2] == pytest.approx(v[3], abs=1e-9)
     # G(-8) and G(8) of Beta(2, 3): F^-1(Phi(-8) = 6.2e-16) = 1.0e-8, 1 - F3,2^-1(6.2e-16) = 1 - 5.4e-6
     np.testing.assert_allclose(v[[1, 2]], _exact(a, b, np.array([-8.0, 8.0])), rtol=1e-9)
+
+
+def test_kernel_normal_quantile_table():
+    from npl_xl.engine import paths
+
+    u = np.concatenate([np.linspace(1e-12, 0.02, 5001), np.linspace(0.0, 1.0, 200001)[1:-1],
+                        1.0 - np.linspace(1e-12, 0.02, 5001)])
+    out = np.empty_like(u)
+    paths._normals(u, paths.NORMAL_TABLE, 1.0, out)
+    # 1.5e-9 inside [0.01, 0.99] (cubic Hermite, 4096 intervals); AS241 (1e-15) outside
+    inside = np.abs(u - 0.5) <= 0.49
+    assert np.abs(out - special.ndtri(u))[inside].max() < 2e-9
+    np.testing.assert_allclose(out[~inside], special.ndtri(u[~inside]), rtol=1e-12)
