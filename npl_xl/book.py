@@ -391,7 +391,8 @@ class XlwingsBook:
 
     def _add_chart(self, sheet, spec: SheetSpec, chart_spec) -> None:
         anchor = sheet.range(chart_spec.anchor)
-        chart = sheet.charts.add(anchor.left, anchor.top, *chart_spec.size)
+        chart = sheet.charts.add(anchor.left + chart_spec.offset[0], anchor.top + chart_spec.offset[1],
+                                 *chart_spec.size)
         chart.chart_type = self._CHART_TYPES[chart_spec.kind]
         first, col, last = spec.locate(chart_spec.block, chart_spec.categories)
         parts = [sheet.range((first, col + 1), (last + 1, col + 1)).address]

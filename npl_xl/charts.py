@@ -53,6 +53,7 @@ class ChartSpec:
     y_title: str = ""
     anchor: str = "A1"
     size: tuple[int, int] = (640, 300)
+    offset: tuple[int, int] = (0, 0)  #: (x, y) pixels from the anchor cell's top-left
     percent_axis: bool = False
     value_format: str | None = None  #: Excel number format of the value axis, e.g. "#,##0"
 
@@ -94,7 +95,7 @@ def add_native_chart(workbook, worksheet, spec: ChartSpec, locate) -> None:
     chart.set_y_axis(y_axis)
     chart.set_legend({"position": "bottom"} if len(spec.series) > 1 else {"none": True})
     chart.set_size({"width": spec.size[0], "height": spec.size[1]})
-    worksheet.insert_chart(spec.anchor, chart)
+    worksheet.insert_chart(spec.anchor, chart, {"x_offset": spec.offset[0], "y_offset": spec.offset[1]})
 
 
 def _a1(row: int, col: int, absolute: bool = False) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from xlsxwriter.utility import xl_rowcol_to_cell
 
 from .charts import ChartSpec, Series
 
@@ -34,6 +35,7 @@ COLUMN_FORMATS = {
     "EL": FMT_RATE, "PD": FMT_RATE, "WAL": FMT_YEARS, "mean_irr": FMT_RATE,
     "el_stderr": FMT_RATE, "pd_stderr": FMT_RATE, "wal_stderr": FMT_YEARS,
     "irr_stderr": FMT_RATE, "balance": FMT_MONEY, "issue_price": FMT_MONEY,
+    "coupon": FMT_RATE, "expected_pv": FMT_MONEY,
     "period": "0", "month": FMT_MONTHS, "expected_collections": FMT_MONEY, "stderr": FMT_MONEY,
     "cumulative_share_of_claims": FMT_RATE, "cumulative_share_of_collections": FMT_RATE,
     "loss_from": "0%", "loss_to": "0%", "irr_from": FMT_RATE, "irr_to": FMT_RATE,
@@ -73,14 +75,20 @@ class SheetSpec:
     blocks: list[Block] = field(default_factory=list)
     charts: list[ChartSpec] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    chart_band_rows: int = 0  #: rows kept free for charts between the notes and the blocks
+
+    @property
+    def chart_band_row(self) -> int:
+        """0-based first row of the chart band (after the title, notes and a blank row)."""
+        return 1 + len(self.notes) + 1
 
     def layout(self) -> dict[str, tuple[int, int]]:
         """0-based (row, col) of each block's header row; the title sits one row above.
 
-        Row 0 holds the sheet title, then one row per note, then a blank row; each block
-        takes a title row, a header row, its data rows and a blank row.
+        Row 0 holds the sheet title, then one row per note, a blank row and the chart band;
+        each block takes a title row, a header row, its data rows and a blank row.
         """
-        row = 1 + len(self.notes) + 1
+        row = self.chart_band_row + self.chart_band_rows
         anchors = {}
         for block in self.blocks:
             anchors[block.name] = (row + 1, 0)
@@ -227,25 +235,25 @@ def results_sheet(result, run_info: list[tuple[str, object, str | None]],
     spec = SheetSpec(sheet_name, "npl-xl simulation results 模拟结果", blocks,
                      notes=["Written by Run Simulation; Clear Results empties this sheet. "
                             "由“运行模拟”生成，“清除结果”清空本表。"])
-    col = spec.chart_column()
-    from xlsxwriter.utility import xl_rowcol_to_cell
-
-    anchors = [xl_rowcol_to_cell(r, col) for r in (2, 19, 36)]
+    # the three charts side by side in a band above the tables
+    spec.chart_band_rows = 18
+    band = xl_rowcol_to_cell(spec.chart_band_row, 0)
+    size = (520, 310)
+    placed = {"anchor": band, "size": size}
     has_stderr = "stderr" in curve.columns
     spec.charts = [
         ChartSpec("Expected collections per payment date (±1 s.e.) 预期回收", "column",
                   "ResultsCollections", "month",
                   (Series("expected collections", "ResultsCollections", "expected_collections",
                           "stderr" if has_stderr else None),),
-                  x_title="month", y_title="collections", anchor=anchors[0],
-                  value_format=FMT_MONEY),
+                  x_title="month", y_title="collections", value_format=FMT_MONEY, **placed),
         ChartSpec("Loss distribution by tranche 各档损失分布", "column", "ResultsLossDist", "bucket",
                   tuple(Series(n, "ResultsLossDist", n) for n in names),
                   x_title="loss (share of balance)", y_title="share of paths",
-                  anchor=anchors[1], percent_axis=True),
+                  percent_axis=True, offset=(size[0] + 12, 0), **placed),
         ChartSpec("IRR distribution by tranche 各档收益率分布", "column", "ResultsIrrDist", "bucket",
                   tuple(Series(n, "ResultsIrrDist", n) for n in names),
                   x_title="IRR (annual)", y_title="share of paths",
-                  anchor=anchors[2], percent_axis=True),
+                  percent_axis=True, offset=(2 * (size[0] + 12), 0), **placed),
     ]
     return spec
