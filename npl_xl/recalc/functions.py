@@ -21,6 +21,9 @@ import types
 from typing import Any
 
 import numpy as np
+import schedula as sh
+from formulas.tokens.operand import Error as _FormulasErrors
+from formulas.tokens.operand import XlError as _FormulasError
 
 from ..errors import ERROR_CODES, XlError
 
@@ -49,24 +52,17 @@ LOG = MessageLog()
 
 def formulas_error(code: str):
     """``'#N/A'`` -> the ``formulas`` error token (``formulas.NA``)."""
-    from formulas.tokens.operand import Error
-
-    return Error.errors.get(code.upper(), Error.errors["#VALUE!"])
+    return _FormulasErrors.errors.get(code.upper(), _FormulasErrors.errors["#VALUE!"])
 
 
 def is_error(value: Any) -> bool:
-    from formulas.tokens.operand import XlError as FormulasError
-
-    return isinstance(value, FormulasError)
+    return isinstance(value, _FormulasError)
 
 
 def _raw_scalar(value: Any) -> Any:
-    import schedula as sh
-    from formulas.tokens.operand import XlError as FormulasError
-
     if value is sh.EMPTY or value is None:
         return None
-    if isinstance(value, FormulasError):
+    if isinstance(value, _FormulasError):
         code = str(value)
         return XlError(code if code in ERROR_CODES else "#VALUE!", "an argument is an error value")
     if isinstance(value, (bool, np.bool_)):

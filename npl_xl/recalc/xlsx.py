@@ -17,6 +17,7 @@ from pathlib import Path
 from lxml import etree
 
 from ..errors import NplError
+from .functions import formulas_error
 from .references import Names, Table, column_index, parse_range
 
 __all__ = ["WorkbookError", "FormulaCell", "Sheet", "Package", "read_package", "REL_NS"]
@@ -127,12 +128,6 @@ def _table(archive: zipfile.ZipFile, part: str, sheet: str) -> Table:
     )
 
 
-def _error_value(code: str):
-    from .functions import formulas_error
-
-    return formulas_error(code)
-
-
 def _read_sheet(archive: zipfile.ZipFile, sheet: Sheet, strings: list[str], ns: str) -> None:
     """Fill ``sheet.values`` and ``sheet.formulas`` from its XML part.
 
@@ -197,7 +192,7 @@ def _read_sheet(archive: zipfile.ZipFile, sheet: Sheet, strings: list[str], ns: 
             elif cell_type == "b":
                 values.append((row, col, text.strip() in ("1", "true")))
             elif cell_type == "e":
-                values.append((row, col, _error_value(text.strip())))
+                values.append((row, col, formulas_error(text.strip())))
             else:  # str, d (ISO date text)
                 values.append((row, col, _decode(text)))
 
