@@ -112,6 +112,7 @@ def _lower_half(a, b, out_log_x, out_slope):
     hi = y_cap
     at_cap = True
     dlog_above = 0.0
+    y_above = 0.0
     for k in range(_HALF, -1, -1):
         z = Z_MIN + k * _H
         log_p = _log_norm_cdf(z)
@@ -150,10 +151,16 @@ def _lower_half(a, b, out_log_x, out_slope):
         log_slope = -0.5 * z * z - _LOG_SQRT_2PI - log_f
         out_slope[k] = math.exp(log_slope)
         hi = y  # the next node (further down) lies below this one
-        # start the next node from a second-order step in log x: d log x / dz = slope / x
+        # start the next node from the cubic Hermite through this node and the one above,
+        # extrapolated one step down (t = -1), in log x: d log x / dz = slope / x
         dlog = math.exp(min(log_slope - y, 50.0))
-        curvature = 0.0 if k == _HALF else (dlog - dlog_above) / _H
-        y = y - _H * dlog + 0.5 * _H * _H * curvature
+        y_here = y
+        if k == _HALF:
+            y = y - _H * dlog
+        else:
+            y = -4.0 * y - 4.0 * _H * dlog + 5.0 * y_above - 2.0 * _H * dlog_above
+        y = min(y, y_here)
+        y_above = y_here
         dlog_above = dlog
 
 
