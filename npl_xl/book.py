@@ -381,6 +381,9 @@ class XlwingsBook:
                 code = block.format_of(column)
                 if code and rows:
                     top.offset(1, j).resize(len(rows), 1).number_format = code
+            for (i, column), target in block.links.items():
+                cell = top.offset(1 + i, columns.index(column))
+                cell.add_hyperlink(f"#{target}", str(cell.value))
             if block.row_formats:
                 for i, code in enumerate(block.row_formats):
                     if code:
@@ -394,11 +397,11 @@ class XlwingsBook:
         chart = sheet.charts.add(anchor.left + chart_spec.offset[0], anchor.top + chart_spec.offset[1],
                                  *chart_spec.size)
         chart.chart_type = self._CHART_TYPES[chart_spec.kind]
-        first, col, last = spec.locate(chart_spec.block, chart_spec.categories)
-        parts = [sheet.range((first, col + 1), (last + 1, col + 1)).address]
-        for series in chart_spec.series:
-            s_first, s_col, s_last = spec.locate(series.block, series.values)
-            parts.append(sheet.range((s_first, s_col + 1), (s_last + 1, s_col + 1)).address)
+        def column(first, col, last):  # 0-based locate() -> 1-based xlwings cells
+            return sheet.range((first + 1, col + 1), (last + 1, col + 1)).address
+
+        parts = [column(*spec.locate(chart_spec.block, chart_spec.categories))]
+        parts += [column(*spec.locate(s.block, s.values)) for s in chart_spec.series]
         chart.set_source_data(sheet.range(",".join(parts)))
         chart.api[1].HasTitle = True
         chart.api[1].ChartTitle.Text = chart_spec.title
