@@ -273,3 +273,39 @@ def test_libreoffice_opens_output_and_agrees_on_native_formulas(recalculated, tm
     assert shown["C2"].value == pytest.approx(ours["C2"].value, rel=1e-12)
     assert shown["C3"].value == pytest.approx(11 / 16, rel=1e-12)
     assert shown["A2"].value == 700
+
+
+def test_package_saved_by_excel(tmp_path):
+    """A package Excel itself saved (xlwings' quickstart.xlsm: mc:Ignorable, x14ac, VBA),
+    with formulas as Excel writes them, stale cached values included."""
+    import xlwings
+
+    source = Path(xlwings.__file__).parent / "quickstart.xlsm"
+    sheet_data = (
+        '<sheetData><row r="1" spans="1:3" x14ac:dyDescent="0.3"><c r="A1"><v>2</v></c>'
+        '<c r="B1"><f>A1*10</f><v>999</v></c>'
+        '<c r="C1" t="str"><f>IF(B1&gt;5,"big","small")</f><v>stale</v></c></row>'
+        '<row r="2" spans="1:3" x14ac:dyDescent="0.3"><c r="A2"><v>3</v></c>'
+        '<c r="B2"><f t="shared" ref="B2:B3" si="0">A2*10+B1</f><v>0</v></c>'
+        '<c r="C2"><f t="array" ref="C2:D2">NPL_BETA_PARAMS(0.4,0.2)</f><v>0</v></c>'
+        '<c r="D2"><v>0</v></c></row>'
+        '<row r="3" spans="1:3" x14ac:dyDescent="0.3"><c r="A3"><v>4</v></c>'
+        '<c r="B3"><f t="shared" si="0"/><v>0</v></c></row></sheetData>')
+
+    def edit(contents):
+        contents["xl/worksheets/sheet1.xml"] = contents["xl/worksheets/sheet1.xml"].replace(
+            b"<sheetData/>", sheet_data.encode())
+
+    from recalc_fixtures import edit_parts
+
+    book = edit_parts(source, tmp_path / "excel_saved.xlsm", edit)
+    report = recalc_workbook(book)
+    assert report.ok, report.error_lines()
+    values = openpyxl.load_workbook(report.path_out, data_only=True, keep_vba=True)
+    sheet = values.worksheets[0]
+    # B1 = 20; B2 = 30 + 20; B3 = 40 + 50; C1 text; C2:D2 = alpha 2, beta 3
+    assert [sheet[c].value for c in ("B1", "B2", "B3", "C1")] == [20, 50, 90, "big"]
+    assert [sheet["C2"].value, sheet["D2"].value] == pytest.approx([2.0, 3.0], rel=1e-12)
+    xml = parts(report.path_out)["xl/worksheets/sheet1.xml"]
+    assert b'mc:Ignorable="x14ac xr xr2 xr3"' in xml and b'x14ac:dyDescent="0.3"' in xml
+    assert parts(report.path_out)["xl/vbaProject.bin"] == parts(book)["xl/vbaProject.bin"]
