@@ -242,6 +242,8 @@ def fit_recoveries(book) -> SheetSpec:
     the first column of the table History; write the parameters, and a histogram of the data
     against the fitted shares, on the Fit sheet."""
     from .beta import beta_dist, fit_beta
+    from .book import cell_name
+    from .xlsx_graft import split_cell
 
     data = book.read_name("HistRecoveries")
     if data is None and book.has_table("History"):
@@ -256,7 +258,8 @@ def fit_recoveries(book) -> SheetSpec:
         if cell is None or cell == "":
             continue
         if not isinstance(cell, (int, float)) or isinstance(cell, bool):
-            raise InputTypeError(f"{data.sheet}!{data.top_left} + {k} rows holds {cell!r}, "
+            row, col = split_cell(data.top_left)
+            raise InputTypeError(f"{data.sheet}!{cell_name(row + k, col)} holds {cell!r}, "
                                  "not a recovery rate", argument="HistRecoveries")
         values.append(float(cell))
     rates = np.array(values)

@@ -112,6 +112,19 @@ def test_validate_tape_marks_bad_cells_and_lists_them(tmp_path):
     assert wb["Problems"]["B" + str(int(wb["Problems"].tables["ProblemList"].ref.split(":")[0][1:]) + 1)].hyperlink
 
 
+def test_validate_tape_reports_tranche_and_settings_problems_with_their_table(tmp_path):
+    bad = with_cells(TEMPLATE, tmp_path / "bad.xlsx", {"Tranches!B3": "bogus", "Settings!B5": 1.5})
+    problems = macros.validate_tape(FileBook(bad))
+    assert any(p.startswith("Tranches table (Tranches!A2)") and "bogus" in p for p in problems)
+    assert any(p.startswith("Settings table (Settings!A2)") and "rho" in p for p in problems)
+
+
+def test_fit_recoveries_names_a_bad_cell(tmp_path):
+    bad = with_cells(TEMPLATE, tmp_path / "bad.xlsx", {"History!A7": "n/a"})
+    with pytest.raises(NplError, match="History!A7"):
+        macros.fit_recoveries(FileBook(bad))
+
+
 def test_validate_tape_on_a_clean_tape_reports_none(tmp_path):
     assert macros.validate_tape(FileBook(TEMPLATE)) == []
 
