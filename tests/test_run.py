@@ -11,7 +11,8 @@ import openpyxl
 import pytest
 from lxml import etree
 
-from workbook_helpers import SAMPLE, SOFFICE, TEMPLATE, convert_to_pdf, sha256, with_cells
+from workbook_helpers import (SAMPLE, SOFFICE, TEMPLATE, convert_to_pdf, resave_with_libreoffice,
+                              sha256, with_cells)
 
 from npl_xl.cli import main_cli
 from npl_xl.macros import default_output
@@ -140,3 +141,7 @@ def test_libreoffice_opens_the_run_output(sample_run, tmp_path):
     assert pdf.stat().st_size > 50_000
     with zipfile.ZipFile(sample_run["out"]) as archive:
         assert archive.testzip() is None
+    # what LibreOffice understood: saved again, the Results sheet keeps its charts and tables
+    resaved = openpyxl.load_workbook(resave_with_libreoffice(sample_run["out"], tmp_path / "again"))
+    assert len(resaved["Results"]._charts) == 3
+    assert RESULT_TABLES <= set(resaved["Results"].tables)

@@ -58,12 +58,22 @@ def with_cells(src, dst, cells: dict[str, object]) -> Path:
 
 def convert_to_pdf(path, outdir) -> Path:
     """LibreOffice headless, own profile: the PDF of the workbook (raises on failure)."""
+    return _convert(path, outdir, "pdf", "pdf")
+
+
+def resave_with_libreoffice(path, outdir) -> Path:
+    """The workbook as LibreOffice loads and saves it again (.xlsx): what it understood."""
+    return _convert(path, outdir, 'xlsx:"Calc MS Excel 2007 XML"', "xlsx")
+
+
+def _convert(path, outdir, target: str, suffix: str) -> Path:
     outdir = Path(outdir)
     profile = outdir / "lo-profile"
     env = dict(os.environ, HOME=str(outdir))
+    converted = outdir / "converted"
     subprocess.run([SOFFICE, f"-env:UserInstallation=file://{profile}", "--headless",
-                    "--convert-to", "pdf", "--outdir", str(outdir), str(path)],
+                    "--convert-to", target.replace('"', ""), "--outdir", str(converted), str(path)],
                    check=True, capture_output=True, timeout=180, env=env)
-    pdf = outdir / (Path(path).stem + ".pdf")
-    assert pdf.is_file(), f"LibreOffice wrote no PDF for {path}"
-    return pdf
+    out = converted / (Path(path).stem + "." + suffix)
+    assert out.is_file(), f"LibreOffice wrote no {suffix} for {path}"
+    return out
