@@ -217,7 +217,7 @@ print(json.dumps(seconds))
 """
 
 
-def machine() -> str:
+def machine(load_before: float) -> str:
     cpu = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -238,7 +238,9 @@ def machine() -> str:
             f"- Python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}, "
             f"formulas {formulas.__version__}, schedula {schedula.__version__}, "
             f"openpyxl {openpyxl.__version__}, lxml {lxml.etree.__version__}\n"
-            f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+            f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
+            f"1-minute load average before the runs: {load_before:.2f} (the machine "
+            "is shared; timings vary by up to 2x with other jobs running)")
 
 
 def importtime(path: Path, out: Path) -> list[tuple[float, str]]:
@@ -253,6 +255,9 @@ def importtime(path: Path, out: Path) -> list[tuple[float, str]]:
 
 
 def main() -> None:
+    import os
+
+    load_before = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="recalc_bench_"))
     full = work / "bench_10000.xlsx"
     t0 = time.perf_counter()
@@ -302,7 +307,7 @@ def main() -> None:
         "",
         "Produced by `benchmarks/recalc_bench.py`.",
         "",
-        machine(),
+        machine(load_before),
         "",
         "## Workbook",
         "",

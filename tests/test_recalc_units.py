@@ -20,6 +20,7 @@ TAPE = Table("Tape", "Loan Tape", 2, 1, 7, 5,
              ("id", "claim", "mean rr", "Col#", "sd"), header_rows=1, totals_rows=1)
 NAMES = Names(
     workbook={"LOANTAPE": "'Loan Tape'!$B$3:$F$8", "RATE": "Calc!$A$1", "TWICE": "RATE*2",
+              "ODD": "FOO(RATE)",
               "SCOPED": "Calc!$B$1"},
     local={("Loan Tape", "SCOPED"): "'Loan Tape'!$Z$1"},
     tables={"TAPE": TAPE},
@@ -95,6 +96,9 @@ def test_unsupported_functions_and_syntax_are_reported():
     template = templatize("=FOO(1)+_xlfn.BAR(2)+SUM(1)", NAMES, "Calc", 0, 0, {"SUM"})
     assert template.issue.code == "#NAME?"
     assert template.issue.message == "function FOO, BAR is not supported"
+    # a function used inside a defined name is checked too
+    assert templatize("=ODD+1", NAMES, "Calc", 0, 0, {"SUM"}).issue.message == (
+        "function FOO is not supported")
     assert templatize("=_xlfn.XLOOKUP(1,A1:A2,B1:B2)", NAMES, "Calc", 0, 0,
                       {"XLOOKUP"}).issue is None
     assert "other workbooks" in templatize("=[1]Sheet1!A1", NAMES, "Calc", 0, 0,

@@ -449,17 +449,17 @@ def _tokens(text: str):
 
 
 def _definition_refs(definition: str, names: Names, sheet: str, row: int, col: int,
-                     depth: int) -> str | Ref:
-    """A defined name's definition -> a Ref (when it is one range) or formula text."""
+                     depth: int, notes: list | None, functions: list | None) -> Ref | list:
+    """A defined name's definition -> a Ref (when it is one range) or resolved pieces."""
     if depth > 20:
         raise _Unresolvable("#NAME?", "defined names refer to each other in a loop")
     text = definition.strip().lstrip("=")
-    pieces = list(_resolve_pieces(text, names, sheet, row, col, depth + 1))
+    pieces = list(_resolve_pieces(text, names, sheet, row, col, depth + 1, notes, functions))
     refs = [p for p in pieces if isinstance(p, Ref)]
     rest = "".join(p for p in pieces if isinstance(p, str)).strip()
     if len(refs) == 1 and not rest:
         return refs[0]
-    return pieces  # type: ignore[return-value]
+    return pieces
 
 
 def _resolve_pieces(text: str, names: Names, sheet: str, row: int, col: int, depth: int = 0,
@@ -499,7 +499,8 @@ def _resolve_pieces(text: str, names: Names, sheet: str, row: int, col: int, dep
                     continue
                 definition = names.definition(name, scope)
                 if definition is not None:
-                    resolved = _definition_refs(definition, names, scope, row, col, depth)
+                    resolved = _definition_refs(definition, names, scope, row, col, depth,
+                                                notes, functions)
                     if isinstance(resolved, Ref):
                         yield resolved
                     else:
