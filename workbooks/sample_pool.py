@@ -44,8 +44,9 @@ BORROWER_DEFECTS = {"bankruptcy": 0.20, "criminal": 0.08}
 LOAN_DEFECTS = {"waiting_seizure": 0.15, "lease": 0.06, "debtor_missing": 0.03}
 #: loans in a negotiated workout (restructuring / bankruptcy reorganisation payment plan)
 #: carry an expected_months override drawn uniformly in this range (months); their share
-#: of the claims is solved for so that 79.71% of expected recoveries fall within 36 months
-WORKOUT_MONTHS = (37.0, 57.0)
+#: of the loans is solved for so that 79.71% of expected recoveries fall within 36 months;
+#: plans end by month 46 so that little is lost past the 60-month legal final
+WORKOUT_MONTHS = (37.0, 46.0)
 TARGET_RECOVERY = 0.3790          #: expected recovery / claims (中诚信: 40.65 / 107.27)
 TARGET_THREE_YEAR_SHARE = 0.7971  #: expected recoveries within 36 months / all (32.41 / 40.65)
 CITIES = {"Jiangsu": ["南京", "苏州", "无锡", "常州", "南通", "徐州", "扬州", "泰州"],
