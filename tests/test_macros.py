@@ -10,7 +10,8 @@ import openpyxl
 import pytest
 from lxml import etree
 
-from workbook_helpers import SAMPLE, TEMPLATE, sha256, with_cells, zip_parts
+from workbook_helpers import (SAMPLE, SOFFICE, TEMPLATE, convert_to_pdf, resave_with_libreoffice,
+                              sha256, with_cells, zip_parts)
 
 from npl_xl import macros
 from npl_xl.book import BAD_CELL_RGB, FileBook
@@ -210,3 +211,20 @@ def test_sample_deal_results_through_filebook(tmp_path):
     table = spec.block("ResultsTranches").frame
     assert list(table.columns[:7]) == ["name", "EL", "PD", "WAL", "mean_irr", "rating", "el_stderr"]
     assert spec.block("ResultsTranches").frame.shape[0] == 2
+
+
+@pytest.mark.libreoffice
+@pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) not installed")
+def test_macros_on_a_workbook_saved_by_another_writer(tmp_path):
+    """A package written by LibreOffice (its own styles, shared strings, part names): the
+    macros read it and the grafted output opens in LibreOffice again."""
+    resaved = resave_with_libreoffice(TEMPLATE, tmp_path / "lo")
+    book = FileBook(resaved)
+    assert book.has_table("Tape") and book.read_name("HistRecoveries") is not None
+    macros.stratify_pool(book)
+    macros.fit_recoveries(book)
+    assert macros.validate_tape(book) == []
+    out = book.save(tmp_path / "out.xlsx")
+    wb = openpyxl.load_workbook(out)
+    assert {"Strat", "Fit", "Problems"} <= set(wb.sheetnames)
+    assert convert_to_pdf(out, tmp_path / "pdf").stat().st_size > 20_000
