@@ -78,7 +78,7 @@ def test_kernel_normal_quantile_table():
                         1.0 - np.linspace(1e-12, 0.02, 5001)])
     out = np.empty_like(u)
     paths._normals(u, paths.NORMAL_TABLE, 1.0, out)
-    # 1.5e-9 inside [0.01, 0.99] (cubic Hermite, 4096 intervals); AS241 (1e-15) outside
-    inside = np.abs(u - 0.5) <= 0.49
+    # 1.5e-9 inside [P_LOW, 1 - P_LOW] (cubic Hermite); AS241 (1e-15) outside
+    inside = np.abs(u - 0.5) <= 0.5 - paths.NORMAL_P_LOW
     assert np.abs(out - special.ndtri(u))[inside].max() < 2e-9
     np.testing.assert_allclose(out[~inside], special.ndtri(u[~inside]), rtol=1e-12)
