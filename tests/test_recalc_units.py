@@ -302,3 +302,11 @@ def test_columnar_evaluation_equals_cell_by_cell(tmp_path_factory, rows):
             assert a == pytest.approx(b, rel=1e-15, abs=0), key
         else:
             assert a == b and type(a) is type(b), key
+
+
+def test_iso_date_cells_become_serial_numbers():
+    from npl_xl.recalc.xlsx import _iso_date_serial
+
+    assert _iso_date_serial("2024-03-01") == 45352.0  # Excel: DATE(2024,3,1) = 45352
+    assert _iso_date_serial("1900-03-01T12:00:00") == 61.5
+    assert _iso_date_serial("not a date") == "not a date"

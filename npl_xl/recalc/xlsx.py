@@ -8,6 +8,7 @@ second and no openpyxl object model is built. Coordinates are 0-based (row, col)
 
 from __future__ import annotations
 
+import datetime
 import posixpath
 import re
 import zipfile
@@ -193,8 +194,21 @@ def _read_sheet(archive: zipfile.ZipFile, sheet: Sheet, strings: list[str], ns: 
                 values.append((row, col, text.strip() in ("1", "true")))
             elif cell_type == "e":
                 values.append((row, col, formulas_error(text.strip())))
-            else:  # str, d (ISO date text)
+            elif cell_type == "d":
+                values.append((row, col, _iso_date_serial(text)))
+            else:  # str
                 values.append((row, col, _decode(text)))
+
+
+def _iso_date_serial(text: str) -> float | str:
+    """An ISO 8601 date cell (``t="d"``, as openpyxl writes with iso_dates) -> Excel serial
+    day number in the 1900 date system, days since 1899-12-30; the text if unreadable."""
+    try:
+        moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    moment = moment.replace(tzinfo=None)
+    return (moment - datetime.datetime(1899, 12, 30)).total_seconds() / 86400.0
 
 
 _PARSER = etree.XMLParser(huge_tree=True, resolve_entities=False)
