@@ -249,6 +249,8 @@ SETTINGS: tuple[_Key, ...] = (
          aliases=("服务费率", "基本服务费率"), doc="servicer base fee, share of collections"),
     _Key("reserve_multiple", "float", 1.5, 0.0, 100.0, aliases=("储备金倍数", "流动性储备倍数"),
          doc="target reserve = multiple x next period's taxes, fees and senior interest"),
+    _Key("initial_reserve", "float", 0.0, 0.0, None, aliases=("储备金初始金额", "初始储备金"),
+         doc="reserve account balance funded at closing, currency"),
     _Key("liquidity_limit", "float", 0.0, 0.0, None, aliases=("流动性支持额度", "流动性额度"),
          doc="external liquidity facility limit, currency"),
     _Key("sub_return_rate", "float", 0.0, 0.0, 1.0, high_open=True,
@@ -287,6 +289,7 @@ class DealSettings:
     fixed_expenses: float = 0.0
     servicer_fee_rate: float = 0.0
     reserve_multiple: float = 1.5
+    initial_reserve: float = 0.0
     liquidity_limit: float = 0.0
     sub_return_rate: float = 0.0
     excess_fee_share: float = 0.0

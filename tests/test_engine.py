@@ -128,7 +128,8 @@ def _small_case(vr):
     settings = parse_settings({"n_sims": 40, "region_weight": 0.5, "cap_at_expected": vr,
                                "variance_reduction": vr, "fixed_expenses": 1000,
                                "servicer_fee_rate": 0.01, "liquidity_limit": 5000,
-                               "sub_return_rate": 0.05, "excess_fee_share": 0.2})
+                               "sub_return_rate": 0.05, "excess_fee_share": 0.2,
+                               "initial_reserve": 2000})
     return pool, tranches, settings
 
 

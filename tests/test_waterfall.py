@@ -61,12 +61,12 @@ def test_excess_fee_and_residual_by_hand():
 def test_cash_is_conserved():
     rs = np.random.default_rng(0)
     coll = rs.uniform(0, 60, 10)
-    settings = {**FEES, "legal_final_months": 60, "liquidity_limit": 5.0}
+    settings = {**FEES, "legal_final_months": 60, "liquidity_limit": 5.0, "initial_reserve": 7.0}
     f, _, _ = _frame(coll, THREE, settings)
     paid = (f["taxes"] + f["fixed_expenses"] + f["servicer_fee"] + f["excess_servicing_fee"]
             + f["residual"] + f["liquidity_repayment"] - f["liquidity_draw"]
             + sum(f[f"{n}_interest"] + f[f"{n}_principal"] for n in "ABS"))
-    reserve_change = np.diff(np.concatenate([[0.0], f["reserve_balance"]]))
+    reserve_change = np.diff(np.concatenate([[7.0], f["reserve_balance"]]))
     np.testing.assert_allclose(paid + reserve_change, coll, atol=1e-9)
 
 
@@ -128,3 +128,19 @@ def test_npl_waterfall_errors():
     assert bad.code == "#NUM!" and "collections" in bad.message
     bad = REGISTRY["NPL_WATERFALL"]([[1.0]], [["name", "kind", "balance"], ["A", "senior", "x"]])
     assert bad.code == "#VALUE!" and "balance" in bad.message
+
+
+def test_initial_reserve_covers_the_first_interest():
+    tranches = [["name", "kind", "balance", "coupon"], ["A", "senior", 100.0, 0.10],
+                ["S", "subordinated", 10.0, 0.0]]
+    settings = {"legal_final_months": 12, "tax_rate": 0, "reserve_multiple": 1.0,
+                "initial_reserve": 6.0}
+    f, missed, _ = _frame([1.0, 120.0], tranches, settings)
+    # period 1, C = 1: A interest 5 = 1 cash + 4 from the reserve (6 -> 2); target
+    # 1 x 100 x 0.05 = 5: top-up from nothing; no shortfall, no EoD
+    # period 2 (last): interest 5 -> 115; reserve 2 released -> 117; A 100, S 10, residual 7
+    np.testing.assert_allclose(f["reserve_draw"], [4.0, 0.0])
+    np.testing.assert_allclose(f["reserve_balance"], [2.0, 0.0])
+    np.testing.assert_allclose(f["A_interest"], [5.0, 5.0])
+    np.testing.assert_allclose(f["residual"], [0.0, 7.0])
+    assert missed[0] == 0.0 and not f["event_of_default"].any()

@@ -104,7 +104,7 @@ def reference_waterfall(coll, tranches, settings, dates=None) -> dict:
     residual = [[0.0] * K for _ in tr]
     sub_total = sum(t.balance for t in tr if t.kind == 2)
     s = settings
-    reserve = liquidity = 0.0
+    reserve, liquidity = s.initial_reserve, 0.0
     unpaid = {"tax": 0.0, "fixed": 0.0, "serv": 0.0}
     eod = False
     for k in range(K):

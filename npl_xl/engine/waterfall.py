@@ -15,6 +15,7 @@ collections C (currency):
    period. A senior interest shortfall is an event of default (EoD).
 6. reserve top-up to reserve_multiple x (next period's 1-3 estimated from this period's
    collections + next period's senior interest on the start-of-period senior balance);
+   the reserve account starts at initial_reserve (funded at closing, default 0);
    an excess over the target is released; the target is 0 in the last period, after an EoD
    and once the senior tranches are repaid
 7. senior principal, all remaining cash (pass-through), senior tranches in table order;
@@ -89,9 +90,10 @@ def _pay(due, cash, reserve, headroom):
 @nb.njit(cache=True)
 def run_waterfall(coll, tau, tau_next, kind, bal0, coupon, tax_rate, fixed_expenses,
                   servicer_rate, reserve_multiple, liquidity_limit, sub_rate, excess_share,
-                  flows, missed, arrears):
+                  initial_reserve, flows, missed, arrears):
     """One path's waterfall. coll: collections per period (currency); tau, tau_next: period
-    lengths in years; kind/bal0/coupon per tranche. Writes ``flows`` (n_periods, N_FLOW +
+    lengths in years; kind/bal0/coupon per tranche; initial_reserve is the reserve account's
+    balance at closing (currency). Writes ``flows`` (n_periods, N_FLOW +
     3 n_tranches), ``missed`` (senior interest shortfall seen, 0/1) and ``arrears`` (unpaid
     interest or return at the end, currency) per tranche."""
     n_periods = coll.shape[0]
@@ -106,7 +108,7 @@ def run_waterfall(coll, tau, tau_next, kind, bal0, coupon, tax_rate, fixed_expen
     for j in range(n_tr):
         if kind[j] == 2:
             sub_total += bal0[j]
-    reserve = 0.0
+    reserve = initial_reserve
     liquidity = 0.0
     unpaid_tax = 0.0
     unpaid_fixed = 0.0
@@ -329,7 +331,7 @@ def path_metrics(flows, dates, kind, bal0, coupon, price, missed, arrears, loss,
 @nb.njit(cache=True, parallel=True)
 def _waterfall_paths(coll, dates, tau, tau_next, kind, bal0, coupon, price, tax_rate,
                      fixed_expenses, servicer_rate, reserve_multiple, liquidity_limit,
-                     sub_rate, excess_share, loss, wal, irr, default, pv):
+                     sub_rate, excess_share, initial_reserve, loss, wal, irr, default, pv):
     n_paths, n_periods = coll.shape
     n_tr = kind.shape[0]
     chunk = 256
@@ -341,7 +343,7 @@ def _waterfall_paths(coll, dates, tau, tau_next, kind, bal0, coupon, price, tax_
         for p in range(s * chunk, min(n_paths, (s + 1) * chunk)):
             run_waterfall(coll[p], tau, tau_next, kind, bal0, coupon, tax_rate, fixed_expenses,
                           servicer_rate, reserve_multiple, liquidity_limit, sub_rate,
-                          excess_share, flows, missed, arrears)
+                          excess_share, initial_reserve, flows, missed, arrears)
             path_metrics(flows, dates, kind, bal0, coupon, price, missed, arrears, loss[p],
                          wal[p], irr[p], default[p], pv[p])
 
@@ -349,7 +351,7 @@ def _waterfall_paths(coll, dates, tau, tau_next, kind, bal0, coupon, price, tax_
 def _settings_args(settings):
     return (settings.tax_rate, settings.fixed_expenses, settings.servicer_fee_rate,
             settings.reserve_multiple, settings.liquidity_limit, settings.sub_return_rate,
-            settings.excess_fee_share)
+            settings.excess_fee_share, settings.initial_reserve)
 
 
 def waterfall_paths(collections: np.ndarray, tranches, settings) -> dict[str, np.ndarray]:
