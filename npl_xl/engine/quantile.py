@@ -231,19 +231,11 @@ def build_tables(alpha: np.ndarray, beta: np.ndarray, mean: np.ndarray) -> np.nd
 @nb.njit(cache=True, inline="always")
 def table_lookup(coef_i, z):
     """G_i(z) from one loan's table ``coef_i`` (shape (N_INTERVALS, 4)); recovery rate in [0, 1]."""
-    t = (z - Z_MIN) * _INV_H
-    if t < 0.0:
-        t = 0.0
-    elif t >= N_INTERVALS:
-        t = N_INTERVALS - 1e-9
+    t = min(max((z - Z_MIN) * _INV_H, 0.0), N_INTERVALS - 1e-9)  # branch-free: vectorises
     k = int(t)
     f = t - k
     g = coef_i[k, 0] + f * (coef_i[k, 1] + f * (coef_i[k, 2] + f * coef_i[k, 3]))
-    if g < 0.0:
-        return 0.0
-    if g > 1.0:
-        return 1.0
-    return g
+    return min(max(g, 0.0), 1.0)
 
 
 @nb.njit(cache=True)
