@@ -262,9 +262,10 @@ def beta_dist(x: float, mean: float, sd: float, cumulative: bool = True) -> floa
     a, b = beta_params(mean, sd)
     if cumulative:
         return float(special.betainc(a, b, x))
-    from scipy.stats import beta as beta_law
-
-    return float(beta_law.pdf(x, a, b))
+    # density x^(a-1) (1-x)^(b-1) / B(a, b) in logs; xlogy/xlog1py make 0*log(0) = 0 at the
+    # edges (scipy.special only: scipy.stats costs half a second to import)
+    log_density = special.xlogy(a - 1.0, x) + special.xlog1py(b - 1.0, -x) - special.betaln(a, b)
+    return float(np.exp(log_density))
 
 
 def beta_draws(mean: float, sd: float, n: int, seed: int = 0, cap: bool = False) -> np.ndarray:

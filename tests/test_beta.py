@@ -127,6 +127,18 @@ def test_inverse_matches_scipy(p):
     assert call("NPL_BETA_INV", p, 0.4, 0.2) == pytest.approx(stats.beta.ppf(p, 2, 3), abs=1e-12)
 
 
+@pytest.mark.parametrize("x", [0.0, 1e-12, 0.3, 0.999, 1.0])
+@pytest.mark.parametrize("mean, sd", [(0.4, 0.2), (0.5, 0.2887), (0.2, 0.3), (0.85, 0.3)])
+def test_density_matches_scipy_at_edges(x, mean, sd):
+    a, b = beta.beta_params(mean, sd)
+    expected = stats.beta.pdf(x, a, b)
+    got = call("NPL_BETA_DIST", x, mean, sd, False)
+    if np.isfinite(expected):
+        assert got == pytest.approx(expected, rel=1e-10, abs=1e-300)
+    else:  # alpha or beta < 1: the density is infinite at that edge
+        assert isinstance(got, XlError) and got.code == "#NUM!"
+
+
 def test_dist_matches_scipy_and_inverts():
     assert call("NPL_BETA_DIST", 0.3, 0.4, 0.2) == pytest.approx(stats.beta.cdf(0.3, 2, 3))
     assert call("NPL_BETA_DIST", 0.3, 0.4, 0.2, False) == pytest.approx(stats.beta.pdf(0.3, 2, 3))

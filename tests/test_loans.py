@@ -289,8 +289,6 @@ def test_headless_recalc_of_a_workbook_using_each_function(tmp_path):
                     assert str(g) == str(w), (where, formula, g)
 
 
-@pytest.mark.xfail(strict=True, reason="the headless engine passes an omitted argument (1,,3) as 0, "
-                   "not as a blank; Excel/xlwings pass a blank to a UDF")
 def test_headless_omitted_argument_is_blank(tmp_path):
     openpyxl = pytest.importorskip("openpyxl")
     from npl_xl.recalc import evaluate_workbook
@@ -299,10 +297,12 @@ def test_headless_omitted_argument_is_blank(tmp_path):
     book.active.title = "Calc"
     book.active["A1"] = "=NPL_NET_RECOVERY(100,80,,0.05)"  # prior_claims omitted = 0 anyway
     book.active["A2"] = '=NPL_JUDICIAL_MONTHS("ZJ",,"住宅")'  # stage omitted = not_filed
+    book.active["A3"] = "=IF(TRUE,,3)"  # a native function still sees an omitted argument as 0
     book.save(tmp_path / "omitted.xlsx")
     values = evaluate_workbook(tmp_path / "omitted.xlsx")
     assert values["Calc!A1"] == pytest.approx(80.0)
     assert values["Calc!A2"] == pytest.approx(12.16775)
+    assert values["Calc!A3"] == 0
 
 
 def test_loan_recovery_assumptions_argument():

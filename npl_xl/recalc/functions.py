@@ -59,8 +59,25 @@ def is_error(value: Any) -> bool:
     return isinstance(value, _FormulasError)
 
 
+class _Omitted(int):
+    """An omitted argument, as in ``=NPL_JUDICIAL_MONTHS("ZJ",,"residential")``.
+
+    ``formulas`` compiles an omitted argument to the integer 0, which is what Excel's own
+    functions see. For a worksheet function of an add-in Excel passes a *missing* argument
+    instead, which xlwings turns into a blank (the argument's default). This 0 carries a
+    mark so that :func:`to_raw` can hand the registry a blank, while native functions still
+    see 0.
+    """
+
+    def __repr__(self) -> str:
+        return "OMITTED"
+
+
+OMITTED = _Omitted(0)
+
+
 def _raw_scalar(value: Any) -> Any:
-    if value is sh.EMPTY or value is None:
+    if value is sh.EMPTY or value is None or value is OMITTED:
         return None
     if isinstance(value, _FormulasError):
         code = str(value)
@@ -179,6 +196,9 @@ def function_table() -> dict:
         from ..registry import load_all
 
         table = _load_formulas_functions()
+        from formulas.tokens.operand import Empty
+
+        Empty.compile = staticmethod(lambda: OMITTED)  # see _Omitted
         for name, function in load_all().items():
             table[name] = wrap_func(adapt(function))
         _TABLE = table
