@@ -223,8 +223,9 @@ class _Key:
 
 #: Every settings key: type, default, allowed range, Chinese aliases and meaning (units).
 SETTINGS: tuple[_Key, ...] = (
-    _Key("n_sims", "int", 10000, 4, 10_000_000, aliases=("模拟次数", "模拟路径数"),
-         doc="Monte Carlo paths; rounded up to a multiple of 4 with variance reduction"),
+    _Key("n_sims", "int", 10000, 4, 2_000_000, aliases=("模拟次数", "模拟路径数"),
+         doc="Monte Carlo paths (memory: 8 bytes x paths x periods); rounded up to a multiple "
+             "of 4 with variance reduction"),
     _Key("seed", "int", 0, 0, 2**63 - 1, aliases=("随机种子", "种子"), doc="random seed, whole number >= 0"),
     _Key("rho", "float", 0.15, 0.0, 1.0, aliases=("相关系数", "系统相关性"),
          doc="asset correlation of the one-factor Gaussian copula, decimal"),
