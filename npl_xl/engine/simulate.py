@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .. import rng
-from ..deal import DealSettings, Tranches, parse_settings, parse_tranches
+from ..deal import DealSettings, parse_settings, parse_tranches
 from ..rating import rating_from_el
 from . import paths, quantile
 from .pool import Pool, pool_from_frame

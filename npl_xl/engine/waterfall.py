@@ -104,10 +104,6 @@ def run_waterfall(coll, tau, tau_next, kind, bal0, coupon, tax_rate, fixed_expen
     for j in range(n_tr):
         missed[j] = 0.0
         arrears[j] = 0.0
-    sub_total = 0.0
-    for j in range(n_tr):
-        if kind[j] == 2:
-            sub_total += bal0[j]
     reserve = initial_reserve
     liquidity = 0.0
     unpaid_tax = 0.0
