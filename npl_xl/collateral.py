@@ -119,7 +119,8 @@ def auction_value(appraisal: float, start_ratio: float = MIN_START_RATIO, cut: f
     if not in_lieu:
         weights[3] = 0.0
     months = float(np.dot(weights, durations[list(AUCTION_STAGES)]))
-    return AuctionOutcome(proceeds, float(p_sale.sum()), float(reach[:3].sum()), months)
+    p_sold = 1.0 - p_none  # = p_sale.sum() up to rounding, and never above 1
+    return AuctionOutcome(proceeds, p_sold, float(reach[:3].sum()), months)
 
 
 def comps_value(area: float, prices: Sequence[float], factors, weights: Sequence[float] | None = None,
