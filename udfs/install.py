@@ -73,15 +73,16 @@ class Step:
 
 # ------------------------------------------------------------------ step 1: caches
 def warm_caches(ctx: Context) -> str:
-    """Compile (or load from cache) every numba kernel by calling each worksheet function
-    that uses one on a small input."""
+    """Compile (or load from numba's cache) every kernel: the Philox draws, the quantile
+    tables, the collection and waterfall kernels, by a tiny run of each."""
+    from npl_xl.engine import Pool, simulate_deal
     from npl_xl.registry import load_all
 
-    registry = load_all()
-    registry["NPL_BETA_DRAWS"](0.4, 0.2, 10.0)
-    warm = getattr(__import__("npl_xl.engine", fromlist=["warm_up"]), "warm_up", None)
-    if warm is not None:
-        warm()
+    load_all()["NPL_BETA_DRAWS"](0.4, 0.2, 10.0)
+    pool = Pool.from_arrays([100.0, 200.0], [40.0, 90.0], [12.0, 24.0], [0.2, 0.2], [1, 2])
+    tranches = [["name", "kind", "balance", "coupon"], ["A", "senior", 50.0, 0.03],
+                ["B", "subordinated", 20.0, 0.0]]
+    simulate_deal(pool, tranches, None, n_sims=8, seed=0)
     return "numba kernels compiled and cached"
 
 
