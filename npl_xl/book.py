@@ -36,21 +36,12 @@ from typing import Protocol
 
 from .errors import InputTypeError, NplError
 from .results import SheetSpec
-from .xlsx_graft import Package, graft_sheets, mark_cells, split_cell
+from .xlsx_graft import Package, cell_name, graft_sheets, mark_cells, split_cell
 
 __all__ = ["Table", "Book", "FileBook", "XlwingsBook", "write_sheet_xlsxwriter", "cell_name"]
 
 #: Fill of a marked (bad) input cell: Excel's "light red" conditional-format fill.
 BAD_CELL_RGB = "FFFFC7CE"
-
-
-def cell_name(row: int, col: int) -> str:
-    """A1 name of a 1-based (row, column)."""
-    letters = ""
-    while col:
-        col, rem = divmod(col - 1, 26)
-        letters = chr(65 + rem) + letters
-    return f"{letters}{row}"
 
 
 @dataclass

@@ -66,7 +66,8 @@ def split_cell(ref: str) -> tuple[int, int]:
     return int(m.group(2)), column_index(m.group(1))
 
 
-def _cell_name(row: int, col: int) -> str:
+def cell_name(row: int, col: int) -> str:
+    """A1 name of a 1-based (row, column)."""
     letters = ""
     while col:
         col, rem = divmod(col - 1, 26)
@@ -460,7 +461,7 @@ def mark_cells(target: Package, sheet: str, cells: list[str], rgb: str = "FFFFC7
             rows[row_no] = row
         cell = next((c for c in row.iter(_q("c")) if split_cell(c.get("r"))[1] == col_no), None)
         if cell is None:
-            cell = etree.Element(_q("c"), r=_cell_name(row_no, col_no))
+            cell = etree.Element(_q("c"), r=cell_name(row_no, col_no))
             if row.get("s") is not None and row.get("customFormat") == "1":
                 cell.set("s", row.get("s"))
             later = [c for c in row.iter(_q("c")) if split_cell(c.get("r"))[1] > col_no]

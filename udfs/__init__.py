@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import keyword
 import logging
-import re
 import time
 from collections import OrderedDict
 from typing import Any
@@ -31,6 +30,7 @@ import xlwings as xw
 
 from npl_xl.errors import XlError
 from npl_xl.registry import WorksheetFunction, load_all
+from npl_xl.xlsx_graft import split_cell
 
 __all__ = ["to_excel", "EXCEL_ERROR_SCODES", "build_udf", "explain"]
 
@@ -112,23 +112,15 @@ def _remember(caller, error: XlError) -> None:
         ERROR_MESSAGES.popitem(last=False)
 
 
-def _cell_index(address: str) -> tuple[int, int]:
-    letters, digits = re.fullmatch(r"([A-Z]+)(\d+)", address.upper()).groups()
-    column = 0
-    for letter in letters:
-        column = column * 26 + ord(letter) - 64
-    return int(digits), column
-
-
 def explain(book: str, sheet: str, cell: str) -> str | None:
     """The message of the latest npl-xl error whose formula range contains ``cell``."""
-    row, column = _cell_index(cell.replace("$", ""))
+    row, column = split_cell(cell)
     for (b, s, address), (code, message, _) in reversed(ERROR_MESSAGES.items()):
         if (b, s) != (book, sheet):
             continue
         first, _, last = address.partition(":")
-        top, left = _cell_index(first)
-        bottom, right = _cell_index(last or first)
+        top, left = split_cell(first)
+        bottom, right = split_cell(last or first)
         if top <= row <= bottom and left <= column <= right:
             return f"{code} {message}"
     return None

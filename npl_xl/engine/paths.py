@@ -43,7 +43,7 @@ from .quantile import table_lookup
 __all__ = ["factors", "collect"]
 
 #: Paths per parallel work item of the collection kernel (a multiple of 2).
-SUB_CHUNK = 256
+SUB_CHUNK = 512
 
 #: The kernels' normal quantile Phi^-1(u): piecewise cubic Hermite on u in [P_LOW, 1 - P_LOW]
 #: with NORMAL_INTERVALS intervals (max error 1.5e-9, tests/test_engine_quantile.py; 64 KB), the
