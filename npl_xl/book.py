@@ -195,6 +195,7 @@ class FileBook:
         for sheet, cells in self._marks.items():
             mark_cells(package, sheet, sorted(set(cells), key=split_cell), BAD_CELL_RGB)
         data = package.to_bytes()
+        out_path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".npl-xl-", suffix=out_path.suffix,
                                    dir=out_path.parent or ".")
         try:

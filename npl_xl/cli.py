@@ -69,8 +69,9 @@ def main_cli(argv: list[str] | None = None) -> int:
     except NplError as exc:
         print(f"npl-xl {args.command}: {exc}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        print(f"npl-xl {args.command}: {exc.strerror}: {exc.filename}", file=sys.stderr)
+    except OSError as exc:  # a missing file, a folder where a file should be, no permission
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"npl-xl {args.command}: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"npl-xl {args.command}: interrupted", file=sys.stderr)

@@ -98,6 +98,9 @@ def test_exit_code_error_list_and_input_untouched(recalculated, feature_book, ca
     assert any(line.startswith("Calc!C19: #VALUE! — mean: must be a single cell") for line in lines)
     assert re.search(r"\d+ formula cells computed, 6 in error .* s ->", captured.out)
     assert main_cli(["recalc", str(feature_book), "-o", str(out), "--allow-errors"]) == 0
+    nested = out.parent / "new folder" / "out.xlsx"  # the output folder is created
+    assert main_cli(["recalc", str(feature_book), "-o", str(nested), "--allow-errors"]) == 0
+    assert nested.is_file()
     assert sha256(feature_book) == recalculated["hash_before"]
 
 

@@ -33,7 +33,7 @@ def sample_run(tmp_path_factory):
     source = folder / "sample_deal.xlsx"
     shutil.copyfile(SAMPLE, source)
     before = sha256(source)
-    out = folder / "out.xlsx"
+    out = folder / "results" / "out.xlsx"  # a folder that does not exist yet, as in the README
     code = main_cli(["run", str(source), "-o", str(out), "--n-sims", "1000", "--seed", "3", "--quiet"])
     return {"code": code, "source": source, "before": before, "out": out, "folder": folder}
 

@@ -87,8 +87,6 @@ def recalc_workbook(path_in: str | Path, path_out: str | Path | None = None) -> 
     if path_in.exists() and _same_file(path_in, path_out):
         raise WorkbookError(f"the output must not be the input file ({path_in}): "
                             "the input workbook is never modified")
-    if not path_out.parent.is_dir():
-        raise WorkbookError(f"output folder does not exist: {path_out.parent}")
     package = read_package(path_in)
     evaluation = evaluate_package(package)
     parts = {sheet.name: sheet.part for sheet in package.sheets}

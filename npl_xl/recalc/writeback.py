@@ -156,6 +156,7 @@ def write_values(path_in: str | Path, path_out: str | Path, workbook_part: str,
     over ``path_out`` only when complete; ``path_in`` is only read.
     """
     path_out = Path(path_out)
+    path_out.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(prefix=f".{path_out.name}.", suffix=".tmp",
                                          dir=path_out.parent)
     os.close(handle)
