@@ -185,3 +185,14 @@ def test_error_messages_are_kept_for_explain_error():
     assert npl_xl_udfs.explain("other.xlsx", "Calc", "C4") is None
     npl_xl_udfs.NPL_BETA_PARAMS(0.4, 0.2, caller)  # a good result records nothing
     assert npl_xl_udfs.explain("deal.xlsx", "Calc", "C4").startswith("#NUM! sd:")
+
+
+def test_every_udf_answers_blank_and_text_cells_with_an_error_variant(win):
+    """Each function, through xlwings' argument pipeline, given all-blank cells and then text
+    in every argument: an error value comes back (never an exception, never a number)."""
+    for name, function in REGISTRY.items():
+        for value in (None, "abc"):
+            result = call_like_excel(*win, name, *[value] * len(function.args))
+            cells = [c for row in result for c in row] if isinstance(result, list) else [result]
+            assert all(isinstance(c, VARIANT) and c.varianttype == VT_ERROR for c in cells), \
+                (name, value, result)
