@@ -30,11 +30,14 @@ import re
 import sys
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .errors import InputTypeError, NplError
+from lxml import etree
+
+from .errors import InputTypeError, NplError, WorkbookError
 from .results import SheetSpec
 from .xlsx_graft import Package, cell_name, graft_sheets, mark_cells, split_cell
 
@@ -98,7 +101,12 @@ class FileBook:
 
     def __init__(self, path, progress_stream=None):
         self.path = Path(path)
-        self.package = Package.read(self.path)
+        try:
+            self.package = Package.read(self.path)
+            tables = self.package.tables()
+        except (zipfile.BadZipFile, ValueError, KeyError, etree.XMLSyntaxError) as exc:
+            raise WorkbookError(f"{self.path} is not a readable .xlsx/.xlsm workbook ({exc})") \
+                from None
         self._stream = progress_stream
         self._values: dict[str, list[list]] = {}
         self._calamine = None
@@ -106,7 +114,7 @@ class FileBook:
         self._marks: dict[str, list[str]] = {}
         self._status: str | None = None
         self._started = time.monotonic()
-        self._tables = {t["name"].lower(): t for t in self.package.tables()}
+        self._tables = {t["name"].lower(): t for t in tables}
 
     # -- reading ----------------------------------------------------------------------
     def sheet_names(self) -> list[str]:

@@ -19,6 +19,7 @@ __all__ = [
     "UnknownCodeError",
     "ConvergenceError",
     "TableError",
+    "WorkbookError",
     "XlError",
     "ERROR_CODES",
     "to_xl_error",
@@ -90,6 +91,12 @@ class TableError(NplError, ValueError):
         self.problems = list(problems)
         head = f"{len(self.problems)} problem(s): " if len(self.problems) > 1 else ""
         super().__init__(head + "; ".join(self.problems), argument=argument)
+
+
+class WorkbookError(NplError):
+    """A file that is not a workbook npl-xl can read (missing, not xlsx/xlsm, damaged)."""
+
+    excel_code = "#VALUE!"
 
 
 @dataclass(frozen=True)

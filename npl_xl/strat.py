@@ -51,10 +51,14 @@ def stratify(tape: pd.DataFrame, by: str, measure: str = "claim",
     needs_value = any(c in VALUED_COLUMNS and (c not in tape.columns or tape[c].isna().any())
                       for c in (by_column, measure_column))
     frame = value_tape(tape, assumptions) if needs_value else tape
-    values = pd.to_numeric(frame[measure_column], errors="coerce")
-    if values.isna().any() and not frame[measure_column].isna().all():
-        raise InputTypeError(f"column {measure_column} holds text; a numeric column is required",
-                             argument="measure")
+    raw = frame[measure_column]
+    values = pd.to_numeric(raw, errors="coerce")
+    text = values.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+    if text.any():  # blank cells count as 0; text is an error
+        example = raw[text].iloc[0]
+        raise InputTypeError(f"column {measure_column} holds text ({example!r} in loan "
+                             f"{text.to_numpy().nonzero()[0][0] + 1}); a numeric column is "
+                             "required", argument="measure")
     values = values.fillna(0.0).to_numpy(dtype=float)
     total = values.sum()
     if by_column == "balance":

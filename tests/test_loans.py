@@ -225,6 +225,21 @@ def test_strat_bad_inputs():
     assert result.code == "#VALUE!" and "row 2 (Tape!C3), column claim" in result.message
 
 
+def test_strat_measure_blank_cells_count_as_zero_text_is_named():
+    tape = [["loan_id", "province", "claim", "collateral_type", "arrears"],
+            ["L1", "ZJ", 100.0, "none", 5.0], ["L2", "JS", 200.0, "none", None],
+            ["L3", "JS", 50.0, "none", 7.0]]
+    # arrears by province: Jiangsu 0 + 7 = 7, Zhejiang 5; shares 7/12 and 5/12
+    assert R["NPL_STRAT"](tape, "province", "arrears") == [
+        ["province", "count", "sum_arrears", "share"], ["Jiangsu", 2.0, 7.0, pytest.approx(7 / 12)],
+        ["Zhejiang", 1.0, 5.0, pytest.approx(5 / 12)]]
+    tape[3][4] = "abc"
+    result = R["NPL_STRAT"](tape, "province", "arrears")
+    assert result.code == "#VALUE!"
+    assert result.message == ("measure: column arrears holds text ('abc' in loan 3); "
+                              "a numeric column is required")
+
+
 # --- headless recalculation of a workbook using every function of this module family ------
 
 def test_headless_recalc_of_a_workbook_using_each_function(tmp_path):

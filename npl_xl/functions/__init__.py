@@ -13,8 +13,4 @@ import importlib
 MODULES = ["recovery", "collateral", "timeline", "loans", "structures"]
 
 for _name in MODULES:
-    try:
-        importlib.import_module(f"{__name__}.{_name}")
-    except ModuleNotFoundError as _exc:  # a domain not built yet
-        if _exc.name != f"{__name__}.{_name}":
-            raise
+    importlib.import_module(f"{__name__}.{_name}")

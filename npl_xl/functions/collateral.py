@@ -34,7 +34,7 @@ def comps_value(area, prices, factors, weights, judicial, market_discount):
 @worksheet_function(
     "NPL_AUCTION_VALUE",
     Arg("appraisal", "number", doc="Appraisal or reference price of the property (currency), >= 0"),
-    Arg("start_ratio", "number", default=collateral.MIN_START_RATIO, doc="Round-1 start price / appraisal, decimal >= 0.70; default 0.70"),
+    Arg("start_ratio", "number", default=collateral.MIN_START_RATIO, doc="Round-1 start price / appraisal, decimal >= 0.70; default 0.70 (the loan valuation uses the AuctionLadder table's start_ratio, 0.75 for residential)"),
     Arg("cut", "number", default=collateral.MAX_CUT, doc="Cut of the start price for round 2, decimal in [0, 0.20]; default 0.20"),
     Arg("p_sell", "vector", default=None, doc="1x3 probabilities of a sale in rounds 1-3 given earlier rounds failed; blank = assumptions"),
     Arg("premium", "vector", default=None, doc="1x3 average hammer premium over each round's start, decimal >= 0; blank = assumptions"),

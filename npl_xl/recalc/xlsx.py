@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from ..errors import NplError
+from ..errors import WorkbookError
 from .functions import formulas_error
 from .references import Names, Table, column_index, parse_range
 
@@ -30,10 +30,6 @@ _MAIN_NAMESPACES = (
     "http://purl.oclc.org/ooxml/spreadsheetml/main",
 )
 _XML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
-
-
-class WorkbookError(NplError):
-    """The input is not a workbook this command can read (missing, not xlsx, damaged)."""
 
 
 @dataclass
