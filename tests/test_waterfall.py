@@ -45,7 +45,9 @@ def test_fees_reserve_and_priority_by_hand():
     np.testing.assert_allclose(f["S_interest"], [0.0, 0.0, 0.402], atol=1e-12)
     np.testing.assert_allclose(f["residual"] + f["excess_servicing_fee"], 0.0, atol=1e-12)
     np.testing.assert_allclose(arrears, [0.0, 0.0, 4.098], atol=1e-12)
-    assert list(missed) == [0.0, 0.0, 0.0] and not f["event_of_default"].any()
+    # no senior shortfall, so no EoD; but B's interest (1.2 due in periods 1 and 2, paid 0)
+    # and S's fixed return (0.402 of 4.5 in period 3) were missed: both count for the PD
+    assert list(missed) == [0.0, 1.0, 1.0] and not f["event_of_default"].any()
 
 
 def test_excess_fee_and_residual_by_hand():
@@ -175,3 +177,37 @@ def test_kernel_matches_the_plain_python_waterfall_and_conserves_cash(
     reserve_change = np.diff(np.concatenate([[initial], f["reserve_balance"]]))
     np.testing.assert_allclose(paid + reserve_change, coll, atol=1e-8)
     assert np.all(f["A_balance"] >= 0) and np.all(np.diff(f["A_balance"]) <= 1e-12)
+
+
+MEZZ_MISS = [["name", "kind", "balance", "coupon"], ["A", "senior", 100.0, 0.04],
+             ["B", "mezzanine", 40.0, 0.10], ["C", "subordinated", 30.0, 0.08]]
+PLAIN = {"payment_months": 6, "legal_final_months": 24, "tax_rate": 0, "reserve_multiple": 0}
+
+
+def test_a_mezzanine_interest_shortfall_is_a_default_though_it_is_cured():
+    f, missed, arrears = _frame([2.5, 120.0, 60.0, 80.0], MEZZ_MISS, PLAIN)
+    # period 1, C = 2.5: A interest 100 x 0.04 x 0.5 = 2.0 -> 0.5 to A principal (99.5);
+    # B's interest due 40 x 0.10 x 0.5 = 2.0 is paid 0 (deferred): a miss, not an EoD
+    # period 2, C = 120: A interest 99.5 x 0.02 = 1.99, A principal 99.5 -> 18.51 left;
+    # B interest 2.0 + 2.0 in arrears = 4.0 -> 14.51 to B principal (40 -> 25.49)
+    # period 3, C = 60: B interest 25.49 x 0.05 = 1.2745, B principal 25.49, C 30, residual
+    # 3.2355; period 4: residual 80
+    np.testing.assert_allclose(f["B_interest"], [0.0, 4.0, 1.2745, 0.0])
+    np.testing.assert_allclose(f["B_principal"], [0.0, 14.51, 25.49, 0.0])
+    np.testing.assert_allclose(f["residual"], [0.0, 0.0, 3.2355, 80.0])
+    assert not f["event_of_default"].any() and arrears[1] == 0.0
+    assert list(missed) == [0.0, 1.0, 0.0]
+    m = waterfall_paths(np.array([[2.5, 120.0, 60.0, 80.0]]), parse_tranches(MEZZ_MISS),
+                        parse_settings(PLAIN))
+    # A is paid as promised; B missed the period-1 interest and C is repaid, no fixed return
+    assert list(m["default"][0]) == [0.0, 1.0, 0.0]
+
+
+def test_a_subordinated_fixed_return_shortfall_is_a_default():
+    f, missed, arrears = _frame([2.5, 120.0, 60.0, 80.0], MEZZ_MISS,
+                                {**PLAIN, "sub_return_rate": 0.06})
+    # as above; C's fixed return 30 x 0.06 x 0.5 = 0.9 a period is paid 0 in periods 1-2
+    # (nothing left after B), then 0.9 x 3 = 2.7 of the 3.2355 in period 3: cured, but
+    # missed; period 4 owes nothing (C was repaid in period 3)
+    np.testing.assert_allclose(f["C_interest"], [0.0, 0.0, 2.7, 0.0])
+    assert list(missed) == [0.0, 1.0, 1.0] and arrears[2] == 0.0

@@ -90,7 +90,8 @@ def reference_waterfall(coll, tranches, settings, dates=None) -> dict:
     """Plain-Python waterfall (same rules as :mod:`npl_xl.engine.waterfall`) for one path.
 
     Returns dict with per tranche lists 'interest', 'principal', 'residual' (per period),
-    and 'missed', 'arrears', 'end_balance' per tranche.
+    and 'missed' (interest or fixed return due in some period not paid in full that period),
+    'arrears', 'end_balance' per tranche.
     """
     dates = settings.period_dates if dates is None else np.asarray(dates, float)
     taus = np.diff(np.concatenate([[0.0], dates])) / 12.0
@@ -156,6 +157,7 @@ def reference_waterfall(coll, tranches, settings, dates=None) -> dict:
             if t.kind == 1:
                 due = start[j] * t.coupon * tau + arrears[j]
                 paid = min(cash, due); cash -= paid; arrears[j] = due - paid; interest[j][k] = paid
+                missed[j] = missed[j] or arrears[j] > 1e-9 * max(1.0, t.balance)
                 p = min(cash, bal[j]); bal[j] -= p; cash -= p; principal[j][k] = p
         for j, t in enumerate(tr):
             if t.kind == 2:
@@ -164,6 +166,7 @@ def reference_waterfall(coll, tranches, settings, dates=None) -> dict:
             if t.kind == 2:
                 due = start[j] * s.sub_return_rate * tau + arrears[j]
                 paid = min(cash, due); cash -= paid; arrears[j] = due - paid; interest[j][k] = paid
+                missed[j] = missed[j] or arrears[j] > 1e-9 * max(1.0, t.balance)
         cash -= s.excess_fee_share * cash
         for j, t in enumerate(tr):
             if t.kind == 2:

@@ -21,10 +21,11 @@ collections C (currency):
 7. senior principal, all remaining cash (pass-through), senior tranches in table order;
    when the seniors are repaid the reserve is released into the cash for steps 8-12
 8. mezzanine tranches in table order: interest (coupon on the start-of-period balance plus
-   unpaid interest; deferrable) then principal
+   unpaid interest; deferrable: a shortfall is not an EoD, but it is a missed payment for
+   the tranche's PD) then principal
 9. subordinated principal, in table order
 10. subordinated fixed return = sub_return_rate x period years x start-of-period balance
-    plus any unpaid return (deferrable)
+    plus any unpaid return (deferrable; a shortfall is a missed payment, as in step 8)
 11. excess servicing fee = excess_fee_share x what remains
 12. residual to the subordinated tranches, pro rata to their original balances
 
@@ -37,9 +38,12 @@ the residual of step 12.
 Tranche figures on a path (FUNCTIONS.md "Definitions of the tranche figures"):
 PV at the tranche's own coupon compounded per payment period (period rate c x months/12);
 loss = max(0, 1 - PV / B0); WAL = sum t principal_t / sum principal_t in years (NaN when
-no principal is paid); default = a senior interest shortfall in any period, or unpaid
-principal or deferred interest/return at the legal final date; IRR = the effective annual
-rate y with sum CF_t (1 + y)^(-t_years) = issue price (-1 when nothing is paid).
+no principal is paid); default = interest (or the subordinated fixed return) due in some
+period and not paid in full that period, or unpaid principal or deferred interest/return at
+the legal final date (FUNCTIONS.md: "misses any interest due"; a deferred mezzanine interest
+or subordinated return is a miss though not an EoD, and counts even when cured later);
+IRR = the effective annual rate y with sum CF_t (1 + y)^(-t_years) = issue price (-1 when
+nothing is paid).
 """
 
 from __future__ import annotations
@@ -94,7 +98,8 @@ def run_waterfall(coll, tau, tau_next, kind, bal0, coupon, tax_rate, fixed_expen
     """One path's waterfall. coll: collections per period (currency); tau, tau_next: period
     lengths in years; kind/bal0/coupon per tranche; initial_reserve is the reserve account's
     balance at closing (currency). Writes ``flows`` (n_periods, N_FLOW +
-    3 n_tranches), ``missed`` (senior interest shortfall seen, 0/1) and ``arrears`` (unpaid
+    3 n_tranches), ``missed`` (1 if in some period the tranche's interest, or the
+    subordinated fixed return, due was not paid in full, else 0) and ``arrears`` (unpaid
     interest or return at the end, currency) per tranche."""
     n_periods = coll.shape[0]
     n_tr = kind.shape[0]
@@ -203,6 +208,8 @@ def run_waterfall(coll, tau, tau_next, kind, bal0, coupon, tax_rate, fixed_expen
             paid = min(cash, due)
             cash -= paid
             arrears[j] = due - paid
+            if arrears[j] > 1e-9 * max(1.0, bal0[j]):
+                missed[j] = 1.0  # deferred, not an EoD, but a miss for the PD
             row[N_FLOW + 3 * j] = paid
             p = min(cash, bal[j])
             bal[j] -= p
@@ -224,6 +231,8 @@ def run_waterfall(coll, tau, tau_next, kind, bal0, coupon, tax_rate, fixed_expen
             paid = min(cash, due)
             cash -= paid
             arrears[j] = due - paid
+            if arrears[j] > 1e-9 * max(1.0, bal0[j]):
+                missed[j] = 1.0
             row[N_FLOW + 3 * j] = paid
         # 11 excess servicing fee, 12 residual
         fee = excess_share * cash
