@@ -236,8 +236,11 @@ SETTINGS: tuple[_Key, ...] = (
          doc="TRUE: each loan's recovery is min(simulated, expected)"),
     _Key("timing_sd_months", "float", 3.0, 0.0, 600.0, aliases=("回收时间标准差", "时间标准差"),
          doc="sd of each loan's recovery date, months; 0 = deterministic dates"),
-    _Key("timing_stress", "float", 0.25, 0.0, 5.0, aliases=("时间压力系数", "时间压力"),
-         doc="lambda in months x exp(lambda max(0, -M)): bad systematic states are slower"),
+    _Key("timing_stress", "float", 0.0, 0.0, 5.0, aliases=("时间压力系数", "时间压力"),
+         doc="opt-in timing stress lambda, default 0 (off): each loan's expected months are "
+             "multiplied by exp(lambda max(0, -M)), so bad systematic states are slower "
+             "(0.25: a 1-sd bad state is 28% slower); with 0 and timing_sd_months 0 the "
+             "dates are deterministic"),
     _Key("payment_months", "float", 6.0, 0.0, 120.0, low_open=True, aliases=("支付间隔", "支付频率月"),
          doc="months between payment dates"),
     _Key("legal_final_months", "float", 60.0, 0.0, 1200.0, low_open=True,
@@ -283,7 +286,7 @@ class DealSettings:
     region_weight: float = 1.0
     cap_at_expected: bool = False
     timing_sd_months: float = 3.0
-    timing_stress: float = 0.25
+    timing_stress: float = 0.0
     payment_months: float = 6.0
     legal_final_months: float = 60.0
     tax_rate: float = 0.0336

@@ -129,7 +129,7 @@ def _small_case(vr):
                                "variance_reduction": vr, "fixed_expenses": 1000,
                                "servicer_fee_rate": 0.01, "liquidity_limit": 5000,
                                "sub_return_rate": 0.05, "excess_fee_share": 0.2,
-                               "initial_reserve": 2000})
+                               "initial_reserve": 2000, "timing_stress": 0.25})
     return pool, tranches, settings
 
 
@@ -227,6 +227,19 @@ def test_timing_stress_and_legal_final():
     lost = stressed.pool_collections == 0
     # exp(0.25 max(0, -M)) * 58 > 60 iff M < -4 log(60/58) = -0.1356: P = 0.446
     assert lost.mean() == pytest.approx(special.ndtr(-4 * math.log(60 / 58)), abs=0.01)
+
+
+def test_timing_sd_zero_with_default_settings_gives_deterministic_dates():
+    # FUNCTIONS.md: timing_sd_months 0 makes dates deterministic. Every loan is expected at
+    # month 58, legal final 60, payments every 6 months: all of it is collected on the month
+    # 60 date (period 10) on every path, whatever the systematic factor (timing_stress is an
+    # opt-in stress with default 0)
+    pool = Pool.from_arrays(np.ones(200), np.full(200, 0.5), np.full(200, 58.0), np.full(200, 0.1))
+    settings = parse_settings({"timing_sd_months": 0, "n_sims": 400})
+    coll = simulate_collections(pool, settings)
+    assert np.all(coll[:, :9] == 0.0) and np.all(coll[:, 9] > 0.0)
+    np.testing.assert_allclose(coll, reference_collections(pool, settings), rtol=0, atol=1e-5)
+    assert settings.timing_stress == 0.0
 
 
 def test_cap_at_expected_never_beats_expected():

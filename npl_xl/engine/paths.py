@@ -8,7 +8,8 @@ Model (per loan i, path p; domain.md §2.4, §2.6):
               min(R_i,p, mu_i) when cap_at_expected
     T_i,p   = max(0, expected_months_i exp(lambda max(0, -M_p,r(i))) + timing_sd eta_i,p)
 
-Loan i's recovery claim_i R_i,p is collected on the first payment date on or after T_i,p
+with lambda = settings.timing_stress (an opt-in stress, default 0). Loan i's recovery
+claim_i R_i,p is collected on the first payment date on or after T_i,p
 (a recovery at month 0 on the first payment date); a recovery after legal_final_months is
 lost. Collections are summed per (path, period).
 
