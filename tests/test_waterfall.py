@@ -150,7 +150,7 @@ def test_initial_reserve_covers_the_first_interest():
 
 from hypothesis import given, settings as hyp_settings, strategies as st  # noqa: E402
 
-from npl_xl.engine.reference import reference_waterfall  # noqa: E402
+from npl_xl.engine.reference import reference_metrics, reference_waterfall  # noqa: E402
 
 
 @hyp_settings(max_examples=60, deadline=None)
@@ -211,3 +211,23 @@ def test_a_subordinated_fixed_return_shortfall_is_a_default():
     # missed; period 4 owes nothing (C was repaid in period 3)
     np.testing.assert_allclose(f["C_interest"], [0.0, 0.0, 2.7, 0.0])
     assert list(missed) == [0.0, 1.0, 1.0] and arrears[2] == 0.0
+
+
+def test_subordinated_pv_excludes_the_residual_which_stays_in_the_irr():
+    tranches = [["name", "kind", "balance", "coupon"], ["A", "senior", 100.0, 0.0],
+                ["S", "subordinated", 10.0, 0.10]]
+    settings = parse_settings({"legal_final_months": 12, "tax_rate": 0, "reserve_multiple": 0,
+                               "sub_return_rate": 0.06, "excess_fee_share": 0.5})
+    m = waterfall_paths(np.array([[0.0, 200.0]]), parse_tranches(tranches), settings)
+    # period 1: nothing; S's fixed return 10 x 0.06 x 0.5 = 0.3 deferred
+    # period 2, C = 200: A 100; S principal 10; S return 0.3 + 0.3 = 0.6; 89.4 left, half
+    # excess servicing fee (44.7), half residual (44.7) to S
+    # PV of S's interest and principal at its 10% coupon, 5% a half year: 10.6 / 1.05^2
+    # = 9.61451 -> loss 1 - 0.961451 = 3.855%; the residual is not interest or principal
+    assert m["pv"][0, 1] == pytest.approx(10.6 / 1.05 ** 2)
+    assert m["loss"][0, 1] == pytest.approx(1 - 10.6 / 1.05 ** 2 / 10)
+    # IRR on all S's payments, residual included: 10.6 + 44.7 = 55.3 at 1 year for 10
+    assert m["irr"][0, 1] == pytest.approx(55.3 / 10 - 1)
+    ref = reference_metrics(np.array([0.0, 200.0]), parse_tranches(tranches), settings)
+    assert ref["loss"][1] == pytest.approx(m["loss"][0, 1], abs=1e-12)
+    assert ref["irr"][1] == pytest.approx(m["irr"][0, 1], rel=1e-10)

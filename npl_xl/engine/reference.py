@@ -176,17 +176,19 @@ def reference_waterfall(coll, tranches, settings, dates=None) -> dict:
 
 
 def reference_metrics(coll, tranches, settings) -> dict:
-    """Per tranche loss, WAL, IRR, default for one path, by the contract's definitions."""
+    """Per tranche loss, WAL, IRR, default for one path, by the contract's definitions
+    (loss from the PV of interest and principal; the IRR on every payment, residual included)."""
     dates = settings.period_dates
     flows = reference_waterfall(coll, tranches, settings)
     years = dates / 12.0
     taus = np.diff(np.concatenate([[0.0], dates])) / 12.0
     out = {"loss": [], "wal": [], "irr": [], "default": []}
     for j, t in enumerate(tranches):
-        cash = np.array(flows["interest"][j]) + np.array(flows["principal"][j]) + np.array(flows["residual"][j])
+        promised = np.array(flows["interest"][j]) + np.array(flows["principal"][j])
+        cash = promised + np.array(flows["residual"][j])
         prin = np.array(flows["principal"][j])
         discount = np.cumprod(1.0 / (1.0 + t.coupon * taus))
-        out["loss"].append(max(0.0, 1.0 - float(cash @ discount) / t.balance))
+        out["loss"].append(max(0.0, 1.0 - float(promised @ discount) / t.balance))
         out["wal"].append(float(years @ prin / prin.sum()) if prin.sum() > 0 else float("nan"))
         if cash.sum() <= 0:
             out["irr"].append(-1.0)

@@ -133,7 +133,8 @@ class DealResult:
     tranche_table : DataFrame
         One row per tranche in table order: name, kind, balance, coupon, EL (decimal), PD
         (decimal), WAL (years), mean_irr (effective annual decimal), rating, el_stderr,
-        pd_stderr, irr_stderr, expected_pv (currency, at the tranche's coupon).
+        pd_stderr, irr_stderr, expected_pv (currency: the tranche's interest and principal,
+        not the residual, discounted at its coupon).
     collection_curve : DataFrame
         One row per payment period: period (1..), month, expected_collections (currency),
         stderr, cumulative_share_of_claims (decimal of the pool's total claim).

@@ -32,18 +32,19 @@ collections C (currency):
 After an EoD the reserve is no longer kept: it is released and, with all other cash after
 step 5, goes to senior principal until the seniors are repaid (steps 8-12 get nothing while
 any senior is outstanding, as step 7 absorbs all cash). A subordinated tranche's coupon is
-used only to discount its cash flows (its PV); it is paid the fixed return of step 10 and
-the residual of step 12.
+used only to discount its interest (the fixed return of step 10) and principal for its PV
+and loss; the residual of step 12 is neither, so it counts in the tranche's IRR only.
 
 Tranche figures on a path (FUNCTIONS.md "Definitions of the tranche figures"):
-PV at the tranche's own coupon compounded per payment period (period rate c x months/12);
+PV of the interest and principal payments (not the residual) at the tranche's own coupon
+compounded per payment period (period rate c x months/12);
 loss = max(0, 1 - PV / B0); WAL = sum t principal_t / sum principal_t in years (NaN when
 no principal is paid); default = interest (or the subordinated fixed return) due in some
 period and not paid in full that period, or unpaid principal or deferred interest/return at
 the legal final date (FUNCTIONS.md: "misses any interest due"; a deferred mezzanine interest
 or subordinated return is a miss though not an EoD, and counts even when cured later);
-IRR = the effective annual rate y with sum CF_t (1 + y)^(-t_years) = issue price (-1 when
-nothing is paid).
+IRR = the effective annual rate y with sum CF_t (1 + y)^(-t_years) = issue price, CF_t
+every payment to the tranche, residual included (-1 when nothing is paid).
 """
 
 from __future__ import annotations
@@ -299,7 +300,9 @@ def irr_paths(cash: np.ndarray, dates_months: np.ndarray, price: float) -> np.nd
 def path_metrics(flows, dates, kind, bal0, coupon, price, missed, arrears, loss, wal, irr,
                  default, pv):
     """Per tranche on one path: loss (decimal), WAL (years, NaN if no principal), IRR
-    (effective annual), default (0/1), PV (currency). Outputs are rows of length n_tranches."""
+    (effective annual, on all payments including a subordinated tranche's residual share),
+    default (0/1), PV (currency, interest and principal only). Outputs are rows of length
+    n_tranches."""
     n_periods = flows.shape[0]
     n_tr = kind.shape[0]
     sub_total = 0.0
@@ -319,9 +322,9 @@ def path_metrics(flows, dates, kind, bal0, coupon, price, missed, arrears, loss,
             df /= 1.0 + coupon[j] * (dates[k] - prev) / 12.0
             prev = dates[k]
             p = flows[k, N_FLOW + 3 * j + 1]
-            cf = flows[k, N_FLOW + 3 * j] + p + share * flows[k, C_RESIDUAL]
-            cash[k] = cf
-            value += cf * df
+            promised = flows[k, N_FLOW + 3 * j] + p  # interest (or fixed return), principal
+            cash[k] = promised + share * flows[k, C_RESIDUAL]
+            value += promised * df
             prin += p
             t_prin += years[k] * p
         pv[j] = value
