@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -268,6 +268,10 @@ SETTINGS: tuple[_Key, ...] = (
          doc="antithetic idiosyncratic draws and a stratified national factor"),
     _Key("bid_net_of_servicing", "bool", True, aliases=("报价扣除服务费",),
          doc="NPL_BID_PRICE: deduct servicer_fee_rate x collections from the buyer's cash"),
+    _Key("bid_horizon_months", "float", 240.0, 0.0, 1200.0, low_open=True,
+         aliases=("报价回收期限", "报价期限月"),
+         doc="NPL_BID_PRICE and Price Bid: months after closing up to which the package buyer "
+             "counts recoveries (replaces legal_final_months, which binds the ABS only)"),
 )
 _KEY_LOOKUP = {}
 for _k in SETTINGS:
@@ -300,6 +304,7 @@ class DealSettings:
     discount_rate: float = 0.10
     variance_reduction: bool = True
     bid_net_of_servicing: bool = True
+    bid_horizon_months: float = 240.0
 
     def with_overrides(self, **values) -> "DealSettings":
         """A copy with the given keys replaced (None values ignored), checked."""
@@ -320,6 +325,11 @@ class DealSettings:
     @property
     def n_periods(self) -> int:
         return len(self.period_dates)
+
+    def for_bid(self) -> "DealSettings":
+        """These settings as a whole-package buyer sees them: the collections run to
+        bid_horizon_months instead of the securitisation's legal_final_months."""
+        return replace(self, legal_final_months=self.bid_horizon_months)
 
 
 def _convert_setting(key: _Key, value: Any) -> Any:
@@ -397,4 +407,8 @@ def parse_settings(table: Any = None) -> DealSettings:
         raise DomainError(
             f"must be at least payment_months ({settings.payment_months:g}), got "
             f"{settings.legal_final_months:g}", argument="legal_final_months")
+    if settings.bid_horizon_months < settings.payment_months:
+        raise DomainError(
+            f"must be at least payment_months ({settings.payment_months:g}), got "
+            f"{settings.bid_horizon_months:g}", argument="bid_horizon_months")
     return settings

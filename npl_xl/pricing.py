@@ -5,6 +5,9 @@ on the payment dates (:mod:`npl_xl.engine`; collections are net of disposal cost
 loan valuation's expected recoveries are). With settings ``bid_net_of_servicing`` TRUE
 (default) the servicer's fee, servicer_fee_rate x collections, is deducted; trust taxes and
 the deal's fixed expenses are not (they belong to a securitisation, not a loan purchase).
+Nor is the buyer bound by the securitisation's legal final date: recoveries count up to
+settings ``bid_horizon_months`` (default 240) after closing, which replaces
+legal_final_months for pricing (payment dates every payment_months up to the horizon).
 
 On each path the IRR (effective annual) is at least ``target_irr`` exactly when the path's
 cash flows discounted at target_irr are worth at least the price. So the price with
@@ -63,7 +66,7 @@ def bid_price(pool, target_irr: float, confidence: float = 0.5, settings=None,
         raise DomainError(f"must be a probability strictly between 0 and 1, got {confidence:g}",
                           argument="confidence")
     pool = _as_pool(pool)
-    settings = parse_settings(settings).with_overrides(n_sims=n_sims, seed=seed)
+    settings = parse_settings(settings).with_overrides(n_sims=n_sims, seed=seed).for_bid()
     coll = simulate_collections(pool, settings)
     if settings.bid_net_of_servicing:
         coll = coll * (1.0 - settings.servicer_fee_rate)
@@ -73,7 +76,7 @@ def bid_price(pool, target_irr: float, confidence: float = 0.5, settings=None,
     if not price > 0.0:
         raise DomainError(
             f"the simulated collections are worth nothing at the {confidence:g} level "
-            "(no recoveries before the legal final date)", argument="tape")
+            "(no recoveries before bid_horizon_months)", argument="tape")
     irr = irr_paths(coll, dates, price)
     mean, se = mc_mean(irr, settings.variance_reduction)
     total_claim = pool.total_claim

@@ -2,10 +2,12 @@
 
 import numpy as np
 import pytest
+from scipy import special
 
 from npl_xl.engine import Pool, simulate_collections
 from npl_xl.deal import parse_settings
 from npl_xl.engine.waterfall import irr_paths
+from npl_xl.errors import DomainError
 from npl_xl.pricing import bid_price
 from npl_xl.registry import load_all
 
@@ -55,3 +57,34 @@ def test_bid_price_through_the_registry():
     assert 0 < price < 800 and ratio == pytest.approx(price / 2000.0) and irr > 0.0
     assert REGISTRY["NPL_BID_PRICE"](tape, 0.12, 1.0).code == "#NUM!"
     assert "confidence" in REGISTRY["NPL_BID_PRICE"](tape, 0.12, 1.0).message
+
+
+def test_a_package_buyer_keeps_recoveries_after_the_abs_legal_final():
+    # One loan, 40 recovered for sure, expected at month 52; the timing stress 0.25 makes a
+    # path's date T = 52 exp(0.25 max(0, -M)), paid on the next 6-month date d = 6 ceil(T/6).
+    # The ABS legal final (60) is not the buyer's: bid_horizon_months (default 240) is.
+    pool = Pool.from_arrays([100.0], [40.0], [52.0], [0.0])
+    s = {"timing_sd_months": 0, "timing_stress": 0.25, "n_sims": 4000, "legal_final_months": 60}
+    r = bid_price(pool, 0.10, 0.75, s)
+    # P(IRR >= 10%) = 0.75: the 25% quantile of PV; M_0.25 = -0.6745 -> T = 52 e^0.1686 =
+    # 61.55 -> paid at month 66 -> price 40 / 1.1^5.5 = 23.676
+    assert r.price == pytest.approx(40 / 1.1 ** 5.5)
+    # mean IRR at that price over the dates: P(d) from the normal M; (40/price)^(12/d) - 1
+    # P(T <= t) = P(M >= -4 ln(t/52)) = Phi(4 ln(t/52)) for t >= 52 (0.5 at T = 52: M >= 0)
+    edges = np.arange(48.0, 246.0, 6.0)  # T in (d - 6, d] is paid at d
+    cdf = np.where(edges >= 52.0, special.ndtr(4 * np.log(np.maximum(edges, 52.0) / 52.0)), 0.0)
+    want = np.diff(cdf) @ ((40 / r.price) ** (12 / edges[1:]) - 1)
+    assert r.irr_at_price_mean == pytest.approx(want, abs=2e-3)
+    assert 0.08 < want < 0.12
+    # cut at the 60-month legal final, 28.4% of paths (M < -4 ln(60/52) = -0.5724) get
+    # nothing: the 25% quantile of PV is 0
+    with pytest.raises(DomainError, match="worth nothing"):
+        bid_price(pool, 0.10, 0.75, {**s, "bid_horizon_months": 60})
+    short = bid_price(pool, 0.10, 0.5, {**s, "bid_horizon_months": 60})
+    assert short.irr_at_price_mean < 0.0 < bid_price(pool, 0.10, 0.5, s).irr_at_price_mean
+
+
+def test_bid_horizon_must_cover_a_payment_period():
+    with pytest.raises(DomainError, match="bid_horizon_months"):
+        parse_settings({"bid_horizon_months": 3, "payment_months": 6})
+    assert parse_settings(None).bid_horizon_months == 240.0
