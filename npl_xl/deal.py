@@ -372,6 +372,9 @@ def parse_settings(table: Any = None) -> DealSettings:
     ------
     UnknownCodeError
         ``#N/A`` for an unknown key (named in the message).
+    TableError
+        ``#VALUE!`` when a key is given twice (also as an alias: rho and 相关系数), naming
+        both rows (1-based within the range) and both spellings.
     DomainError, InputTypeError
         A value outside its range or of the wrong type, naming the key.
     """
@@ -380,7 +383,7 @@ def parse_settings(table: Any = None) -> DealSettings:
     if isinstance(table, DealSettings):
         return table
     if isinstance(table, dict):
-        pairs = list(table.items())
+        pairs = [(None, k, v) for k, v in table.items()]
     else:
         pairs = []
         for r, row in enumerate(table):
@@ -391,17 +394,28 @@ def parse_settings(table: Any = None) -> DealSettings:
                 raise InputTypeError("must have two columns: key and value", argument="settings")
             if r == 0 and _norm(row[0]) in _HEADER_WORDS:
                 continue
-            pairs.append((row[0], row[1]))
+            pairs.append((r + 1, row[0], row[1]))
     values: dict[str, Any] = {}
-    for raw_key, value in pairs:
+    first: dict[str, tuple[int | None, Any]] = {}
+    duplicates: list[str] = []
+    for row_number, raw_key, value in pairs:
         key = _KEY_LOOKUP.get(_norm(raw_key).replace(" ", "_"))
         if key is None:
             raise UnknownCodeError(
                 f"unknown settings key {raw_key!r}; known keys: "
                 + ", ".join(k.name for k in SETTINGS), argument="settings")
+        if key.name in first:
+            earlier_row, earlier_key = first[key.name]
+            where = f"rows {earlier_row} and {row_number}" if row_number else "two entries"
+            duplicates.append(f"{where} both set {key.name} ({earlier_key!r} and {raw_key!r}); "
+                              "keep one")
+            continue
+        first[key.name] = (row_number, raw_key)
         if value is None or (isinstance(value, str) and value.strip() == ""):
             continue
         values[key.name] = _convert_setting(key, value)
+    if duplicates:
+        raise TableError(duplicates, argument="settings")
     settings = DealSettings(**values)
     if settings.legal_final_months < settings.payment_months:
         raise DomainError(

@@ -101,3 +101,16 @@ def test_tranche_el_through_the_registry_and_cached(monkeypatch):
     assert [r[0] for r in first[1:]] == ["A", "Sub"]
     assert 0.0 <= first[1][1] <= first[2][1] <= 1.0 and isinstance(first[1][5], str)
     assert REGISTRY["NPL_BID_PRICE"].cached and fn.cached
+
+
+def test_a_settings_key_given_twice_is_an_error_naming_both_rows():
+    # rho and its Chinese alias 相关系数 are the same key: which one wins must not be silent
+    with pytest.raises(TableError) as info:
+        parse_settings([["key", "value"], ["rho", 0.3], ["n_sims", 400], ["相关系数", 0.05]])
+    message = str(info.value)
+    assert info.value.argument == "settings"
+    assert "rho" in message and "相关系数" in message and "rows 2 and 4" in message
+    with pytest.raises(TableError, match="相关系数"):
+        parse_settings({"rho": 0.3, "相关系数": 0.05})
+    out = REGISTRY["NPL_TRANCHE_EL"](TAPE, TRANCHES, [["rho", 0.3], ["Rho", 0.3]])
+    assert out.code == "#VALUE!" and "rows 1 and 2" in out.message
