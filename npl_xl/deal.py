@@ -263,7 +263,10 @@ SETTINGS: tuple[_Key, ...] = (
     _Key("excess_fee_share", "float", 0.0, 0.0, 1.0, aliases=("超额奖励服务费比例", "超额服务费比例"),
          doc="excess servicing fee, share of what remains after the subordinated return"),
     _Key("discount_rate", "float", 0.10, -1.0, 10.0, low_open=True, aliases=("折现率",),
-         doc="annual effective rate for the pool's present value (bid pricing figures)"),
+         doc="annual effective rate, two uses: the present value of the simulated pool "
+             "collections on the Results sheet (Run Simulation), and a target IRR added to "
+             "the Price Bid macro's grid (beside 8-20%); NPL_BID_PRICE does not use it (its "
+             "target_irr is an argument)"),
     _Key("variance_reduction", "bool", True, aliases=("方差缩减",),
          doc="antithetic idiosyncratic draws and a stratified national factor"),
     _Key("bid_net_of_servicing", "bool", True, aliases=("报价扣除服务费",),

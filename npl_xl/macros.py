@@ -150,6 +150,9 @@ def _run_info(book, pool, result) -> list[tuple[str, object, str | None]]:
         ("share of expected recovery within 36 months", within_36 / expected if expected else 0.0, FMT_RATE),
         ("expected collections (simulated, by legal final)", simulated, FMT_MONEY),
         ("simulated collections / claims", simulated / claims if claims else 0.0, FMT_RATE),
+        ("discount_rate (annual, for the PV below)", result.settings.discount_rate, FMT_RATE),
+        ("PV of simulated collections at discount_rate", result.pool_pv_mean, FMT_MONEY),
+        ("PV standard error", result.pool_pv_stderr, FMT_MONEY),
     ]
 
 

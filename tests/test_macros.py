@@ -211,6 +211,20 @@ def test_sample_deal_results_through_filebook(tmp_path):
     table = spec.block("ResultsTranches").frame
     assert list(table.columns[:7]) == ["name", "EL", "PD", "WAL", "mean_irr", "rating", "el_stderr"]
     assert spec.block("ResultsTranches").frame.shape[0] == 2
+    # discount_rate is what the Results' pool PV is discounted at (its help text says so)
+    info = dict(spec.block("ResultsRun").frame.itertuples(index=False))
+    rate = result.settings.discount_rate
+    assert "Results" in _setting_doc("discount_rate") and "Price Bid" in _setting_doc("discount_rate")
+    assert info["discount_rate (annual, for the PV below)"] == rate
+    pv = result.path_collections @ (1 + rate) ** (-result.period_months / 12)
+    assert info["PV of simulated collections at discount_rate"] == pytest.approx(pv.mean())
+    assert 0 < info["PV standard error"] < 0.01 * pv.mean()
+
+
+def _setting_doc(name: str) -> str:
+    from npl_xl.deal import SETTINGS
+
+    return next(k.doc for k in SETTINGS if k.name == name)
 
 
 @pytest.mark.libreoffice
