@@ -305,18 +305,21 @@ def fit_recoveries(book) -> SheetSpec:
 def price_bid(book, *, n_sims: int | None = None, seed: int | None = None) -> SheetSpec:
     """Ribbon: Price Bid. NPL_BID_PRICE for the package: the price at which P(IRR >= target)
     = confidence, for the Settings' discount_rate as the target IRR and a grid of targets
-    and confidences, on the Bid sheet (pricing.bid_price, the core of NPL_BID_PRICE)."""
+    and confidences, on the Bid sheet. The package's collections are simulated once and
+    priced at every grid point (pricing.bid_collections and price_from_collections, the
+    two halves of pricing.bid_price behind NPL_BID_PRICE: the same numbers)."""
     from .loans import value_tape
-    from .pricing import bid_price
+    from .pricing import bid_collections, price_from_collections
 
     pool = value_tape(_tape(book), _assumptions(book))
     settings = _settings(book).with_overrides(n_sims=n_sims, seed=seed)
     target = float(settings.discount_rate)
+    collections = bid_collections(pool, settings)
     rows = []
     for t in sorted(set(BID_TARGETS) | {target}):
         row = {"target_irr": t}
         for c in BID_CONFIDENCES:
-            bid = bid_price(pool, t, c, settings)
+            bid = price_from_collections(collections, t, c)
             row[f"price_p{int(c * 100)}"] = bid.price
             row[f"price_to_claim_p{int(c * 100)}"] = bid.price_to_claim
         rows.append(row)

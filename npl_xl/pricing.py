@@ -27,7 +27,8 @@ from .engine.simulate import _as_pool, mc_mean, simulate_collections
 from .engine.waterfall import irr_paths
 from .errors import DomainError
 
-__all__ = ["BidResult", "bid_price"]
+__all__ = ["BidResult", "BidCollections", "bid_price", "bid_collections",
+           "price_from_collections"]
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,68 @@ class BidResult:
         return [self.price, self.price_to_claim, self.irr_at_price_mean]
 
 
+@dataclass(frozen=True)
+class BidCollections:
+    """The buyer's simulated cash: ``cash`` (n_paths, n_periods; currency, net of servicing
+    when bid_net_of_servicing) paid at ``dates`` (months after closing, up to
+    bid_horizon_months), the pool's ``total_claim`` (currency) and whether the paths are
+    antithetic pairs (for the standard error)."""
+
+    cash: np.ndarray
+    dates: np.ndarray
+    total_claim: float
+    antithetic: bool
+
+
+def bid_collections(pool, settings=None, n_sims: int | None = None,
+                    seed: int | None = None) -> BidCollections:
+    """Simulate the package's collections once, as the buyer receives them; price them at
+    any target and confidence with :func:`price_from_collections`.
+
+    pool : npl_xl.engine.Pool or valued-tape DataFrame; settings, n_sims, seed: as for
+    :func:`npl_xl.engine.simulate_deal` (legal_final_months replaced by bid_horizon_months).
+    """
+    pool = _as_pool(pool)
+    settings = parse_settings(settings).with_overrides(n_sims=n_sims, seed=seed).for_bid()
+    coll = simulate_collections(pool, settings)
+    if settings.bid_net_of_servicing:
+        coll = coll * (1.0 - settings.servicer_fee_rate)
+    return BidCollections(coll, settings.period_dates, pool.total_claim,
+                          settings.variance_reduction)
+
+
+def _check_target(target_irr: float, confidence: float) -> None:
+    if not target_irr > -1.0:
+        raise DomainError(f"must be an annual decimal > -1, got {target_irr:g}", argument="target_irr")
+    if not 0.0 < confidence < 1.0:
+        raise DomainError(f"must be a probability strictly between 0 and 1, got {confidence:g}",
+                          argument="confidence")
+
+
+def price_from_collections(collections: BidCollections, target_irr: float,
+                           confidence: float = 0.5) -> BidResult:
+    """The price at which P(IRR >= target_irr) = confidence for simulated ``collections``
+    (see the module docstring); target_irr annual effective decimal > -1, confidence a
+    decimal strictly between 0 and 1."""
+    _check_target(target_irr, confidence)
+    coll, dates = collections.cash, collections.dates
+    pv = coll @ (1.0 + target_irr) ** (-dates / 12.0)
+    price = float(np.quantile(pv, 1.0 - confidence))
+    if not price > 0.0:
+        raise DomainError(
+            f"the simulated collections are worth nothing at the {confidence:g} level "
+            "(no recoveries before bid_horizon_months)", argument="tape")
+    irr = irr_paths(coll, dates, price)
+    mean, se = mc_mean(irr, collections.antithetic)
+    total_claim = collections.total_claim
+    return BidResult(price, price / total_claim if total_claim > 0 else float("nan"),
+                     float(mean), float(se), pv, coll.shape[0])
+
+
 def bid_price(pool, target_irr: float, confidence: float = 0.5, settings=None,
               n_sims: int | None = None, seed: int | None = None) -> BidResult:
-    """The package price at which P(IRR >= target_irr) = confidence.
+    """The package price at which P(IRR >= target_irr) = confidence (NPL_BID_PRICE):
+    :func:`bid_collections` then :func:`price_from_collections`.
 
     Parameters
     ----------
@@ -60,25 +120,6 @@ def bid_price(pool, target_irr: float, confidence: float = 0.5, settings=None,
     settings, n_sims, seed :
         As for :func:`npl_xl.engine.simulate_deal`.
     """
-    if not target_irr > -1.0:
-        raise DomainError(f"must be an annual decimal > -1, got {target_irr:g}", argument="target_irr")
-    if not 0.0 < confidence < 1.0:
-        raise DomainError(f"must be a probability strictly between 0 and 1, got {confidence:g}",
-                          argument="confidence")
-    pool = _as_pool(pool)
-    settings = parse_settings(settings).with_overrides(n_sims=n_sims, seed=seed).for_bid()
-    coll = simulate_collections(pool, settings)
-    if settings.bid_net_of_servicing:
-        coll = coll * (1.0 - settings.servicer_fee_rate)
-    dates = settings.period_dates
-    pv = coll @ (1.0 + target_irr) ** (-dates / 12.0)
-    price = float(np.quantile(pv, 1.0 - confidence))
-    if not price > 0.0:
-        raise DomainError(
-            f"the simulated collections are worth nothing at the {confidence:g} level "
-            "(no recoveries before bid_horizon_months)", argument="tape")
-    irr = irr_paths(coll, dates, price)
-    mean, se = mc_mean(irr, settings.variance_reduction)
-    total_claim = pool.total_claim
-    return BidResult(price, price / total_claim if total_claim > 0 else float("nan"),
-                     float(mean), float(se), pv, coll.shape[0])
+    _check_target(target_irr, confidence)
+    return price_from_collections(bid_collections(pool, settings, n_sims, seed), target_irr,
+                                  confidence)

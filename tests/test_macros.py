@@ -242,3 +242,26 @@ def test_macros_on_a_workbook_saved_by_another_writer(tmp_path):
     wb = openpyxl.load_workbook(out)
     assert {"Strat", "Fit", "Problems"} <= set(wb.sheetnames)
     assert convert_to_pdf(out, tmp_path / "pdf").stat().st_size > 20_000
+
+
+@needs_engine
+def test_price_bid_simulates_once_and_matches_npl_bid_price(monkeypatch):
+    from npl_xl import pricing
+    from npl_xl.loans import value_tape
+
+    calls = []
+    simulate = pricing.simulate_collections
+    monkeypatch.setattr(pricing, "simulate_collections",
+                        lambda *a, **k: calls.append(1) or simulate(*a, **k))
+    book = FileBook(TEMPLATE)
+    grid = macros.price_bid(book, n_sims=400, seed=2).block("BidGrid").frame
+    assert len(calls) == 1  # one simulation for the 5 targets x 3 confidences
+    pool = value_tape(macros._tape(book), macros._assumptions(book))
+    settings = macros._settings(book)
+    assert len(grid) == len(set(macros.BID_TARGETS) | {settings.discount_rate})
+    for row in grid.itertuples(index=False):
+        row = row._asdict()
+        for c in macros.BID_CONFIDENCES:
+            bid = pricing.bid_price(pool, row["target_irr"], c, settings, n_sims=400, seed=2)
+            assert row[f"price_p{int(c * 100)}"] == bid.price
+            assert row[f"price_to_claim_p{int(c * 100)}"] == bid.price_to_claim
