@@ -144,6 +144,7 @@ def _run_info(book, pool, result) -> list[tuple[str, object, str | None]]:
         ("n_sims (paths)", result.n_paths, "#,##0"),
         ("seed", result.settings.seed, "0"),
         ("loans", len(pool), "#,##0"),
+        ("loans with sd capped", result.n_sd_capped, "#,##0"),
         ("claims", claims, FMT_MONEY),
         ("expected_recovery (valued)", expected, FMT_MONEY),
         ("expected_recovery / claims", expected / claims if claims else 0.0, FMT_RATE),

@@ -265,3 +265,21 @@ def test_price_bid_simulates_once_and_matches_npl_bid_price(monkeypatch):
             bid = pricing.bid_price(pool, row["target_irr"], c, settings, n_sims=400, seed=2)
             assert row[f"price_p{int(c * 100)}"] == bid.price
             assert row[f"price_to_claim_p{int(c * 100)}"] == bid.price_to_claim
+
+
+@needs_engine
+def test_results_run_block_counts_the_loans_whose_sd_was_capped(tmp_path):
+    # recovery_sd overrides of 0.40 and 0.42 for the first two loans, whose valued means are
+    # mu = 0.7845 and 0.7534: below the Beta's limit sqrt(mu (1 - mu)) = 0.4112 and 0.4311
+    # (the tape accepts them) but above the pool's cap 0.9 x that = 0.3701 and 0.3880
+    wb = openpyxl.load_workbook(TEMPLATE)  # the override cells are blank: not in the XML
+    wb["Tape"]["Q3"], wb["Tape"]["Q4"] = 0.40, 0.42
+    wb.save(tmp_path / "wide.xlsx")
+    book = FileBook(tmp_path / "wide.xlsx")
+    result, spec = macros.run_simulation(book, n_sims=200)
+    info = dict(spec.block("ResultsRun").frame.itertuples(index=False))
+    pool = macros.read_deal(book)[0]
+    mu = pool["expected_recovery"] / pool["claim"]
+    capped = (pool["recovery_sd"] > 0.9 * (mu * (1 - mu)) ** 0.5) & (mu > 0) & (mu < 1)
+    assert list(pool["recovery_sd"][:2]) == [0.40, 0.42] and capped.sum() >= 2
+    assert info["loans with sd capped"] == capped.sum() == result.n_sd_capped

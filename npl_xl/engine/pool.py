@@ -13,7 +13,11 @@ A :class:`Pool` is built from plain arrays (or from the valued tape's DataFrame 
 The recovery rate is Beta with mean mu_i = expected_recovery_i / claim_i and sd recovery_sd_i
 (method of moments, :func:`npl_xl.beta.beta_params`). A loan with mu 0, mu 1 or sd 0 is
 deterministic (its rate is mu on every path). An sd too large for a Beta with that mean is
-capped at 0.9 sqrt(mu (1 - mu)) (domain.md §2.3): ``n_sd_capped`` counts the loans capped.
+capped at 0.9 sqrt(mu (1 - mu)) (domain.md §2.3), whatever its source: the cap applies to
+a tape's recovery_sd override too. (The valuation, :mod:`npl_xl.loans`, keeps its own sds
+under the cap and rejects an override at or above sqrt(mu (1 - mu)), which no Beta has; an
+override between the two is capped here without an error.) ``n_sd_capped`` counts the loans
+capped; the Results sheet's run block shows it as "loans with sd capped".
 """
 
 from __future__ import annotations
