@@ -81,7 +81,7 @@ def rating(el, wal_years):
     cached=True,
 )
 def bid_price(tape, target_irr, confidence, settings, n_sims, seed):
-    """Whole-package price such that P(IRR >= target_irr) = confidence: price, price/claims, mean IRR at that price."""
+    """Whole-package price such that P(IRR >= target_irr) = confidence, counting recoveries up to the settings' bid_horizon_months (default 240): price, price/claims, mean IRR at that price."""
     return [pricing.bid_price(_pool(tape), target_irr, confidence, settings, n_sims, seed).as_row()]
 
 
