@@ -85,6 +85,7 @@ SETTINGS = [
     ("rho", 0.15, "0.00", "回收相关性 systematic correlation of recoveries"),
     ("cap_at_expected", False, None, "回收封顶 TRUE: per-loan min(simulated, expected) (agency stress)"),
     ("timing_sd_months", 3, FMT_MONTHS, "回收时间离散度 sd of each loan's recovery date, months"),
+    ("timing_stress", 0.0, "0.00", "回收时间压力 opt-in: months x exp(stress x max(0, -M)), slower in bad states; 0 = off"),
     ("payment_months", 6, "0", "支付频率 months between payment dates"),
     ("legal_final_months", 60, "0", "法定到期 legal final maturity, months after closing"),
     ("tax_rate", 0.0336, FMT_RATE, "税率 VAT + surcharges on the trust's taxable income"),
@@ -94,7 +95,8 @@ SETTINGS = [
     ("liquidity_limit", 0, FMT_MONEY, "流动性支持额度 external liquidity facility, currency"),
     ("sub_return_rate", 0.0, FMT_RATE, "次级期间收益率 subordinated fixed return, annual"),
     ("excess_fee_share", 0.0, FMT_RATE, "超额奖励服务费比例 excess servicing fee share of the residual"),
-    ("discount_rate", 0.10, FMT_RATE, "折现率 discount rate for bid pricing, annual"),
+    ("discount_rate", 0.10, FMT_RATE, "折现率 discounts simulated pool collections on Results; adds a target IRR to Price Bid; annual"),
+    ("bid_horizon_months", 240, "0", "报价回收期限 months of collections a package buyer receives (NPL_BID_PRICE, Price Bid)"),
 ]
 
 #: Systematic correlation of the sample deal, calibrated so that the senior rates near the
@@ -104,10 +106,11 @@ SETTINGS = [
 SAMPLE_RHO = 0.02
 #: The sample deal's settings where they differ from the template's: reserve 2x (seed 002),
 #: an external liquidity facility (ABC press release; amount not published: 1亿 assumed),
-#: fees and the excess servicing fee share as assumptions (domain §4.1-4.2, §7).
+#: fees and the excess servicing fee share as assumptions (domain §4.1-4.2, §7); recovery
+#: dates stressed in bad states of the systematic factor (timing_stress, domain §2.4).
 SAMPLE_SETTINGS = {"rho": SAMPLE_RHO, "reserve_multiple": 2.0, "liquidity_limit": 100_000_000,
                    "fixed_expenses": 1_500_000, "servicer_fee_rate": 0.005,
-                   "excess_fee_share": 0.20}
+                   "excess_fee_share": 0.20, "timing_stress": 0.25}
 
 TEMPLATE_TAPE = pd.DataFrame([
     ["L0001", "Borrower A", "Zhejiang", "Hangzhou", 12_000_000, "commercial", 15_000_000, 1, 0, "judgment", "", 0, 500_000, 0],
