@@ -272,7 +272,7 @@ def main(quick: bool = False) -> str:
         "",
         f"Deal: {N_LOANS:,} loans (31 regions), {N_PATHS:,} paths, semi-annual payments, 60-month",
         "legal final, three tranches (senior 50% / mezzanine 10% / subordinated 20% of expected",
-        "recovery), default settings (rho 0.15, timing sd 3 months, timing stress 0.25).",
+        "recovery), default settings (rho 0.15, timing sd 3 months, no timing stress).",
         "",
         "## Speed",
         "",
