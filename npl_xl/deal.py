@@ -13,12 +13,12 @@ alias, default and unit is in :data:`SETTINGS`; an unknown key is ``#N/A``.
 from __future__ import annotations
 
 import math
-import unicodedata
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
 
+from .codes import normalise
 from .errors import DomainError, InputTypeError, TableError, UnknownCodeError
 
 __all__ = ["Tranche", "Tranches", "DealSettings", "SETTINGS", "KIND_SENIOR", "KIND_MEZZANINE",
@@ -37,8 +37,8 @@ _KIND_ALIASES = {
 
 
 def _norm(text: Any) -> str:
-    """Case- and width-insensitive form of a code (全角 → half width, lower case, no spaces)."""
-    return unicodedata.normalize("NFKC", str(text)).strip().lower().replace("_", " ")
+    """Comparison key of a code or header: :func:`npl_xl.codes.normalise`."""
+    return normalise(text)
 
 
 _KIND_LOOKUP = {_norm(alias): kind for kind, names in _KIND_ALIASES.items() for alias in names}
@@ -279,7 +279,7 @@ SETTINGS: tuple[_Key, ...] = (
 _KEY_LOOKUP = {}
 for _k in SETTINGS:
     for _alias in (_k.name,) + _k.aliases:
-        _KEY_LOOKUP[_norm(_alias).replace(" ", "_")] = _k
+        _KEY_LOOKUP[_norm(_alias)] = _k
 _HEADER_WORDS = {"key", "keys", "setting", "settings", "name", "parameter", "参数", "项目", "键", "设置"}
 
 
@@ -402,7 +402,7 @@ def parse_settings(table: Any = None) -> DealSettings:
     first: dict[str, tuple[int | None, Any]] = {}
     duplicates: list[str] = []
     for row_number, raw_key, value in pairs:
-        key = _KEY_LOOKUP.get(_norm(raw_key).replace(" ", "_"))
+        key = _KEY_LOOKUP.get(_norm(raw_key))
         if key is None:
             raise UnknownCodeError(
                 f"unknown settings key {raw_key!r}; known keys: "

@@ -26,10 +26,10 @@ amc_cost), i.e. pro rata to what each put in.
 
 from __future__ import annotations
 
-import unicodedata
 
 import numpy as np
 
+from .codes import normalise
 from .errors import DomainError, UnknownCodeError
 
 __all__ = ["MODES", "parse_mode", "rights_split"]
@@ -42,13 +42,13 @@ _ALIASES = {
     "semi-junior": ["semi-junior", "semi junior", "semijunior", "partially junior", "半劣后",
                     "半劣后级", "半劣后级收益权", "半劣后收益权"],
 }
-_LOOKUP = {unicodedata.normalize("NFKC", a).lower().replace("_", " ").replace("-", " "): m
+_LOOKUP = {normalise(a): m
            for m, names in _ALIASES.items() for a in names}
 
 
 def parse_mode(mode: str) -> str:
     """Canonical mode name from English or Chinese text (case- and width-insensitive)."""
-    key = unicodedata.normalize("NFKC", str(mode)).strip().lower().replace("_", " ").replace("-", " ")
+    key = normalise(mode)
     if key not in _LOOKUP:
         raise UnknownCodeError(
             f"unknown mode {mode!r}; use ordinary (普通), senior (优先), junior (劣后) or "
