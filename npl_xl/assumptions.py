@@ -448,17 +448,56 @@ def _default_assumptions() -> Assumptions:
     return Assumptions(_packaged_frames())
 
 
+def from_block(rows: list[list[Any]], argument: str = "assumptions") -> Assumptions:
+    """Assumptions from a worksheet range holding one or more tables.
+
+    Tables are separated by blank rows. Each is a header row and its data, optionally under
+    a title row whose only cell names the table (``StageDurations``), as the template's
+    Assumptions sheet lays them out; an untitled table is recognised by its header
+    (:meth:`Assumptions.from_range`). Tables not in the range keep the packaged values.
+    """
+    chunks, current = [], []
+    for row in rows:
+        if all(is_blank(c) for c in row):
+            if current:
+                chunks.append(current)
+            current = []
+        else:
+            current.append(list(row))
+    if current:
+        chunks.append(current)
+    by_key = {normalise(n): n for n in TABLE_NAMES}
+    named: dict[str, list[list[Any]]] = {}
+    untitled: list[list[list[Any]]] = []
+    for chunk in chunks:
+        filled = [c for c in chunk[0] if not is_blank(c)]
+        title = by_key.get(normalise(filled[0])) if len(filled) == 1 else None
+        if title is not None and len(chunk) > 1:
+            named[title] = chunk[1:]
+        elif len(filled) > 1:  # a header row: a table without a title
+            untitled.append(chunk)
+        # a lone text cell that names no table (a sheet title, a note) is skipped
+    if not named and not untitled:
+        raise InputTypeError("holds no assumption table (a header row such as "
+                             "stage, A, B, C, or a title row naming the table)", argument=argument)
+    result = Assumptions.from_tables(named) if named else Assumptions.default()
+    for chunk in untitled:
+        result = Assumptions.from_range(chunk, base=result, argument=argument)
+    return result
+
+
 @lru_cache(maxsize=16)
-def _from_range_cached(key: tuple) -> Assumptions:
-    return Assumptions.from_range([list(row) for row in key])
+def _from_block_cached(key: tuple) -> Assumptions:
+    return from_block([list(row) for row in key])
 
 
 def from_argument(rows: list[list[Any]] | None) -> Assumptions | None:
-    """The ``assumptions`` worksheet argument (a table range with its header, or None for
-    blank) as Assumptions; parsed once per distinct range content."""
+    """The ``assumptions`` worksheet argument as Assumptions, or None for a blank argument:
+    one table with its header row, or a block of tables such as the whole Assumptions
+    sheet (:func:`from_block`); parsed once per distinct range content."""
     if rows is None:
         return None
-    return _from_range_cached(tuple(tuple(row) for row in rows))
+    return _from_block_cached(tuple(tuple(row) for row in rows))
 
 
 def resolve(assumptions: Assumptions | None) -> Assumptions:

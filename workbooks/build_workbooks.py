@@ -268,9 +268,11 @@ def write_assumptions(wb, fmt) -> None:
              "each row; domain research §1, §2, §7). Functions given these tables use them.", fmt.bold)
     row = 2
     widths: dict[int, int] = {}
+    last_row, last_col = row, 0
     for name, frame in Assumptions.default().to_tables().items():
         ws.write(row, 0, name, fmt.bold)
         columns = [str(c) for c in frame.columns]
+        last_row, last_col = row + 1 + len(frame), max(last_col, len(columns) - 1)
         ws.add_table(row + 1, 0, row + 1 + len(frame), len(columns) - 1, {
             "name": name, "style": "Table Style Light 9",
             "columns": [{"header": c} for c in columns]})
@@ -285,6 +287,8 @@ def write_assumptions(wb, fmt) -> None:
         row += len(frame) + 4
     for j, w in widths.items():
         ws.set_column(j, j, w)
+    # every table with its title row: the assumptions argument of the NPL functions
+    wb.define_name("AssumptionTables", f"=Assumptions!$A$3:${xl_col_to_name(last_col)}${last_row + 1}")
 
 
 def write_history(wb, fmt) -> None:
@@ -331,8 +335,8 @@ def write_summary(wb, fmt, tape_rows: list, tranche_rows: list, settings_rows: l
              "`npl-xl recalc` computes them)", fmt.title)
     row = 2
     for by, zh in (("province", "省份"), ("collateral_type", "抵押物类型"), ("stage", "处置阶段")):
-        row = _array_block(ws, fmt, row, f"Pool by {by} 按{zh}分层: NPL_STRAT(LoanTape, \"{by}\")",
-                           f'=NPL_STRAT(LoanTape,"{by}")', [tape_rows, by], "NPL_STRAT")
+        row = _array_block(ws, fmt, row, f"Pool by {by} 按{zh}分层: NPL_STRAT(LoanTape, \"{by}\", , AssumptionTables)",
+                           f'=NPL_STRAT(LoanTape,"{by}",,AssumptionTables)', [tape_rows, by], "NPL_STRAT")
     first = dict(zip(tape_rows[0], tape_rows[1]))
     loan_args = [first.get(k) for k in ("claim", "collateral_value", "collateral_type", "province",
                                          "stage", "defects", "borrower_recovery",
@@ -345,8 +349,8 @@ def write_summary(wb, fmt, tape_rows: list, tranche_rows: list, settings_rows: l
                        [None if v == "" else v for v in loan_args], "NPL_LOAN_RECOVERY")
     ws.write(row, 0, f"First loan of the tape valued 首笔贷款估值: NPL_LOAN_RECOVERY(Tape row 3)", fmt.bold)
     row = end
-    row = _array_block(ws, fmt, row, f"Tranches 各档证券: NPL_TRANCHE_EL(LoanTape, TrancheTable, DealSettings, {n_sims})",
-                       f"=NPL_TRANCHE_EL(LoanTape,TrancheTable,DealSettings,{n_sims})",
+    row = _array_block(ws, fmt, row, f"Tranches 各档证券: NPL_TRANCHE_EL(LoanTape, TrancheTable, DealSettings, {n_sims}, , AssumptionTables)",
+                       f"=NPL_TRANCHE_EL(LoanTape,TrancheTable,DealSettings,{n_sims},,AssumptionTables)",
                        [tape_rows, tranche_rows, settings_rows, n_sims], "NPL_TRANCHE_EL")
     ws.set_column(0, 0, 22)
     ws.set_column(1, 8, 14)

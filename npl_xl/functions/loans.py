@@ -38,8 +38,9 @@ def loan_recovery(claim, collateral_value, collateral_type, province, stage, def
     Arg("tape", "table", doc="The loan tape with its header row (LoanTape)"),
     Arg("by", "text", doc="Tape column to group by (English or Chinese header), or balance, region_tier, difficulty"),
     Arg("measure", "text", default="claim", doc="Numeric column summed per group; default claim"),
+    ASSUMPTIONS_ARG,
     shape="header + one row per group: group, count, sum, share",
 )
-def stratify(tape, by, measure):
+def stratify(tape, by, measure, assumptions):
     """Pool stratification: one row per group with the count of loans, the sum of the measure and its share."""
-    return strat.stratify(read_tape(tape), by, measure)
+    return strat.stratify(read_tape(tape), by, measure, from_argument(assumptions))

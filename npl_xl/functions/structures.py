@@ -8,6 +8,7 @@ import pandas as pd
 
 from .. import pricing, rights
 from ..deal import parse_settings, parse_tranches
+from ..assumptions import from_argument
 from ..engine.pool import pool_from_frame
 from ..engine.simulate import simulate_deal
 from ..engine.waterfall import deterministic_waterfall
@@ -16,6 +17,7 @@ from ..loans import value_tape
 from ..rating import rating_from_el
 from ..registry import Arg, worksheet_function
 from ..tape import read_tape
+from .timeline import ASSUMPTIONS_ARG
 
 _TAPE = Arg("tape", "table", doc="The loan tape with its header row (LoanTape)")
 _TRANCHES = Arg("tranches", "table", doc="Tranches table with header: name, kind, balance, coupon, issue_price (TrancheTable)")
@@ -24,8 +26,8 @@ _N_SIMS = Arg("n_sims", "integer", default=None, doc="Monte Carlo paths; blank =
 _SEED = Arg("seed", "integer", default=None, doc="Random seed >= 0; blank = the settings' seed (default 0)")
 
 
-def _pool(tape):
-    return pool_from_frame(value_tape(read_tape(tape)))
+def _pool(tape, assumptions=None):
+    return pool_from_frame(value_tape(read_tape(tape), from_argument(assumptions)))
 
 
 @worksheet_function(
@@ -50,13 +52,13 @@ def waterfall(collections, tranches, settings):
 
 @worksheet_function(
     "NPL_TRANCHE_EL",
-    _TAPE, _TRANCHES, _SETTINGS, _N_SIMS, _SEED,
+    _TAPE, _TRANCHES, _SETTINGS, _N_SIMS, _SEED, ASSUMPTIONS_ARG,
     shape="header + one row per tranche: name, EL, PD, WAL, mean_irr, rating, el_stderr",
     cached=True,
 )
-def tranche_el(tape, tranches, settings, n_sims, seed):
+def tranche_el(tape, tranches, settings, n_sims, seed, assumptions):
     """Monte Carlo tranche figures over the loan tape and the waterfall: EL, PD, WAL (years), mean IRR, rating, EL standard error."""
-    result = simulate_deal(_pool(tape), tranches, settings, n_sims=n_sims, seed=seed)
+    result = simulate_deal(_pool(tape, assumptions), tranches, settings, n_sims=n_sims, seed=seed)
     return result.contract_table()
 
 
@@ -76,13 +78,14 @@ def rating(el, wal_years):
     _TAPE,
     Arg("target_irr", "number", doc="Target IRR, annual effective decimal"),
     Arg("confidence", "number", default=0.5, doc="P(IRR >= target), decimal in (0, 1); default 0.5 (median)"),
-    _SETTINGS, _N_SIMS, _SEED,
+    _SETTINGS, _N_SIMS, _SEED, ASSUMPTIONS_ARG,
     shape="1x3: price, price_to_claim, irr_at_price_mean",
     cached=True,
 )
-def bid_price(tape, target_irr, confidence, settings, n_sims, seed):
+def bid_price(tape, target_irr, confidence, settings, n_sims, seed, assumptions):
     """Whole-package price such that P(IRR >= target_irr) = confidence, counting recoveries up to the settings' bid_horizon_months (default 240): price, price/claims, mean IRR at that price."""
-    return [pricing.bid_price(_pool(tape), target_irr, confidence, settings, n_sims, seed).as_row()]
+    return [pricing.bid_price(_pool(tape, assumptions), target_irr, confidence, settings, n_sims,
+                              seed).as_row()]
 
 
 @worksheet_function(

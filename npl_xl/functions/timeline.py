@@ -7,7 +7,7 @@ from ..assumptions import from_argument
 from ..registry import Arg, worksheet_function
 
 #: The optional assumptions argument shared by the collateral, timeline and loan functions.
-ASSUMPTIONS_ARG = Arg("assumptions", "table", default=None, doc="Optional Assumptions table with its header row (StageDurations, Defects, AuctionLadder, CostRates, ...); blank = packaged defaults")
+ASSUMPTIONS_ARG = Arg("assumptions", "table", default=None, doc="Optional: an assumption table with its header row (StageDurations, Defects, AuctionLadder, ...), or the Assumptions sheet's block of tables (AssumptionTables); blank = packaged defaults")
 
 _ARGS = (
     Arg("province", "text", doc="Province of the court (浙江, 浙江省, Zhejiang, ZJ)"),
