@@ -322,10 +322,12 @@ def price_bid(book, *, n_sims: int | None = None, seed: int | None = None) -> Sh
         for c in BID_CONFIDENCES:
             bid = price_from_collections(collections, t, c)
             row[f"price_p{int(c * 100)}"] = bid.price
+            row[f"price_stderr_p{int(c * 100)}"] = bid.price_stderr
             row[f"price_to_claim_p{int(c * 100)}"] = bid.price_to_claim
         rows.append(row)
     grid = pd.DataFrame(rows)
-    formats = {c: (FMT_MONEY if c.startswith("price_p") else FMT_RATE) for c in grid.columns}
+    formats = {c: (FMT_MONEY if c.startswith("price_") and "claim" not in c else FMT_RATE)
+               for c in grid.columns}
     spec = SheetSpec("Bid", "Price Bid 报价", [Block("BidGrid", "Price for the whole package: "
                      "P(IRR >= target) = confidence 目标收益率与置信度下的报价", grid, formats=formats)],
                      notes=[f"Settings target IRR {target:.2%}; price_to_claim = price / "

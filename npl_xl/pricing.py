@@ -34,7 +34,8 @@ __all__ = ["BidResult", "BidCollections", "bid_price", "bid_collections",
 @dataclass(frozen=True)
 class BidResult:
     """price (currency), price_to_claim (decimal), irr_at_price_mean (effective annual
-    decimal) and its standard error, the paths' PV at the target (currency) and n_paths."""
+    decimal), their Monte Carlo standard errors, the paths' PV at the target (currency) and
+    n_paths."""
 
     price: float
     price_to_claim: float
@@ -42,9 +43,38 @@ class BidResult:
     irr_stderr: float
     pv_at_target: np.ndarray
     n_paths: int
+    price_stderr: float = float("nan")
 
     def as_row(self) -> list[float]:
         return [self.price, self.price_to_claim, self.irr_at_price_mean]
+
+    def stderr_row(self) -> list[float]:
+        """Standard errors of :meth:`as_row`'s three figures, in the same units."""
+        ratio = self.price_to_claim / self.price if self.price else float("nan")
+        return [self.price_stderr, self.price_stderr * ratio, self.irr_stderr]
+
+
+#: Interleaved batches for the standard error of the price (a quantile).
+PRICE_BATCHES = 20
+
+
+def quantile_stderr(values: np.ndarray, level: float, antithetic: bool,
+                    batches: int = PRICE_BATCHES) -> float:
+    """Standard error of ``np.quantile(values, level)`` by interleaved batches.
+
+    Paths (antithetic pairs, when ``antithetic``) are dealt to ``batches`` batches in turn,
+    so each batch spans every stratum of the systematic factor; the batch quantiles are then
+    close to independent replications, and the standard error of the full-sample quantile is
+    their standard deviation over sqrt(batches). NaN when fewer than two batches can be formed.
+    """
+    unit = 2 if antithetic else 1
+    groups = values.shape[0] // unit
+    b = min(batches, groups)
+    if b < 2:
+        return float("nan")
+    owner = np.repeat(np.arange(groups) % b, unit)
+    estimates = [np.quantile(values[owner == k], level) for k in range(b)]
+    return float(np.std(estimates, ddof=1) / np.sqrt(b))
 
 
 @dataclass(frozen=True)
@@ -99,10 +129,17 @@ def price_from_collections(collections: BidCollections, target_irr: float,
             f"the simulated collections are worth nothing at the {confidence:g} level "
             "(no recoveries before bid_horizon_months)", argument="tape")
     irr = irr_paths(coll, dates, price)
-    mean, se = mc_mean(irr, collections.antithetic)
+    mean, se_given_price = mc_mean(irr, collections.antithetic)
     total_claim = collections.total_claim
+    price_se = quantile_stderr(pv, 1.0 - confidence, collections.antithetic)
+    # the mean IRR is taken at the estimated price, so the price's own error moves it too
+    # (delta method; the slope by a 0.1% change in price)
+    bumped, _ = mc_mean(irr_paths(coll, dates, price * 1.001), collections.antithetic)
+    slope = (bumped - mean) / (0.001 * price)
+    se = float(np.hypot(se_given_price, slope * price_se)) if np.isfinite(price_se) \
+        else float(se_given_price)
     return BidResult(price, price / total_claim if total_claim > 0 else float("nan"),
-                     float(mean), float(se), pv, coll.shape[0])
+                     float(mean), se, pv, coll.shape[0], price_se)
 
 
 def bid_price(pool, target_irr: float, confidence: float = 0.5, settings=None,

@@ -133,7 +133,7 @@ class DealResult:
     tranche_table : DataFrame
         One row per tranche in table order: name, kind, balance, coupon, EL (decimal), PD
         (decimal), WAL (years), mean_irr (effective annual decimal), rating, el_stderr,
-        pd_stderr, irr_stderr, expected_pv (currency: the tranche's interest and principal,
+        pd_stderr, wal_stderr, irr_stderr, expected_pv (currency: the tranche's interest and principal,
         not the residual, discounted at its coupon).
     collection_curve : DataFrame
         One row per payment period: period (1..), month, expected_collections (currency),
@@ -178,9 +178,24 @@ class DealResult:
     n_sd_capped: int = 0
     extras: dict = field(default_factory=dict)
 
-    def contract_table(self) -> pd.DataFrame:
-        """The NPL_TRANCHE_EL table: name, EL, PD, WAL, mean_irr, rating, el_stderr."""
-        return self.tranche_table[["name", "EL", "PD", "WAL", "mean_irr", "rating", "el_stderr"]]
+    def contract_table(self, with_stderr: bool = False) -> pd.DataFrame:
+        """The NPL_TRANCHE_EL table: name, EL, PD, WAL, mean_irr, rating, el_stderr; with
+        ``with_stderr`` also pd_stderr, wal_stderr (years) and irr_stderr."""
+        columns = ["name", "EL", "PD", "WAL", "mean_irr", "rating", "el_stderr"]
+        if with_stderr:
+            columns += ["pd_stderr", "wal_stderr", "irr_stderr"]
+        return self.tranche_table[columns]
+
+
+def _wal_stderr(wal_paths: np.ndarray, valid: np.ndarray, antithetic: bool) -> float:
+    """Standard error of the WAL (years): the design's estimate when every path repays some
+    principal; otherwise the plain one over the paths that do (conservative under variance
+    reduction); NaN when fewer than two paths repay principal."""
+    if valid.all():
+        return float(mc_mean(wal_paths, antithetic)[1])
+    if valid.sum() < 2:
+        return float("nan")
+    return float(wal_paths[valid].std(ddof=1) / np.sqrt(valid.sum()))
 
 
 def simulate_deal(pool, tranches, settings=None, n_sims: int | None = None,
@@ -218,11 +233,13 @@ def simulate_deal(pool, tranches, settings=None, n_sims: int | None = None,
         wal_paths = metrics["wal"][:, j]
         valid = ~np.isnan(wal_paths)
         wal = float(wal_paths[valid].mean()) if valid.any() else settings.legal_final_months / 12.0
+        wal_se = _wal_stderr(wal_paths, valid, antithetic)
         rows.append({"name": t.name, "kind": t.kind_name, "balance": t.balance,
                      "coupon": t.coupon, "EL": float(el), "PD": float(pd_), "WAL": wal,
                      "mean_irr": float(irr), "rating": rating_from_el(min(1.0, float(el)), wal),
                      "el_stderr": float(el_se), "pd_stderr": float(pd_se),
-                     "irr_stderr": float(irr_se), "expected_pv": float(pv)})
+                     "wal_stderr": wal_se, "irr_stderr": float(irr_se),
+                     "expected_pv": float(pv)})
     table = pd.DataFrame(rows)
     dates = settings.period_dates
     mean_k, se_k = mc_mean(coll, antithetic)

@@ -53,13 +53,14 @@ def waterfall(collections, tranches, settings):
 @worksheet_function(
     "NPL_TRANCHE_EL",
     _TAPE, _TRANCHES, _SETTINGS, _N_SIMS, _SEED, ASSUMPTIONS_ARG,
+    Arg("stderr", "bool", default=False, doc="TRUE adds the standard errors of PD, WAL (years) and mean_irr as three more columns; default FALSE"),
     shape="header + one row per tranche: name, EL, PD, WAL, mean_irr, rating, el_stderr",
     cached=True,
 )
-def tranche_el(tape, tranches, settings, n_sims, seed, assumptions):
+def tranche_el(tape, tranches, settings, n_sims, seed, assumptions, stderr):
     """Monte Carlo tranche figures over the loan tape and the waterfall: EL, PD, WAL (years), mean IRR, rating, EL standard error."""
     result = simulate_deal(_pool(tape, assumptions), tranches, settings, n_sims=n_sims, seed=seed)
-    return result.contract_table()
+    return result.contract_table(with_stderr=stderr)
 
 
 @worksheet_function(
@@ -79,13 +80,15 @@ def rating(el, wal_years):
     Arg("target_irr", "number", doc="Target IRR, annual effective decimal"),
     Arg("confidence", "number", default=0.5, doc="P(IRR >= target), decimal in (0, 1); default 0.5 (median)"),
     _SETTINGS, _N_SIMS, _SEED, ASSUMPTIONS_ARG,
+    Arg("stderr", "bool", default=False, doc="TRUE adds a second row with the Monte Carlo standard errors of the three figures; default FALSE"),
     shape="1x3: price, price_to_claim, irr_at_price_mean",
     cached=True,
 )
-def bid_price(tape, target_irr, confidence, settings, n_sims, seed, assumptions):
+def bid_price(tape, target_irr, confidence, settings, n_sims, seed, assumptions, stderr):
     """Whole-package price such that P(IRR >= target_irr) = confidence, counting recoveries up to the settings' bid_horizon_months (default 240): price, price/claims, mean IRR at that price."""
-    return [pricing.bid_price(_pool(tape, assumptions), target_irr, confidence, settings, n_sims,
-                              seed).as_row()]
+    result = pricing.bid_price(_pool(tape, assumptions), target_irr, confidence, settings,
+                               n_sims, seed)
+    return [result.as_row(), result.stderr_row()] if stderr else [result.as_row()]
 
 
 @worksheet_function(
