@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .errors import NplError
@@ -69,6 +70,9 @@ def main_cli(argv: list[str] | None = None) -> int:
     except NplError as exc:
         print(f"npl-xl {args.command}: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into a reader that stopped (npl-xl functions | head)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:  # a missing file, a folder where a file should be, no permission
         where = f": {exc.filename}" if exc.filename else ""
         print(f"npl-xl {args.command}: {exc.strerror or exc}{where}", file=sys.stderr)
