@@ -92,6 +92,28 @@ def _pay(due, cash, reserve, headroom):
     return from_cash + from_reserve + drawn, cash - from_cash, reserve - from_reserve, from_reserve, drawn
 
 
+@nb.njit(cache=True, inline="always")
+def _pay_principal(cash, j, bal, row):
+    """Repay tranche j's principal from cash (currency); returns the cash left."""
+    paid = min(cash, bal[j])
+    bal[j] -= paid
+    row[N_FLOW + 3 * j + 1] = paid
+    return cash - paid
+
+
+@nb.njit(cache=True, inline="always")
+def _pay_deferrable(cash, j, accrued, arrears, missed, bal0, row):
+    """Pay tranche j's deferrable interest (this period's ``accrued`` plus arrears) from cash
+    only; what is unpaid is deferred and marks a miss for the PD. Returns the cash left."""
+    due = accrued + arrears[j]
+    paid = min(cash, due)
+    arrears[j] = due - paid
+    if arrears[j] > 1e-9 * max(1.0, bal0[j]):
+        missed[j] = 1.0
+    row[N_FLOW + 3 * j] = paid
+    return cash - paid
+
+
 @nb.njit(cache=True)
 def run_waterfall(coll, tau, tau_next, kind, bal0, coupon, tax_rate, fixed_expenses,
                   servicer_rate, reserve_multiple, liquidity_limit, sub_rate, excess_share,
@@ -193,10 +215,7 @@ def run_waterfall(coll, tau, tau_next, kind, bal0, coupon, tax_rate, fixed_expen
         for j in range(n_tr):
             if kind[j] != 0:
                 continue
-            p = min(cash, bal[j])
-            bal[j] -= p
-            cash -= p
-            row[N_FLOW + 3 * j + 1] = p
+            cash = _pay_principal(cash, j, bal, row)
             senior_left += bal[j]
         if senior_left <= 0.0 and reserve > 0.0:
             cash += reserve
@@ -205,36 +224,19 @@ def run_waterfall(coll, tau, tau_next, kind, bal0, coupon, tax_rate, fixed_expen
         for j in range(n_tr):
             if kind[j] != 1:
                 continue
-            due = start[j] * coupon[j] * tau[k] + arrears[j]
-            paid = min(cash, due)
-            cash -= paid
-            arrears[j] = due - paid
-            if arrears[j] > 1e-9 * max(1.0, bal0[j]):
-                missed[j] = 1.0  # deferred, not an EoD, but a miss for the PD
-            row[N_FLOW + 3 * j] = paid
-            p = min(cash, bal[j])
-            bal[j] -= p
-            cash -= p
-            row[N_FLOW + 3 * j + 1] = p
+            # deferred, not an event of default, but a miss for the PD
+            cash = _pay_deferrable(cash, j, start[j] * coupon[j] * tau[k], arrears, missed,
+                                   bal0, row)
+            cash = _pay_principal(cash, j, bal, row)
         # 9 subordinated principal
         for j in range(n_tr):
-            if kind[j] != 2:
-                continue
-            p = min(cash, bal[j])
-            bal[j] -= p
-            cash -= p
-            row[N_FLOW + 3 * j + 1] = p
+            if kind[j] == 2:
+                cash = _pay_principal(cash, j, bal, row)
         # 10 subordinated fixed return
         for j in range(n_tr):
-            if kind[j] != 2:
-                continue
-            due = start[j] * sub_rate * tau[k] + arrears[j]
-            paid = min(cash, due)
-            cash -= paid
-            arrears[j] = due - paid
-            if arrears[j] > 1e-9 * max(1.0, bal0[j]):
-                missed[j] = 1.0
-            row[N_FLOW + 3 * j] = paid
+            if kind[j] == 2:
+                cash = _pay_deferrable(cash, j, start[j] * sub_rate * tau[k], arrears, missed,
+                                       bal0, row)
         # 11 excess servicing fee, 12 residual
         fee = excess_share * cash
         cash -= fee
