@@ -31,7 +31,7 @@ import numba
 import numpy as np
 import scipy
 
-from npl_xl.deal import parse_settings
+from npl_xl.inputs.deal import parse_settings
 from npl_xl.engine import Pool, simulate_deal
 from npl_xl.engine import paths, simulate as sim
 from npl_xl.engine.reference import reference_collections
@@ -94,7 +94,7 @@ def make_tape(pool: Pool) -> list[list]:
 def tape_call_seconds() -> float:
     """NPL_TRANCHE_EL through the registry on a 10,000-row tape (read, value, simulate);
     best of 3, result cache and table cache cleared each time."""
-    from npl_xl.registry import load_all
+    from npl_xl.sheet.registry import load_all
 
     pool = make_pool()
     tape = make_tape(pool)

@@ -153,7 +153,7 @@ def wall(command: list[str], timeout: float | None = None) -> tuple[float, subpr
     return time.perf_counter() - start, done
 
 
-STARTUP = ("from npl_xl.registry import load_all; "
+STARTUP = ("from npl_xl.sheet.registry import load_all; "
            "load_all()['NPL_BETA_DRAWS'](0.35, 0.2, 10.0, 1.0)")
 
 EXCELMODEL = """
@@ -359,7 +359,7 @@ def main() -> None:
         "|---|---|",
     ] + [f"| {name} | {s:.2f} |" for name, s in phases.items()] + [
         "",
-        "NPL_BETA_DIST is the cell that imports scipy.stats (`npl_xl.beta.beta_dist` imports",
+        "NPL_BETA_DIST is the cell that imports scipy.stats (`npl_xl.model.beta.beta_dist` imports",
         "it on first call): about 0.5 s of 'compile + evaluate'. `formulas` imports",
         "scipy.stats and scipy.interpolate at load time but uses them only in a few",
         "statistical functions; `npl_xl.recalc.functions` defers those imports until used",

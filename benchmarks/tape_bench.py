@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from npl_xl.codes import COLLATERAL_CODES, DEFECT_CODES, PROVINCES, STAGE_CODES
-from npl_xl.loans import loan_recovery, value_tape
-from npl_xl.tape import read_tape
+from npl_xl.inputs.codes import COLLATERAL_CODES, DEFECT_CODES, PROVINCES, STAGE_CODES
+from npl_xl.model.loans import loan_recovery, value_tape
+from npl_xl.inputs.tape import read_tape
 
 N_LOANS = 10_000
 N_SCALAR = 1_000

@@ -13,37 +13,20 @@ import importlib
 import os
 import sys
 
-from .errors import NplError
+from npl_xl.errors import NplError
 
 #: subcommand -> (module, one-line help)
 SUBCOMMANDS = {
-    "recalc": ("npl_xl.recalc.command", "recompute every formula of a workbook without Excel"),
-    "run": ("npl_xl.macros", "headless Run Simulation: read Tape, Tranches, Settings; write Results"),
+    "recalc": ("npl_xl.commands.recalc", "recompute every formula of a workbook without Excel"),
+    "run": ("npl_xl.commands.run", "headless Run Simulation: read Tape, Tranches, Settings; write Results"),
     "install": ("npl_xl_udfs.install", "set up Excel (Windows) or print the steps (elsewhere)"),
-    "functions": ("npl_xl.cli", "list the worksheet functions and their arguments"),
+    "functions": ("npl_xl.commands.functions", "list the worksheet functions and their arguments"),
 }
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
-
-
-def main(args: argparse.Namespace) -> int:
-    """``npl-xl functions``: the registry, as the function wizard would show it."""
-    from .registry import load_all
-
-    for fn in load_all().values():
-        signature = ", ".join(a.name if a.required else f"[{a.name}]" for a in fn.args)
-        if args.markdown:
-            print(f"| `{fn.name}({signature})` | {fn.shape} | {fn.doc} |")
-        else:
-            print(f"{fn.name}({signature}) -> {fn.shape}\n    {fn.doc}")
-    return 0
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; only the chosen subcommand's module is imported (start-up stays fast)."""
-    from . import __version__
+    from npl_xl import __version__
 
     parser = argparse.ArgumentParser(prog="npl-xl", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"npl-xl {__version__}")

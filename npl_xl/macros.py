@@ -1,7 +1,7 @@
-"""The ribbon's macros, written once against a book (:mod:`npl_xl.book`), plus ``npl-xl run``.
+"""The ribbon's macros, written once against a book (:mod:`npl_xl.workbook.book`), plus ``npl-xl run``.
 
-Each macro takes a book: :class:`~npl_xl.book.XlwingsBook` when a ribbon button calls it
-in Excel (udfs/ribbon.py), :class:`~npl_xl.book.FileBook` headless (``npl-xl run`` and the
+Each macro takes a book: :class:`~npl_xl.workbook.book.XlwingsBook` when a ribbon button calls it
+in Excel (udfs/ribbon.py), :class:`~npl_xl.workbook.book.FileBook` headless (``npl-xl run`` and the
 tests). A macro reads the workbook's tables, computes with the core, and writes its own
 output sheet; it never edits the user's input cells, except that Validate Tape fills bad
 cells in red. Expected failures raise :class:`~npl_xl.errors.NplError` with messages that
@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .charts import ChartSpec, Series
-from .errors import InputTypeError, NplError, TableError
-from .results import (FMT_MONEY, FMT_MONTHS, FMT_RATE, Block, SheetSpec, note_sheet,
-                      results_sheet)
+from npl_xl.workbook.charts import ChartSpec, Series
+from npl_xl.errors import InputTypeError, NplError, TableError
+from npl_xl.workbook.results import (FMT_MONEY, FMT_MONTHS, FMT_RATE, Block, SheetSpec, note_sheet,
+    results_sheet)
 
 __all__ = ["run_simulation", "fit_recoveries", "validate_tape", "stratify_pool", "price_bid",
            "clear_results", "OUTPUT_SHEETS", "add_arguments", "main"]
@@ -46,14 +46,14 @@ BID_CONFIDENCES = (0.5, 0.75, 0.9)
 
 def _assumptions(book):
     """The workbook's Assumptions tables over the packaged defaults (None when it has none)."""
-    from .assumptions import TABLE_NAMES, Assumptions
+    from npl_xl.inputs.assumptions import TABLE_NAMES, Assumptions
 
     tables = {name: book.read_table(name).rows for name in TABLE_NAMES if book.has_table(name)}
     return Assumptions.from_tables(tables) if tables else None
 
 
 def _tape(book):
-    from .tape import read_tape
+    from npl_xl.inputs.tape import read_tape
 
     table = book.read_table("Tape")
     return read_tape(table.rows, origin=table.origin)
@@ -71,13 +71,13 @@ def _deal_table(book, name: str, parse):
 
 
 def _tranches(book):
-    from .deal import parse_tranches
+    from npl_xl.inputs.deal import parse_tranches
 
     return _deal_table(book, "Tranches", parse_tranches)
 
 
 def _settings(book):
-    from .deal import parse_settings
+    from npl_xl.inputs.deal import parse_settings
 
     return _deal_table(book, "Settings", parse_settings)
 
@@ -85,7 +85,7 @@ def _settings(book):
 def read_deal(book):
     """(valued pool, tranches, settings, tape) read from the book; every problem of the
     three tables is reported at once as one TableError."""
-    from .loans import value_tape
+    from npl_xl.model.loans import value_tape
 
     problems: list[str] = []
     parsed = {}
@@ -109,7 +109,7 @@ def run_simulation(book, progress=None, *, n_sims: int | None = None, seed: int 
     ``progress(done, total)`` is called as paths complete (default: the book's progress).
     Returns (DealResult, SheetSpec).
     """
-    from .engine import simulate_deal
+    from npl_xl.engine import simulate_deal
 
     book.set_status("npl-xl: reading Tape, Tranches, Settings…")
     pool, tranches, settings, _ = read_deal(book)
@@ -207,7 +207,7 @@ def stratify_pool(book) -> SheetSpec:
     """Ribbon: Stratify Pool. Count, claims and share of claims by province, collateral
     type, stage, region tier, difficulty grade and balance bucket (the NPL_STRAT tables),
     plus expected recovery by the same groups, on the Strat sheet."""
-    from .strat import stratify
+    from npl_xl.analysis.strat import stratify
 
     tape = _tape(book)
     assumptions = _assumptions(book)
@@ -245,9 +245,9 @@ def fit_recoveries(book) -> SheetSpec:
     moments) to the historical recovery rates in the workbook name HistRecoveries, or else
     the first column of the table History; write the parameters, and a histogram of the data
     against the fitted shares, on the Fit sheet."""
-    from .beta import beta_dist, fit_beta
-    from .book import cell_name
-    from .xlsx_graft import split_cell
+    from npl_xl.model.beta import beta_dist, fit_beta
+    from npl_xl.workbook.book import cell_name
+    from npl_xl.workbook.graft import split_cell
 
     data = book.read_name("HistRecoveries")
     if data is None and book.has_table("History"):
@@ -309,8 +309,8 @@ def price_bid(book, *, n_sims: int | None = None, seed: int | None = None) -> Sh
     and confidences, on the Bid sheet. The package's collections are simulated once and
     priced at every grid point (pricing.bid_collections and price_from_collections, the
     two halves of pricing.bid_price behind NPL_BID_PRICE: the same numbers)."""
-    from .loans import value_tape
-    from .pricing import bid_collections, price_from_collections
+    from npl_xl.model.loans import value_tape
+    from npl_xl.analysis.pricing import bid_collections, price_from_collections
 
     pool = value_tape(_tape(book), _assumptions(book))
     settings = _settings(book).with_overrides(n_sims=n_sims, seed=seed)
@@ -347,47 +347,3 @@ def clear_results(book) -> list[str]:
                                         "fill this sheet. 已清除。"))
             cleared.append(sheet)
     return cleared
-
-
-# --- npl-xl run --------------------------------------------------------------------------
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("workbook", type=Path, help="the deal workbook (.xlsx/.xlsm): Tape, Tranches, Settings")
-    parser.add_argument("-o", "--output", type=Path, default=None,
-                        help="output workbook (default: IN.run.xlsx beside the input; never the input)")
-    parser.add_argument("--n-sims", type=int, default=None, help="Monte Carlo paths (overrides Settings n_sims)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed (overrides Settings seed)")
-    parser.add_argument("--no-png", action="store_true", help="do not write the PNG of the charts")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
-
-
-def default_output(path: Path) -> Path:
-    """IN.xlsx -> IN.run.xlsx (IN.xlsm -> IN.run.xlsm) beside the input."""
-    return path.with_name(f"{path.stem}.run{path.suffix}")
-
-
-def main(args: argparse.Namespace) -> int:
-    """``npl-xl run``: Run Simulation headless; print the tranche table; exit 0."""
-    from .book import FileBook
-    from .charts import render_png
-
-    if args.n_sims is not None and args.n_sims < 1:
-        raise InputTypeError(f"must be a whole number >= 1, got {args.n_sims}", argument="--n-sims")
-    if args.seed is not None and args.seed < 0:
-        raise InputTypeError(f"must be a whole number >= 0, got {args.seed}", argument="--seed")
-    source = Path(args.workbook)
-    if not source.is_file():
-        raise FileNotFoundError(2, "No such file", str(source))
-    out = Path(args.output) if args.output else default_output(source)
-    book = FileBook(source, progress_stream=None if args.quiet else sys.stderr)
-    result, spec = run_simulation(book, n_sims=args.n_sims, seed=args.seed)
-    book.save(out)
-    table = spec.block("ResultsTranches").frame
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(table.to_string(index=False, float_format=lambda x: f"{x:.6g}"))
-    print(f"wrote {out}")
-    if not args.no_png:
-        png = out.with_suffix(".png")
-        render_png(spec.charts, spec.frames(), png, title=f"npl-xl run: {source.name}")
-        print(f"wrote {png}")
-    return 0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from npl_xl.xlsx_graft import NS_MAIN, Package, split_cell
+from npl_xl.workbook.graft import NS_MAIN, Package, split_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "workbooks" / "npl_template.xlsx"

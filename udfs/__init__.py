@@ -1,7 +1,7 @@
 """npl-xl worksheet functions for Excel, through xlwings (import name ``npl_xl_udfs``).
 
 Point xlwings at this module (``UDF_MODULES = npl_xl_udfs``; ``npl-xl install`` does it) and
-press *Import Functions*: every function of :data:`npl_xl.registry.REGISTRY` appears in
+press *Import Functions*: every function of :data:`npl_xl.sheet.registry.REGISTRY` appears in
 Excel under its contract name, with its arguments, category and help text.
 
 This layer only converts: it declares each function to xlwings (arguments read raw, error
@@ -29,8 +29,8 @@ from typing import Any
 import xlwings as xw
 
 from npl_xl.errors import XlError
-from npl_xl.registry import WorksheetFunction, load_all
-from npl_xl.xlsx_graft import split_cell
+from npl_xl.sheet.registry import WorksheetFunction, load_all
+from npl_xl.workbook.graft import split_cell
 
 __all__ = ["to_excel", "EXCEL_ERROR_SCODES", "build_udf", "explain"]
 

@@ -76,7 +76,7 @@ def warm_caches(ctx: Context) -> str:
     """Compile (or load from numba's cache) every kernel: the Philox draws, the quantile
     tables, the collection and waterfall kernels, by a tiny run of each."""
     from npl_xl.engine import Pool, simulate_deal
-    from npl_xl.registry import load_all
+    from npl_xl.sheet.registry import load_all
 
     load_all()["NPL_BETA_DRAWS"](0.4, 0.2, 10.0)
     pool = Pool.from_arrays([100.0, 200.0], [40.0, 90.0], [12.0, 24.0], [0.2, 0.2], [1, 2])

@@ -22,7 +22,7 @@ def _run(name: str) -> None:
     from npl_xl import macros
     from npl_xl.errors import NplError
 
-    from npl_xl.book import XlwingsBook
+    from npl_xl_udfs.book import XlwingsBook
 
     book = XlwingsBook(xw.books.active)
     try:

@@ -22,7 +22,7 @@ Layout decisions (the contract allows English or Chinese headers):
   fills every cell.
 Ribbon hook: the template is a plain .xlsx; the add-in (.xlam, built by the installer on
 Windows) carries the ribbon. To ship a workbook-level ribbon instead, add customUI parts
-and a root relationship at zip level (see npl_xl.xlsx_graft.Package) - never via openpyxl.
+and a root relationship at zip level (see npl_xl.workbook.graft.Package) - never via openpyxl.
 """
 
 from __future__ import annotations
@@ -42,9 +42,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import sample_pool  # noqa: E402  (the sample deal's pool generator, beside this script)
-from npl_xl.assumptions import Assumptions  # noqa: E402
-from npl_xl.codes import COLLATERAL_CODES, COLLATERAL_TYPES, DEFECT_CODES, PROVINCES, STAGE_CODES, STAGES  # noqa: E402
-from npl_xl.registry import load_all  # noqa: E402
+from npl_xl.inputs.assumptions import Assumptions  # noqa: E402
+from npl_xl.inputs.codes import (COLLATERAL_CODES, COLLATERAL_TYPES, DEFECT_CODES,  # noqa: E402
+                                 PROVINCES, STAGE_CODES, STAGES)
+from npl_xl.sheet.registry import load_all  # noqa: E402
 
 #: Document date written into both workbooks (keeps the bytes reproducible).
 DOC_DATE = dt.datetime(2016, 7, 29)

@@ -5,7 +5,7 @@ Published facts it reproduces by construction: 107.27亿 CNY of claims (未偿�
 Shandong; 77.92% of claims secured, mainly by land use rights and buildings; 85% of claims
 in litigation (any stage after not_filed).
 
-Published facts it is *calibrated* to through the valuation model (npl_xl.loans.value_tape
+Published facts it is *calibrated* to through the valuation model (npl_xl.model.loans.value_tape
 with the packaged assumptions): expected recovery 37.90% of claims (中诚信 40.65亿) — the
 appraisal level of the collateral is solved for by bisection — and 79.71% of expected
 recoveries within three years (32.41亿 of 40.65亿) — the incidence of slow legal defects
@@ -180,8 +180,8 @@ def finish(tape: pd.DataFrame, draws: dict, appraisal_scale: float, workout_rate
 def pool_figures(tape: pd.DataFrame) -> dict:
     """Expected recovery / claims and the share of expected recovery within 36 months,
     from the loan-by-loan valuation (undiscounted, as the agency reports them)."""
-    from npl_xl.loans import value_tape
-    from npl_xl.tape import read_tape
+    from npl_xl.model.loans import value_tape
+    from npl_xl.inputs.tape import read_tape
 
     rows = [list(tape.columns)] + tape.astype(object).where(tape.notna(), None).values.tolist()
     valued = value_tape(read_tape(rows))

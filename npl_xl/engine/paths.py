@@ -38,8 +38,8 @@ import math
 import numba as nb
 import numpy as np
 
-from .. import rng
-from .quantile import table_lookup
+from npl_xl import rng
+from npl_xl.engine.quantile import table_lookup
 
 __all__ = ["factors", "collect"]
 

@@ -11,10 +11,10 @@ A :class:`Pool` is built from plain arrays (or from the valued tape's DataFrame 
 - ``region_id_i``: small whole number >= 0 naming the loan's region (for the regional factor).
 
 The recovery rate is Beta with mean mu_i = expected_recovery_i / claim_i and sd recovery_sd_i
-(method of moments, :func:`npl_xl.beta.beta_params`). A loan with mu 0, mu 1 or sd 0 is
+(method of moments, :func:`npl_xl.model.beta.beta_params`). A loan with mu 0, mu 1 or sd 0 is
 deterministic (its rate is mu on every path). An sd too large for a Beta with that mean is
 capped at 0.9 sqrt(mu (1 - mu)) (domain.md §2.3), whatever its source: the cap applies to
-a tape's recovery_sd override too. (The valuation, :mod:`npl_xl.loans`, keeps its own sds
+a tape's recovery_sd override too. (The valuation, :mod:`npl_xl.model.loans`, keeps its own sds
 under the cap and rejects an override at or above sqrt(mu (1 - mu)), which no Beta has; an
 override between the two is capped here without an error.) ``n_sd_capped`` counts the loans
 capped; the Results sheet's run block shows it as "loans with sd capped".
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import DomainError, InputTypeError
+from npl_xl.errors import DomainError, InputTypeError
 
 __all__ = ["Pool", "SD_CAP", "pool_from_frame"]
 
@@ -120,7 +120,7 @@ def _check(mask: np.ndarray, values: np.ndarray, name: str, message: str) -> Non
 
 
 def pool_from_frame(frame) -> Pool:
-    """A :class:`Pool` from the valued tape (``npl_xl.loans.value_tape``): columns claim,
+    """A :class:`Pool` from the valued tape (``npl_xl.model.loans.value_tape``): columns claim,
     expected_recovery, expected_months, recovery_sd and, if present, region_id."""
     missing = [c for c in ("claim", "expected_recovery", "expected_months", "recovery_sd")
                if c not in frame.columns]

@@ -15,7 +15,7 @@ import numba as nb
 import numpy as np
 from scipy import optimize, special
 
-from .. import rng
+from npl_xl import rng
 
 __all__ = ["philox_uniforms", "reference_collections", "reference_waterfall",
            "reference_metrics"]
@@ -44,7 +44,7 @@ def philox_uniforms(seed: int, stream: int, counters, columns) -> np.ndarray:
 def reference_collections(pool, settings, n_paths: int | None = None, first_path: int = 0,
                           n_total: int | None = None) -> np.ndarray:
     """Collections (n_paths, n_periods) by scipy, draw by draw, for paths first_path ..."""
-    from .simulate import n_paths_for
+    from npl_xl.engine.simulate import n_paths_for
 
     n_total = n_paths_for(settings) if n_total is None else n_total
     n_paths = n_total if n_paths is None else n_paths

@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .. import rng
-from ..deal import DealSettings, parse_settings, parse_tranches
-from ..rating import rating_from_el
-from . import paths, quantile
-from .pool import Pool, pool_from_frame
-from .waterfall import waterfall_paths
+from npl_xl import rng
+from npl_xl.inputs.deal import DealSettings, parse_settings, parse_tranches
+from npl_xl.model.rating import rating_from_el
+from npl_xl.engine import paths, quantile
+from npl_xl.engine.pool import Pool, pool_from_frame
+from npl_xl.engine.waterfall import waterfall_paths
 
 __all__ = ["DealResult", "simulate_deal", "simulate_collections", "mc_mean", "pool_tables",
            "n_paths_for", "BLOCK_PATHS"]
@@ -209,9 +209,9 @@ def simulate_deal(pool, tranches, settings=None, n_sims: int | None = None,
         :class:`npl_xl.engine.Pool`, or the valued tape (columns claim, expected_recovery,
         expected_months, recovery_sd, optional region_id).
     tranches : Tranches or table rows or DataFrame
-        The Tranches table (see :func:`npl_xl.deal.parse_tranches`).
+        The Tranches table (see :func:`npl_xl.inputs.deal.parse_tranches`).
     settings : DealSettings, dict, table rows or None
-        The Settings table (see :func:`npl_xl.deal.parse_settings`).
+        The Settings table (see :func:`npl_xl.inputs.deal.parse_settings`).
     n_sims, seed : int, optional
         Override the settings' values.
     progress : callable(done_paths, total_paths), optional

@@ -371,8 +371,8 @@ def waterfall_paths(collections: np.ndarray, tranches, settings) -> dict[str, np
     ----------
     collections : array (n_paths, n_periods)
         Pool collections per path and payment period, currency.
-    tranches : npl_xl.deal.Tranches
-    settings : npl_xl.deal.DealSettings
+    tranches : npl_xl.inputs.deal.Tranches
+    settings : npl_xl.inputs.deal.DealSettings
 
     Returns
     -------

@@ -8,9 +8,9 @@ Public API::
     evaluate_workbook("book.xlsx")                 # {'Sheet1!B2': value}, nothing written
 """
 
-from .api import RecalcReport, default_output_path, recalc_workbook
-from .engine import CellError, evaluate_workbook
-from .xlsx import WorkbookError
+from npl_xl.recalc.api import RecalcReport, default_output_path, recalc_workbook
+from npl_xl.recalc.engine import CellError, evaluate_workbook
+from npl_xl.recalc.xlsx import WorkbookError
 
 __all__ = ["recalc_workbook", "evaluate_workbook", "default_output_path", "RecalcReport",
            "CellError", "WorkbookError"]

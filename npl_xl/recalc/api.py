@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .engine import CellError, address, evaluate_package
-from .writeback import write_values
-from .xlsx import WorkbookError, read_package
+from npl_xl.recalc.engine import CellError, address, evaluate_package
+from npl_xl.recalc.writeback import write_values
+from npl_xl.recalc.xlsx import WorkbookError, read_package
 
 __all__ = ["RecalcReport", "recalc_workbook", "default_output_path"]
 

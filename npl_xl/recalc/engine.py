@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import schedula as sh
 
-from ..errors import XlError
-from . import functions as fx
-from .references import (MAX_COLS, MAX_ROWS, FormulaIssue, Ref, Template, cell_address,
-                         templatize, translate_formula)
-from .xlsx import FormulaCell, Package, read_package
+from npl_xl.errors import XlError
+from npl_xl.recalc import functions as fx
+from npl_xl.recalc.references import (MAX_COLS, MAX_ROWS, FormulaIssue, Ref, Template, cell_address,
+    templatize, translate_formula)
+from npl_xl.recalc.xlsx import FormulaCell, Package, read_package
 
 __all__ = ["CellError", "Evaluation", "evaluate_package", "evaluate_workbook", "address"]
 

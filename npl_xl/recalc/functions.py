@@ -1,4 +1,4 @@
-"""The one adapter between the ``formulas`` library and :mod:`npl_xl.registry`.
+"""The one adapter between the ``formulas`` library and :mod:`npl_xl.sheet.registry`.
 
 ``formulas`` hands a worksheet function numpy object arrays (ranges), Python scalars
 (literals), ``schedula.EMPTY`` for blank cells and its own ``XlError`` tokens. The
@@ -25,7 +25,7 @@ import schedula as sh
 from formulas.tokens.operand import Error as _FormulasErrors
 from formulas.tokens.operand import XlError as _FormulasError
 
-from ..errors import ERROR_CODES, XlError
+from npl_xl.errors import ERROR_CODES, XlError
 
 __all__ = ["MessageLog", "formulas_error", "to_raw", "from_raw", "adapt", "function_table",
            "is_error"]
@@ -122,7 +122,7 @@ def from_raw(result: Any, log: MessageLog = LOG) -> Any:
 
 
 def adapt(function, log: MessageLog = LOG):
-    """A registry :class:`~npl_xl.registry.WorksheetFunction` as a ``formulas`` function."""
+    """A registry :class:`~npl_xl.sheet.registry.WorksheetFunction` as a ``formulas`` function."""
 
     def call(*args):
         return from_raw(function(*(to_raw(a) for a in args)), log)
@@ -193,7 +193,7 @@ def function_table() -> dict:
     if _TABLE is None:
         from formulas.functions import wrap_func
 
-        from ..registry import load_all
+        from npl_xl.sheet.registry import load_all
 
         table = _load_formulas_functions()
         from formulas.tokens.operand import Empty

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from lxml import etree
 
-from ..errors import WorkbookError
-from .functions import formulas_error
-from .references import Names, Table, column_index, parse_range
+from npl_xl.errors import WorkbookError
+from npl_xl.recalc.functions import formulas_error
+from npl_xl.recalc.references import Names, Table, column_index, parse_range
 
 __all__ = ["WorkbookError", "FormulaCell", "Sheet", "Package", "read_package", "REL_NS"]
 

@@ -1,0 +1,54 @@
+"""``npl-xl run``: the ribbon's Run Simulation, headless, on a workbook file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from npl_xl.errors import InputTypeError
+from npl_xl.macros import run_simulation
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("workbook", type=Path, help="the deal workbook (.xlsx/.xlsm): Tape, Tranches, Settings")
+    parser.add_argument("-o", "--output", type=Path, default=None,
+                        help="output workbook (default: IN.run.xlsx beside the input; never the input)")
+    parser.add_argument("--n-sims", type=int, default=None, help="Monte Carlo paths (overrides Settings n_sims)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (overrides Settings seed)")
+    parser.add_argument("--no-png", action="store_true", help="do not write the PNG of the charts")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+
+
+def default_output(path: Path) -> Path:
+    """IN.xlsx -> IN.run.xlsx (IN.xlsm -> IN.run.xlsm) beside the input."""
+    return path.with_name(f"{path.stem}.run{path.suffix}")
+
+
+def main(args: argparse.Namespace) -> int:
+    """``npl-xl run``: Run Simulation headless; print the tranche table; exit 0."""
+    from npl_xl.workbook.book import FileBook
+    from npl_xl.workbook.charts import render_png
+
+    if args.n_sims is not None and args.n_sims < 1:
+        raise InputTypeError(f"must be a whole number >= 1, got {args.n_sims}", argument="--n-sims")
+    if args.seed is not None and args.seed < 0:
+        raise InputTypeError(f"must be a whole number >= 0, got {args.seed}", argument="--seed")
+    source = Path(args.workbook)
+    if not source.is_file():
+        raise FileNotFoundError(2, "No such file", str(source))
+    out = Path(args.output) if args.output else default_output(source)
+    book = FileBook(source, progress_stream=None if args.quiet else sys.stderr)
+    result, spec = run_simulation(book, n_sims=args.n_sims, seed=args.seed)
+    book.save(out)
+    table = spec.block("ResultsTranches").frame
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.6g}"))
+    print(f"wrote {out}")
+    if not args.no_png:
+        png = out.with_suffix(".png")
+        render_png(spec.charts, spec.frames(), png, title=f"npl-xl run: {source.name}")
+        print(f"wrote {png}")
+    return 0

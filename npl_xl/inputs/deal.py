@@ -1,0 +1,431 @@
+"""The deal's Tranches and Settings tables, parsed and checked.
+
+Tranches (workbook table ``Tranches``): one row per tranche with columns name, kind
+(senior / mezzanine / subordinated, English or Chinese), balance (currency), coupon (annual
+decimal, 0.0348 = 3.48%) and issue_price (currency paid for the tranche, default = balance).
+Rows must run from senior to subordinated: the waterfall pays kinds in that order and, within
+a kind, tranches in table order.
+
+Settings (workbook table ``Settings``): two columns, key and value. Every key, its Chinese
+alias, default and unit is in :data:`SETTINGS`; an unknown key is ``#N/A``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+
+from npl_xl.inputs.codes import normalise
+from npl_xl.errors import DomainError, InputTypeError, TableError, UnknownCodeError
+
+__all__ = ["Tranche", "Tranches", "DealSettings", "SETTINGS", "KIND_SENIOR", "KIND_MEZZANINE",
+           "KIND_SUBORDINATED", "parse_tranches", "parse_settings"]
+
+KIND_SENIOR, KIND_MEZZANINE, KIND_SUBORDINATED = 0, 1, 2
+KIND_NAMES = ("senior", "mezzanine", "subordinated")
+
+_KIND_ALIASES = {
+    KIND_SENIOR: ["senior", "sen", "a", "class a", "优先", "优先档", "优先级", "优先a", "优先a档"],
+    KIND_MEZZANINE: ["mezzanine", "mezz", "mez", "b", "class b", "中间", "中间档", "中间级",
+                     "夹层", "夹层档", "优先b", "优先b档"],
+    KIND_SUBORDINATED: ["subordinated", "sub", "junior", "equity", "c", "class c", "次级",
+                        "次级档", "劣后", "劣后级", "权益"],
+}
+
+
+def _norm(text: Any) -> str:
+    """Comparison key of a code or header: :func:`npl_xl.inputs.codes.normalise`."""
+    return normalise(text)
+
+
+_KIND_LOOKUP = {_norm(alias): kind for kind, names in _KIND_ALIASES.items() for alias in names}
+
+
+def parse_kind(value: Any) -> int:
+    """Tranche kind code (0 senior, 1 mezzanine, 2 subordinated) from English or Chinese text."""
+    kind = _KIND_LOOKUP.get(_norm(value)) if isinstance(value, str) else None
+    if kind is None:
+        raise UnknownCodeError(
+            f"unknown tranche kind {value!r}; use senior (优先), mezzanine (中间) or "
+            "subordinated (次级)", argument="kind")
+    return kind
+
+
+@dataclass(frozen=True)
+class Tranche:
+    """One tranche: name, kind code, original balance B0 (currency), annual coupon (decimal),
+    issue price (currency; the IRR is measured against it)."""
+
+    name: str
+    kind: int
+    balance: float
+    coupon: float
+    issue_price: float
+
+    @property
+    def kind_name(self) -> str:
+        return KIND_NAMES[self.kind]
+
+
+@dataclass(frozen=True)
+class Tranches:
+    """The tranche table in waterfall order, with array views for the kernels."""
+
+    items: tuple[Tranche, ...]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):
+        return iter(self.items)
+
+    @property
+    def names(self) -> list[str]:
+        return [t.name for t in self.items]
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """kind (int64), balance, coupon, issue_price (float64), each shape (n_tranches,)."""
+        return (np.array([t.kind for t in self.items], dtype=np.int64),
+                np.array([t.balance for t in self.items], dtype=np.float64),
+                np.array([t.coupon for t in self.items], dtype=np.float64),
+                np.array([t.issue_price for t in self.items], dtype=np.float64))
+
+
+_TRANCHE_COLUMNS = {
+    "name": ["name", "tranche", "class", "名称", "档次", "证券名称", "分档"],
+    "kind": ["kind", "type", "seniority", "类型", "级别", "层级", "偿付顺序"],
+    "balance": ["balance", "amount", "principal", "size", "金额", "本金", "余额", "发行金额", "规模"],
+    "coupon": ["coupon", "rate", "coupon rate", "票面利率", "利率", "票息"],
+    "issue_price": ["issue price", "price", "发行价格", "价格", "认购价格"],
+}
+_TRANCHE_LOOKUP = {_norm(a): col for col, names in _TRANCHE_COLUMNS.items() for a in names}
+
+
+def _cell_number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def parse_tranches(table: Any) -> Tranches:
+    """Parse the Tranches table (header row, then one row per tranche).
+
+    Accepts a list of rows (as the registry's ``table`` kind passes it), a pandas DataFrame,
+    or a :class:`Tranches` (returned unchanged). All problems are reported at once: one
+    problem raises its own error class (``#NUM!`` for an impossible number, ``#N/A`` for an
+    unknown kind); several raise :class:`~npl_xl.errors.TableError` (``#VALUE!``).
+    """
+    if isinstance(table, Tranches):
+        return table
+    if hasattr(table, "columns") and hasattr(table, "to_numpy"):
+        table = [list(table.columns)] + table.to_numpy(dtype=object).tolist()
+    rows = [list(r) for r in (table or []) if any(c is not None and str(c).strip() != "" for c in r)]
+    if len(rows) < 2:
+        raise InputTypeError("needs a header row and at least one tranche", argument="tranches")
+    header = rows[0]
+    columns: dict[str, int] = {}
+    problems: list[tuple[type, str]] = []
+    for j, title in enumerate(header):
+        if title is None:
+            continue
+        col = _TRANCHE_LOOKUP.get(_norm(title))
+        if col is not None and col not in columns:
+            columns[col] = j
+    for col in ("name", "kind", "balance"):
+        if col not in columns:
+            problems.append((InputTypeError, f"the header row has no {col!r} column"))
+    if problems:
+        _raise(problems)
+    items = []
+    seen: set[str] = set()
+    last_kind = KIND_SENIOR
+    for r, row in enumerate(rows[1:], start=2):
+        def cell(col):
+            j = columns.get(col)
+            return row[j] if j is not None and j < len(row) else None
+
+        name = cell("name")
+        name = str(name).strip() if name is not None else ""
+        label = f"row {r}" + (f" ({name})" if name else "")
+        if not name:
+            problems.append((InputTypeError, f"{label}: the name is blank"))
+        elif name in seen:
+            problems.append((InputTypeError, f"{label}: the name {name!r} is used twice"))
+        seen.add(name)
+        try:
+            kind = parse_kind(cell("kind"))
+        except UnknownCodeError as exc:
+            problems.append((UnknownCodeError, f"{label}: {exc.detail}"))
+            kind = None
+        if kind is not None:
+            if kind < last_kind:
+                problems.append((TableError,
+                                 f"{label}: a {KIND_NAMES[kind]} tranche after a "
+                                 f"{KIND_NAMES[last_kind]} one; list tranches from senior to "
+                                 "subordinated (the waterfall order)"))
+            last_kind = max(last_kind, kind)
+        balance = _cell_number(cell("balance"))
+        if balance is None:
+            problems.append((InputTypeError, f"{label}: balance {cell('balance')!r} is not a number"))
+        elif balance <= 0:
+            problems.append((DomainError, f"{label}: balance must be > 0, got {balance:g}"))
+        raw_coupon = cell("coupon")
+        coupon = 0.0 if raw_coupon is None else _cell_number(raw_coupon)
+        if coupon is None:
+            problems.append((InputTypeError, f"{label}: coupon {raw_coupon!r} is not a number"))
+        elif coupon < 0 or coupon >= 1:
+            hint = f" (for {coupon:g}% enter {coupon / 100:g})" if coupon >= 1 else ""
+            problems.append((DomainError,
+                             f"{label}: coupon must be an annual decimal in [0, 1), got "
+                             f"{coupon:g}{hint}"))
+        raw_price = cell("issue_price")
+        price = balance if raw_price is None else _cell_number(raw_price)
+        if raw_price is not None and price is None:
+            problems.append((InputTypeError, f"{label}: issue_price {raw_price!r} is not a number"))
+        elif raw_price is not None and price <= 0:
+            problems.append((DomainError, f"{label}: issue_price must be > 0, got {price:g}"))
+        if not problems:
+            items.append(Tranche(name, kind, balance, coupon, price))
+    if problems:
+        _raise(problems)
+    return Tranches(tuple(items))
+
+
+def _raise(problems: list[tuple[type, str]], argument: str = "tranches"):
+    if len(problems) == 1:
+        cls, message = problems[0]
+        if cls is TableError:
+            raise TableError([message], argument=argument)
+        raise cls(message, argument=argument)
+    raise TableError([m for _, m in problems], argument=argument)
+
+
+# --------------------------------------------------------------------------------------
+# Settings
+
+
+@dataclass(frozen=True)
+class _Key:
+    name: str
+    kind: str          # "int", "float", "bool"
+    default: Any
+    low: float | None = None        # inclusive bounds
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    aliases: tuple[str, ...] = ()
+    doc: str = ""
+
+
+#: Every settings key: type, default, allowed range, Chinese aliases and meaning (units).
+SETTINGS: tuple[_Key, ...] = (
+    _Key("n_sims", "int", 10000, 4, 2_000_000, aliases=("模拟次数", "模拟路径数"),
+         doc="Monte Carlo paths (memory: 8 bytes x paths x periods); rounded up to a multiple "
+             "of 4 with variance reduction"),
+    _Key("seed", "int", 0, 0, 2**63 - 1, aliases=("随机种子", "种子"), doc="random seed, whole number >= 0"),
+    _Key("rho", "float", 0.15, 0.0, 1.0, aliases=("相关系数", "系统相关性"),
+         doc="asset correlation of the one-factor Gaussian copula, decimal"),
+    _Key("region_weight", "float", 1.0, 0.0, 1.0, aliases=("全国因子权重", "区域权重"),
+         doc="weight w of the national factor in M = sqrt(w) M_nat + sqrt(1-w) M_region; "
+             "1 = national factor only"),
+    _Key("cap_at_expected", "bool", False, aliases=("回收上限", "封顶预期回收"),
+         doc="TRUE: each loan's recovery is min(simulated, expected)"),
+    _Key("timing_sd_months", "float", 3.0, 0.0, 600.0, aliases=("回收时间标准差", "时间标准差"),
+         doc="sd of each loan's recovery date, months; 0 = deterministic dates"),
+    _Key("timing_stress", "float", 0.0, 0.0, 5.0, aliases=("时间压力系数", "时间压力"),
+         doc="opt-in timing stress lambda, default 0 (off): each loan's expected months are "
+             "multiplied by exp(lambda max(0, -M)), so bad systematic states are slower "
+             "(0.25: a 1-sd bad state is 28% slower); with 0 and timing_sd_months 0 the "
+             "dates are deterministic"),
+    _Key("payment_months", "float", 6.0, 0.0, 120.0, low_open=True, aliases=("支付间隔", "支付频率月"),
+         doc="months between payment dates"),
+    _Key("legal_final_months", "float", 60.0, 0.0, 1200.0, low_open=True,
+         aliases=("法定到期", "法定到期月"), doc="legal final maturity, months after closing"),
+    _Key("tax_rate", "float", 0.0336, 0.0, 1.0, high_open=True, aliases=("税率", "税费率"),
+         doc="trust taxes as a share of collections (3% VAT x 1.12 surcharges)"),
+    _Key("fixed_expenses", "float", 0.0, 0.0, None, aliases=("固定费用", "优先费用"),
+         doc="senior fixed expenses per payment period, currency"),
+    _Key("servicer_fee_rate", "float", 0.0, 0.0, 1.0, high_open=True,
+         aliases=("服务费率", "基本服务费率"), doc="servicer base fee, share of collections"),
+    _Key("reserve_multiple", "float", 1.5, 0.0, 100.0, aliases=("储备金倍数", "流动性储备倍数"),
+         doc="target reserve = multiple x next period's taxes, fees and senior interest"),
+    _Key("initial_reserve", "float", 0.0, 0.0, None, aliases=("储备金初始金额", "初始储备金"),
+         doc="reserve account balance funded at closing, currency"),
+    _Key("liquidity_limit", "float", 0.0, 0.0, None, aliases=("流动性支持额度", "流动性额度"),
+         doc="external liquidity facility limit, currency"),
+    _Key("sub_return_rate", "float", 0.0, 0.0, 1.0, high_open=True,
+         aliases=("次级期间收益率", "次级固定收益率"),
+         doc="subordinated fixed return, annual decimal on the subordinated balance"),
+    _Key("excess_fee_share", "float", 0.0, 0.0, 1.0, aliases=("超额奖励服务费比例", "超额服务费比例"),
+         doc="excess servicing fee, share of what remains after the subordinated return"),
+    _Key("discount_rate", "float", 0.10, -1.0, 10.0, low_open=True, aliases=("折现率",),
+         doc="annual effective rate, two uses: the present value of the simulated pool "
+             "collections on the Results sheet (Run Simulation), and a target IRR added to "
+             "the Price Bid macro's grid (beside 8-20%); NPL_BID_PRICE does not use it (its "
+             "target_irr is an argument)"),
+    _Key("variance_reduction", "bool", True, aliases=("方差缩减",),
+         doc="antithetic idiosyncratic draws and a stratified national factor"),
+    _Key("bid_net_of_servicing", "bool", True, aliases=("报价扣除服务费",),
+         doc="NPL_BID_PRICE: deduct servicer_fee_rate x collections from the buyer's cash"),
+    _Key("bid_horizon_months", "float", 240.0, 0.0, 1200.0, low_open=True,
+         aliases=("报价回收期限", "报价期限月"),
+         doc="NPL_BID_PRICE and Price Bid: months after closing up to which the package buyer "
+             "counts recoveries (replaces legal_final_months, which binds the ABS only)"),
+)
+_KEY_LOOKUP = {}
+for _k in SETTINGS:
+    for _alias in (_k.name,) + _k.aliases:
+        _KEY_LOOKUP[_norm(_alias)] = _k
+_HEADER_WORDS = {"key", "keys", "setting", "settings", "name", "parameter", "参数", "项目", "键", "设置"}
+
+
+@dataclass(frozen=True)
+class DealSettings:
+    """Settings with defaults (see :data:`SETTINGS` for units and meaning)."""
+
+    n_sims: int = 10000
+    seed: int = 0
+    rho: float = 0.15
+    region_weight: float = 1.0
+    cap_at_expected: bool = False
+    timing_sd_months: float = 3.0
+    timing_stress: float = 0.0
+    payment_months: float = 6.0
+    legal_final_months: float = 60.0
+    tax_rate: float = 0.0336
+    fixed_expenses: float = 0.0
+    servicer_fee_rate: float = 0.0
+    reserve_multiple: float = 1.5
+    initial_reserve: float = 0.0
+    liquidity_limit: float = 0.0
+    sub_return_rate: float = 0.0
+    excess_fee_share: float = 0.0
+    discount_rate: float = 0.10
+    variance_reduction: bool = True
+    bid_net_of_servicing: bool = True
+    bid_horizon_months: float = 240.0
+
+    def with_overrides(self, **values) -> "DealSettings":
+        """A copy with the given keys replaced (None values ignored), checked."""
+        given = {k: v for k, v in values.items() if v is not None}
+        return parse_settings({**self.as_dict(), **given})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @property
+    def period_dates(self) -> np.ndarray:
+        """Payment dates in months after closing, shape (n_periods,): every payment_months,
+        the last one on the legal final date."""
+        n = int(math.ceil(self.legal_final_months / self.payment_months - 1e-9))
+        dates = np.minimum(np.arange(1, n + 1) * self.payment_months, self.legal_final_months)
+        return dates
+
+    @property
+    def n_periods(self) -> int:
+        return len(self.period_dates)
+
+    def for_bid(self) -> "DealSettings":
+        """These settings as a whole-package buyer sees them: the collections run to
+        bid_horizon_months instead of the securitisation's legal_final_months."""
+        return replace(self, legal_final_months=self.bid_horizon_months)
+
+
+def _convert_setting(key: _Key, value: Any) -> Any:
+    from npl_xl.sheet.convert import to_bool
+
+    if key.kind == "bool":
+        return to_bool(value, key.name)
+    number = _cell_number(value) if not isinstance(value, str) else None
+    if number is None:
+        if isinstance(value, str):
+            try:
+                number = float(value.strip().rstrip("%")) / (100.0 if value.strip().endswith("%") else 1.0)
+            except ValueError:
+                number = None
+        if number is None:
+            raise InputTypeError(f"{value!r} where a number is required", argument=key.name)
+    if key.kind == "int":
+        if number != int(number):
+            raise DomainError(f"must be a whole number, got {number:g}", argument=key.name)
+        number = int(number)
+    bad = ((key.low is not None and (number < key.low or (key.low_open and number == key.low)))
+           or (key.high is not None and (number > key.high or (key.high_open and number == key.high))))
+    if bad:
+        lo = "-inf" if key.low is None else f"{key.low:g}"
+        hi = "inf" if key.high is None else f"{key.high:g}"
+        interval = f"{'(' if key.low_open else '['}{lo}, {hi}{')' if key.high_open else ']'}"
+        raise DomainError(f"must be in {interval}, got {number:g}", argument=key.name)
+    return number
+
+
+def parse_settings(table: Any = None) -> DealSettings:
+    """Parse the Settings table into :class:`DealSettings`.
+
+    ``table`` is None (all defaults), a mapping key -> value, a :class:`DealSettings`, or a
+    two-column range (list of rows) of key and value; a first row whose key is a header word
+    ("key", "setting", "参数", ...) is skipped; rows with a blank key are skipped; a blank value
+    keeps the default. Keys are case-, width- and space-insensitive and may be Chinese.
+
+    Raises
+    ------
+    UnknownCodeError
+        ``#N/A`` for an unknown key (named in the message).
+    TableError
+        ``#VALUE!`` when a key is given twice (also as an alias: rho and 相关系数), naming
+        both rows (1-based within the range) and both spellings.
+    DomainError, InputTypeError
+        A value outside its range or of the wrong type, naming the key.
+    """
+    if table is None:
+        return DealSettings()
+    if isinstance(table, DealSettings):
+        return table
+    if isinstance(table, dict):
+        pairs = [(None, k, v) for k, v in table.items()]
+    else:
+        pairs = []
+        for r, row in enumerate(table):
+            row = list(row) if isinstance(row, (list, tuple)) else [row]
+            if not row or row[0] is None or str(row[0]).strip() == "":
+                continue
+            if len(row) < 2:
+                raise InputTypeError("must have two columns: key and value", argument="settings")
+            if r == 0 and _norm(row[0]) in _HEADER_WORDS:
+                continue
+            pairs.append((r + 1, row[0], row[1]))
+    values: dict[str, Any] = {}
+    first: dict[str, tuple[int | None, Any]] = {}
+    duplicates: list[str] = []
+    for row_number, raw_key, value in pairs:
+        key = _KEY_LOOKUP.get(_norm(raw_key))
+        if key is None:
+            raise UnknownCodeError(
+                f"unknown settings key {raw_key!r}; known keys: "
+                + ", ".join(k.name for k in SETTINGS), argument="settings")
+        if key.name in first:
+            earlier_row, earlier_key = first[key.name]
+            where = f"rows {earlier_row} and {row_number}" if row_number else "two entries"
+            duplicates.append(f"{where} both set {key.name} ({earlier_key!r} and {raw_key!r}); "
+                              "keep one")
+            continue
+        first[key.name] = (row_number, raw_key)
+        if value is None or (isinstance(value, str) and value.strip() == ""):
+            continue
+        values[key.name] = _convert_setting(key, value)
+    if duplicates:
+        raise TableError(duplicates, argument="settings")
+    settings = DealSettings(**values)
+    if settings.legal_final_months < settings.payment_months:
+        raise DomainError(
+            f"must be at least payment_months ({settings.payment_months:g}), got "
+            f"{settings.legal_final_months:g}", argument="legal_final_months")
+    if settings.bid_horizon_months < settings.payment_months:
+        raise DomainError(
+            f"must be at least payment_months ({settings.payment_months:g}), got "
+            f"{settings.bid_horizon_months:g}", argument="bid_horizon_months")
+    return settings

@@ -1,0 +1,110 @@
+"""Structure worksheet functions: NPL_WATERFALL, NPL_TRANCHE_EL, NPL_RATING, NPL_BID_PRICE,
+NPL_RIGHTS_SPLIT."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from npl_xl.analysis import pricing, rights
+from npl_xl.inputs.deal import parse_settings, parse_tranches
+from npl_xl.inputs.assumptions import from_argument
+from npl_xl.engine.pool import pool_from_frame
+from npl_xl.engine.simulate import simulate_deal
+from npl_xl.engine.waterfall import deterministic_waterfall
+from npl_xl.errors import DomainError
+from npl_xl.model.loans import value_tape
+from npl_xl.model.rating import rating_from_el
+from npl_xl.sheet.registry import Arg, worksheet_function
+from npl_xl.inputs.tape import read_tape
+from npl_xl.sheet.functions.timeline import ASSUMPTIONS_ARG
+
+_TAPE = Arg("tape", "table", doc="The loan tape with its header row (LoanTape)")
+_TRANCHES = Arg("tranches", "table", doc="Tranches table with header: name, kind, balance, coupon, issue_price (TrancheTable)")
+_SETTINGS = Arg("settings", "table", default=None, doc="Two-column Settings table of key and value (DealSettings); blank = defaults")
+_N_SIMS = Arg("n_sims", "integer", default=None, doc="Monte Carlo paths; blank = the settings' n_sims (default 10,000)")
+_SEED = Arg("seed", "integer", default=None, doc="Random seed >= 0; blank = the settings' seed (default 0)")
+
+
+def _pool(tape, assumptions=None):
+    return pool_from_frame(value_tape(read_tape(tape), from_argument(assumptions)))
+
+
+@worksheet_function(
+    "NPL_WATERFALL",
+    Arg("collections", "vector", doc="Pool collections per payment period (currency), one row or column"),
+    _TRANCHES, _SETTINGS,
+    shape="header + one row per period",
+)
+def waterfall(collections, tranches, settings):
+    """Deterministic waterfall of one vector of period collections: fees, taxes, reserve, each tranche's interest, principal and balance, excess fee, residual."""
+    if collections.size == 0:
+        raise DomainError("holds no periods", argument="collections")
+    if np.any(collections < 0):
+        raise DomainError("collections must be >= 0", argument="collections")
+    deal_settings = parse_settings(settings)
+    flows, columns, _, _ = deterministic_waterfall(collections, parse_tranches(tranches), deal_settings)
+    frame = pd.DataFrame(flows, columns=columns)
+    frame.insert(0, "month", np.arange(1, len(frame) + 1) * deal_settings.payment_months)
+    frame.insert(0, "period", np.arange(1, len(frame) + 1))
+    return frame
+
+
+@worksheet_function(
+    "NPL_TRANCHE_EL",
+    _TAPE, _TRANCHES, _SETTINGS, _N_SIMS, _SEED, ASSUMPTIONS_ARG,
+    Arg("stderr", "bool", default=False, doc="TRUE adds the standard errors of PD, WAL (years) and mean_irr as three more columns; default FALSE"),
+    shape="header + one row per tranche: name, EL, PD, WAL, mean_irr, rating, el_stderr",
+    cached=True,
+)
+def tranche_el(tape, tranches, settings, n_sims, seed, assumptions, stderr):
+    """Monte Carlo tranche figures over the loan tape and the waterfall: EL, PD, WAL (years), mean IRR, rating, EL standard error."""
+    result = simulate_deal(_pool(tape, assumptions), tranches, settings, n_sims=n_sims, seed=seed)
+    return result.contract_table(with_stderr=stderr)
+
+
+@worksheet_function(
+    "NPL_RATING",
+    Arg("el", "number", doc="Expected loss, decimal of par (0.001 = 0.1%)"),
+    Arg("wal_years", "number", doc="Weighted average life, years"),
+    shape="text",
+)
+def rating(el, wal_years):
+    """Highest Moody's rating whose idealized expected loss at this WAL is >= el (linear in WAL, 1-10 years)."""
+    return rating_from_el(el, wal_years)
+
+
+@worksheet_function(
+    "NPL_BID_PRICE",
+    _TAPE,
+    Arg("target_irr", "number", doc="Target IRR, annual effective decimal"),
+    Arg("confidence", "number", default=0.5, doc="P(IRR >= target), decimal in (0, 1); default 0.5 (median)"),
+    _SETTINGS, _N_SIMS, _SEED, ASSUMPTIONS_ARG,
+    Arg("stderr", "bool", default=False, doc="TRUE adds a second row with the Monte Carlo standard errors of the three figures; default FALSE"),
+    shape="1x3: price, price_to_claim, irr_at_price_mean",
+    cached=True,
+)
+def bid_price(tape, target_irr, confidence, settings, n_sims, seed, assumptions, stderr):
+    """Whole-package price such that P(IRR >= target_irr) = confidence, counting recoveries up to the settings' bid_horizon_months (default 240): price, price/claims, mean IRR at that price."""
+    result = pricing.bid_price(_pool(tape, assumptions), target_irr, confidence, settings,
+                               n_sims, seed)
+    return [result.as_row(), result.stderr_row()] if stderr else [result.as_row()]
+
+
+@worksheet_function(
+    "NPL_RIGHTS_SPLIT",
+    Arg("collections", "vector", doc="Net collections per period (currency), one row or column"),
+    Arg("mode", "text", doc="ordinary (普通), senior (优先), junior (劣后) or semi-junior (半劣后)"),
+    Arg("investor_cost", "number", doc="Investor's cost (currency)"),
+    Arg("amc_cost", "number", doc="AMC's retained cost (currency)"),
+    Arg("investor_rate", "number", default=0.0, doc="Investor's fixed annual return, decimal; default 0"),
+    Arg("amc_rate", "number", default=0.0, doc="AMC's fixed annual return, decimal; default 0"),
+    Arg("share", "number", default=None, doc="Investor's share, decimal; default investor_cost/(investor_cost+amc_cost)"),
+    Arg("period_months", "number", default=6.0, doc="Months per period for accruing returns; default 6"),
+    shape="periods x 2: investor, amc",
+)
+def rights_split(collections, mode, investor_cost, amc_cost, investor_rate, amc_rate, share,
+                 period_months):
+    """Split each period's collections between investor and AMC under an income-right transfer mode (seed 004)."""
+    return rights.rights_split(collections, mode, investor_cost, amc_cost, investor_rate,
+                               amc_rate, share, period_months)
