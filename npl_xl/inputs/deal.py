@@ -13,7 +13,7 @@ alias, default and unit is in :data:`SETTINGS`; an unknown key is ``#N/A``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, make_dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -283,31 +283,8 @@ for _k in SETTINGS:
 _HEADER_WORDS = {"key", "keys", "setting", "settings", "name", "parameter", "参数", "项目", "键", "设置"}
 
 
-@dataclass(frozen=True)
-class DealSettings:
-    """Settings with defaults (see :data:`SETTINGS` for units and meaning)."""
-
-    n_sims: int = 10000
-    seed: int = 0
-    rho: float = 0.15
-    region_weight: float = 1.0
-    cap_at_expected: bool = False
-    timing_sd_months: float = 3.0
-    timing_stress: float = 0.0
-    payment_months: float = 6.0
-    legal_final_months: float = 60.0
-    tax_rate: float = 0.0336
-    fixed_expenses: float = 0.0
-    servicer_fee_rate: float = 0.0
-    reserve_multiple: float = 1.5
-    initial_reserve: float = 0.0
-    liquidity_limit: float = 0.0
-    sub_return_rate: float = 0.0
-    excess_fee_share: float = 0.0
-    discount_rate: float = 0.10
-    variance_reduction: bool = True
-    bid_net_of_servicing: bool = True
-    bid_horizon_months: float = 240.0
+class _SettingsMethods:
+    """Behaviour of :class:`DealSettings`; its fields are generated from :data:`SETTINGS`."""
 
     def with_overrides(self, **values) -> "DealSettings":
         """A copy with the given keys replaced (None values ignored), checked."""
@@ -333,6 +310,20 @@ class DealSettings:
         """These settings as a whole-package buyer sees them: the collections run to
         bid_horizon_months instead of the securitisation's legal_final_months."""
         return replace(self, legal_final_months=self.bid_horizon_months)
+
+
+_PY_TYPES = {"int": int, "float": float, "bool": bool}
+
+#: The deal's settings, one field per :data:`SETTINGS` key with that key's default: the keys'
+#: only source (add a key there and it is a field here, a row of the template's Settings table
+#: and a line of docs/FUNCTIONS.md).
+DealSettings = make_dataclass(
+    "DealSettings",
+    [(k.name, _PY_TYPES[k.kind] if k.default is not None else _PY_TYPES[k.kind] | None,
+      field(default=k.default)) for k in SETTINGS],
+    bases=(_SettingsMethods,), frozen=True)
+DealSettings.__module__ = __name__
+DealSettings.__doc__ = "Settings with defaults (see :data:`SETTINGS` for units and meaning)."
 
 
 def _convert_setting(key: _Key, value: Any) -> Any:

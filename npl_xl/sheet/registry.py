@@ -93,6 +93,7 @@ class WorksheetFunction:
     shape: str = "number"
     category: str = "NPL"
     cached: bool = False
+    zh: str = ""
     _cache: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
 
     CACHE_SIZE = 32
@@ -142,11 +143,13 @@ REGISTRY: dict[str, WorksheetFunction] = {}
 
 
 def worksheet_function(name: str, *args: Arg, shape: str = "number", doc: str | None = None,
-                       category: str = "NPL", cached: bool = False):
+                       category: str = "NPL", cached: bool = False, zh: str = ""):
     """Declare the decorated core callable as worksheet function ``name``.
 
     ``doc`` defaults to the first paragraph of the callable's docstring; it becomes the
-    function-wizard description in Excel (at most 255 characters).
+    function-wizard description in Excel (at most 255 characters). ``zh`` is the Chinese
+    one-line description (``npl-xl functions --lang zh``, the Chinese guide, the wizard
+    help of the LibreOffice add-in).
     """
 
     def register(impl: Callable[..., Any]) -> Callable[..., Any]:
@@ -155,7 +158,7 @@ def worksheet_function(name: str, *args: Arg, shape: str = "number", doc: str | 
             raise ValueError(f"worksheet function {upper} declared twice")
         text = doc if doc is not None else (impl.__doc__ or "").strip().split("\n\n")[0]
         REGISTRY[upper] = WorksheetFunction(
-            upper, impl, tuple(args), " ".join(text.split()), shape, category, cached
+            upper, impl, tuple(args), " ".join(text.split()), shape, category, cached, zh
         )
         return impl
 
