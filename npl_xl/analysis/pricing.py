@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from npl_xl.inputs.deal import parse_settings
-from npl_xl.engine.simulate import _as_pool, mc_mean, simulate_collections
+from npl_xl.engine.pool import as_pool
+from npl_xl.engine.simulate import mc_mean, simulate_collections
 from npl_xl.engine.waterfall import irr_paths
 from npl_xl.errors import DomainError
 
@@ -98,7 +99,7 @@ def bid_collections(pool, settings=None, n_sims: int | None = None,
     pool : npl_xl.engine.Pool or valued-tape DataFrame; settings, n_sims, seed: as for
     :func:`npl_xl.engine.simulate_deal` (legal_final_months replaced by bid_horizon_months).
     """
-    pool = _as_pool(pool)
+    pool = as_pool(pool)
     settings = parse_settings(settings).with_overrides(n_sims=n_sims, seed=seed).for_bid()
     coll = simulate_collections(pool, settings)
     if settings.bid_net_of_servicing:

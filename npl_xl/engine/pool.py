@@ -28,7 +28,7 @@ import numpy as np
 
 from npl_xl.errors import DomainError, InputTypeError
 
-__all__ = ["Pool", "SD_CAP", "pool_from_frame"]
+__all__ = ["Pool", "SD_CAP", "pool_from_frame", "as_pool"]
 
 #: sd cap as a share of the largest possible sd, sqrt(mu (1 - mu)) (domain.md §2.3).
 SD_CAP = 0.9
@@ -131,3 +131,13 @@ def pool_from_frame(frame) -> Pool:
                             frame["expected_recovery"].to_numpy(dtype=float),
                             frame["expected_months"].to_numpy(dtype=float),
                             frame["recovery_sd"].to_numpy(dtype=float), region)
+
+
+def as_pool(pool) -> Pool:
+    """``pool`` as a :class:`Pool`: a Pool unchanged, the valued tape's DataFrame through
+    :func:`pool_from_frame`; anything else is a TypeError."""
+    if isinstance(pool, Pool):
+        return pool
+    if hasattr(pool, "columns"):
+        return pool_from_frame(pool)
+    raise TypeError("pool must be an npl_xl.engine.Pool or the valued tape DataFrame")

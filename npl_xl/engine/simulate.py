@@ -35,7 +35,7 @@ from npl_xl import rng
 from npl_xl.inputs.deal import DealSettings, parse_settings, parse_tranches
 from npl_xl.model.rating import rating_from_el
 from npl_xl.engine import paths, quantile
-from npl_xl.engine.pool import Pool, pool_from_frame
+from npl_xl.engine.pool import Pool, as_pool
 from npl_xl.engine.waterfall import waterfall_paths
 
 __all__ = ["DealResult", "simulate_deal", "simulate_collections", "mc_mean", "pool_tables",
@@ -88,14 +88,6 @@ def pool_tables(pool: Pool) -> np.ndarray:
     return coef
 
 
-def _as_pool(pool) -> Pool:
-    if isinstance(pool, Pool):
-        return pool
-    if hasattr(pool, "columns"):
-        return pool_from_frame(pool)
-    raise TypeError("pool must be an npl_xl.engine.Pool or the valued tape DataFrame")
-
-
 def simulate_collections(pool, settings, progress: Callable[[int, int], None] | None = None,
                          block_order=None) -> np.ndarray:
     """Pool collections per path and payment period, shape (n_paths, n_periods), currency.
@@ -104,7 +96,7 @@ def simulate_collections(pool, settings, progress: Callable[[int, int], None] | 
     paths in another order; the result is identical (used by the determinism tests and by a
     distributed run, which may hand blocks to workers in any order).
     """
-    pool = _as_pool(pool)
+    pool = as_pool(pool)
     settings = parse_settings(settings)
     n = n_paths_for(settings)
     coef = pool_tables(pool)
@@ -217,7 +209,7 @@ def simulate_deal(pool, tranches, settings=None, n_sims: int | None = None,
     progress : callable(done_paths, total_paths), optional
         Called after each block of paths.
     """
-    pool = _as_pool(pool)
+    pool = as_pool(pool)
     tranches = parse_tranches(tranches)
     settings = parse_settings(settings).with_overrides(n_sims=n_sims, seed=seed)
     antithetic = settings.variance_reduction

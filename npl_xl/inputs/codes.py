@@ -22,12 +22,22 @@ from pathlib import Path
 from npl_xl.errors import UnknownCodeError
 
 __all__ = ["normalise", "CodeSet", "PROVINCES", "STAGES", "COLLATERAL_TYPES", "DEFECTS",
-           "TIERS", "STAGE_CODES", "COLLATERAL_CODES", "DEFECT_CODES", "SECURED_TYPES"]
+           "TIERS", "STAGE_CODES", "COLLATERAL_CODES", "DEFECT_CODES", "SECURED_TYPES",
+           "CODE_SPLIT", "split_codes"]
 
 #: The packaged assumption tables (UTF-8 CSV, one table per file).
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 _PUNCT = re.compile(r"[\s_\-\.'’·•()（）]+")
+
+#: What separates several codes typed in one cell: , ; / | or a line break, half or full
+#: width (，；、).
+CODE_SPLIT = re.compile(r"[,;，；、/|\n]+")
+
+
+def split_codes(text: str) -> list[str]:
+    """The codes of one cell, stripped, blanks dropped: ``"a, b；c"`` -> ``["a", "b", "c"]``."""
+    return [part.strip() for part in CODE_SPLIT.split(text) if part.strip()]
 
 
 def normalise(text: object) -> str:

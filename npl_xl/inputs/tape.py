@@ -40,8 +40,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from npl_xl.sheet.convert import _CODE_SPLIT, is_blank
-from npl_xl.inputs.codes import COLLATERAL_TYPES, DEFECTS, PROVINCES, STAGES, normalise
+from npl_xl.sheet.convert import is_blank
+from npl_xl.inputs.codes import COLLATERAL_TYPES, DEFECTS, PROVINCES, STAGES, normalise, split_codes
 from npl_xl.errors import InputTypeError, TableError
 
 __all__ = ["read_tape", "TAPE_COLUMNS", "column_name", "parse_origin", "cell_address"]
@@ -269,9 +269,7 @@ def _defects(cell: Any, column: _Column) -> str:
     if not isinstance(cell, str):
         raise ValueError(f"{_show(cell)} where defect codes are required")
     found = []
-    for part in _CODE_SPLIT.split(cell):
-        if not part.strip():
-            continue
+    for part in split_codes(cell):
         code = DEFECTS.find(part)
         if code is None:
             raise ValueError(f"unknown defect {part.strip()!r}; {DEFECTS.accepted()}")

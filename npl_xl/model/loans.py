@@ -34,10 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from npl_xl.sheet.convert import _CODE_SPLIT
 from npl_xl.inputs.assumptions import GRADES, TIER_CODES, Assumptions, resolve
 from npl_xl.inputs.codes import (COLLATERAL_CODES, COLLATERAL_TYPES, DEFECT_CODES, DEFECTS,
-    PROVINCES, STAGE_CODES, STAGES)
+    PROVINCES, STAGE_CODES, STAGES, split_codes)
 from npl_xl.model.collateral import auction_value, net_recovery
 from npl_xl.errors import DomainError, InputTypeError, TableError
 from npl_xl.model.timeline import Case, case_of, judicial_months
@@ -176,7 +175,7 @@ def _defect_mask(values: pd.Series) -> np.ndarray:
     rows = {}
     for text in uniques:
         mask = np.zeros(len(DEFECT_CODES), dtype=bool)
-        for code in DEFECTS.lookup_many([c for c in _CODE_SPLIT.split(text) if c.strip()], "defects"):
+        for code in DEFECTS.lookup_many(split_codes(text), "defects"):
             mask[DEFECT_CODES.index(code)] = True
         rows[text] = mask
     keys = values.fillna("").astype(str).to_numpy(dtype=object)

@@ -21,18 +21,17 @@ any       passed on unchanged
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import numpy as np
 
 from npl_xl.errors import DomainError, InputTypeError, XlError, is_error_literal
+from npl_xl.inputs.codes import split_codes
 
 KINDS = ("number", "integer", "bool", "text", "codes", "vector", "matrix", "table", "any")
 
 _TRUE = {"TRUE", "T", "YES", "Y", "是", "真"}
 _FALSE = {"FALSE", "F", "NO", "N", "否", "假"}
-_CODE_SPLIT = re.compile(r"[,;，；、/|\n]+")
 
 
 def is_blank(value: Any) -> bool:
@@ -53,7 +52,7 @@ def first_error(value: Any) -> XlError | None:
     return None
 
 
-def _rows(value: Any) -> list[list[Any]]:
+def rows_of(value: Any) -> list[list[Any]]:
     """Any Excel-shaped value as a list of rows."""
     if isinstance(value, np.ndarray):
         value = value.tolist()
@@ -69,7 +68,7 @@ def _rows(value: Any) -> list[list[Any]]:
 def _single(value: Any, name: str) -> Any:
     """Unwrap a 1x1 range; refuse a larger one."""
     if isinstance(value, (list, tuple, np.ndarray)):
-        rows = _rows(value)
+        rows = rows_of(value)
         if len(rows) == 1 and len(rows[0]) == 1:
             return rows[0][0]
         width = max((len(r) for r in rows), default=0)
@@ -154,17 +153,17 @@ def convert(value: Any, spec) -> Any:
         return value.strip()
     if kind == "codes":
         codes = []
-        for row in _rows(value):
+        for row in rows_of(value):
             for cell in row:
                 if is_blank(cell):
                     continue
                 if not isinstance(cell, str):
                     raise InputTypeError(f"{_describe(cell)} where a code is required",
                                          argument=name)
-                codes.extend(c.strip() for c in _CODE_SPLIT.split(cell) if c.strip())
+                codes.extend(split_codes(cell))
         return codes
     if kind == "vector":
-        rows = _rows(value)
+        rows = rows_of(value)
         if len(rows) > 1 and max(len(r) for r in rows) > 1:
             raise InputTypeError(
                 f"must be a single row or column, got a {len(rows)}x{len(rows[0])} range",
@@ -172,17 +171,17 @@ def convert(value: Any, spec) -> Any:
         flat = [c for row in _numbers(rows, name, spec.blanks == "skip") for c in row]
         return np.array([c for c in flat if c is not None], dtype=float)
     if kind == "matrix":
-        rows = _numbers(_rows(value), name, skip_blanks=False)
+        rows = _numbers(rows_of(value), name, skip_blanks=False)
         if len({len(r) for r in rows}) > 1:
             raise InputTypeError("rows of the range differ in length", argument=name)
         return np.array(rows, dtype=float)
     if kind == "table":
-        return [[None if is_blank(c) else c for c in row] for row in _rows(value)]
+        return [[None if is_blank(c) else c for c in row] for row in rows_of(value)]
     raise ValueError(f"unknown kind {kind!r}")
 
 
 def _all_blank(value) -> bool:
-    return all(is_blank(c) for row in _rows(value) for c in row)
+    return all(is_blank(c) for row in rows_of(value) for c in row)
 
 
 def canonical(value: Any) -> Any:

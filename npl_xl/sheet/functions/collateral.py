@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from npl_xl.model import collateral
-from npl_xl.sheet.convert import _rows, is_blank, to_bool
+from npl_xl.sheet.convert import is_blank, rows_of, to_bool
 from npl_xl.inputs.assumptions import from_argument
 from npl_xl.sheet.registry import Arg, worksheet_function
 from npl_xl.sheet.functions.timeline import ASSUMPTIONS_ARG
@@ -13,7 +13,7 @@ def _flags(value):
     """The judicial argument: one TRUE/FALSE or a range of them (blank cells = TRUE)."""
     if value is None:
         return None
-    return [True if is_blank(c) else to_bool(c, "judicial") for row in _rows(value) for c in row]
+    return [True if is_blank(c) else to_bool(c, "judicial") for row in rows_of(value) for c in row]
 
 
 @worksheet_function(
