@@ -13,11 +13,15 @@ A :class:`Pool` is built from plain arrays (or from the valued tape's DataFrame 
 The recovery rate is Beta with mean mu_i = expected_recovery_i / claim_i and sd recovery_sd_i
 (method of moments, :func:`npl_xl.model.beta.beta_params`). A loan with mu 0, mu 1 or sd 0 is
 deterministic (its rate is mu on every path). An sd too large for a Beta with that mean is
-capped at 0.9 sqrt(mu (1 - mu)) (domain.md §2.3), whatever its source: the cap applies to
-a tape's recovery_sd override too. (The valuation, :mod:`npl_xl.model.loans`, keeps its own sds
-under the cap and rejects an override at or above sqrt(mu (1 - mu)), which no Beta has; an
-override between the two is capped here without an error.) ``n_sd_capped`` counts the loans
-capped; the Results sheet's run block shows it as "loans with sd capped".
+capped at sd_cap_factor x sqrt(mu (1 - mu)), whatever its source: the cap applies to a tape's
+recovery_sd override too. sd_cap_factor is the Assumptions' Parameters value (packaged
+default 0.9; a Beta needs sd < sqrt(mu (1 - mu)), and the factor keeps the fitted shape away
+from the U-shaped limit); the valued tape carries the factor it was valued with
+(``frame.attrs["sd_cap_factor"]``), so a workbook's override reaches the engine. (The
+valuation, :mod:`npl_xl.model.loans`, keeps its own sds under the cap and rejects an override
+at or above sqrt(mu (1 - mu)), which no Beta has; an override between the two is capped here
+without an error.) ``n_sd_capped`` counts the loans capped; the Results sheet's run block
+shows it as "loans with sd capped".
 """
 
 from __future__ import annotations
@@ -28,10 +32,15 @@ import numpy as np
 
 from npl_xl.errors import DomainError, InputTypeError
 
-__all__ = ["Pool", "SD_CAP", "pool_from_frame", "as_pool"]
+__all__ = ["Pool", "pool_from_frame", "pool_from_tape", "as_pool", "default_sd_cap_factor"]
 
-#: sd cap as a share of the largest possible sd, sqrt(mu (1 - mu)) (domain.md §2.3).
-SD_CAP = 0.9
+
+def default_sd_cap_factor() -> float:
+    """The packaged Assumptions' sd_cap_factor (decimal share of sqrt(mu (1 - mu))): the one
+    source of the cap's default."""
+    from npl_xl.inputs.assumptions import resolve
+
+    return resolve(None).sd_cap_factor
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,7 @@ class Pool:
     alpha: np.ndarray       # 0 for a deterministic loan
     beta: np.ndarray
     n_sd_capped: int
+    sd_cap_factor: float = 0.9  #: the cap applied, decimal share of sqrt(mu (1 - mu))
 
     @property
     def n_loans(self) -> int:
@@ -62,13 +72,19 @@ class Pool:
 
     @classmethod
     def from_arrays(cls, claim, expected_recovery, expected_months, recovery_sd,
-                    region_id=None) -> "Pool":
+                    region_id=None, sd_cap_factor: float | None = None) -> "Pool":
         """Check the arrays and derive the Beta parameters.
+
+        sd_cap_factor: recovery sds are capped at sd_cap_factor x sqrt(mu (1 - mu)), a
+        decimal in (0, 1]; None = the packaged Assumptions' value (0.9).
 
         Raises DomainError (``#NUM!``) naming the array and the first bad loan (1-based) for
         a negative claim, a recovery outside [0, claim], negative months or sd, a negative
         region; InputTypeError for arrays of different lengths or non-finite values.
         """
+        cap = default_sd_cap_factor() if sd_cap_factor is None else float(sd_cap_factor)
+        if not 0.0 < cap <= 1.0:
+            raise DomainError(f"must be in (0, 1], got {cap:g}", argument="sd_cap_factor")
         claim = _array(claim, "claim")
         n = claim.shape[0]
         if n == 0:
@@ -90,13 +106,13 @@ class Pool:
             mean = np.where(claim > 0, np.minimum(recovery / np.where(claim > 0, claim, 1.0), 1.0), 0.0)
         var_limit = mean * (1.0 - mean)
         random = (sd > 0) & (var_limit > 0)
-        capped_sd = np.minimum(sd, SD_CAP * np.sqrt(var_limit))
+        capped_sd = np.minimum(sd, cap * np.sqrt(var_limit))
         n_capped = int(np.count_nonzero(random & (sd > capped_sd)))
         with np.errstate(divide="ignore", invalid="ignore"):
             k = np.where(random, var_limit / np.where(random, capped_sd, 1.0) ** 2 - 1.0, 0.0)
         alpha = np.where(random, mean * k, 0.0)
         beta = np.where(random, (1.0 - mean) * k, 0.0)
-        return cls(claim, recovery, months, sd, region, mean, alpha, beta, n_capped)
+        return cls(claim, recovery, months, sd, region, mean, alpha, beta, n_capped, cap)
 
 
 def _array(values, name: str, n: int | None = None) -> np.ndarray:
@@ -119,18 +135,43 @@ def _check(mask: np.ndarray, values: np.ndarray, name: str, message: str) -> Non
                           + (f" ({bad.size} loans in all)" if bad.size > 1 else ""), argument=name)
 
 
-def pool_from_frame(frame) -> Pool:
+def pool_from_frame(frame, sd_cap_factor: float | None = None) -> Pool:
     """A :class:`Pool` from the valued tape (``npl_xl.model.loans.value_tape``): columns claim,
-    expected_recovery, expected_months, recovery_sd and, if present, region_id."""
+    expected_recovery, expected_months, recovery_sd and, if present, region_id.
+
+    sd_cap_factor: None = the factor the tape was valued with (``frame.attrs``, set by
+    ``value_tape``), else the packaged default."""
     missing = [c for c in ("claim", "expected_recovery", "expected_months", "recovery_sd")
                if c not in frame.columns]
     if missing:
         raise InputTypeError(f"the valued tape lacks column(s) {', '.join(missing)}", argument="tape")
     region = frame["region_id"].to_numpy(dtype=float) if "region_id" in frame.columns else None
+    if sd_cap_factor is None:
+        sd_cap_factor = getattr(frame, "attrs", {}).get("sd_cap_factor")
     return Pool.from_arrays(frame["claim"].to_numpy(dtype=float),
                             frame["expected_recovery"].to_numpy(dtype=float),
                             frame["expected_months"].to_numpy(dtype=float),
-                            frame["recovery_sd"].to_numpy(dtype=float), region)
+                            frame["recovery_sd"].to_numpy(dtype=float), region, sd_cap_factor)
+
+
+def pool_from_tape(tape, assumptions=None) -> Pool:
+    """The engine's pool of a loan tape: read (:func:`npl_xl.inputs.tape.read_tape`), valued
+    loan by loan (:func:`npl_xl.model.loans.value_tape`) and checked, with the assumptions'
+    sd_cap_factor.
+
+    tape : a list of rows with a header (a worksheet range), a DataFrame with the tape's
+        columns, or a tape already read; assumptions : an
+        :class:`~npl_xl.inputs.assumptions.Assumptions`, a worksheet block of assumption
+        tables, or None for the packaged defaults.
+    """
+    from npl_xl.inputs.assumptions import Assumptions, from_argument, resolve
+    from npl_xl.inputs.tape import read_tape
+    from npl_xl.model.loans import value_tape
+
+    if not isinstance(assumptions, Assumptions):
+        assumptions = from_argument(assumptions)
+    chosen = resolve(assumptions)
+    return pool_from_frame(value_tape(read_tape(tape), chosen), chosen.sd_cap_factor)
 
 
 def as_pool(pool) -> Pool:

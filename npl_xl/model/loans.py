@@ -288,6 +288,7 @@ def value_tape(tape: pd.DataFrame, assumptions: Assumptions | None = None) -> pd
     out["region_tier"] = np.array(TIER_CODES, dtype=object)[tier]
     out["region_id"] = region_id
     out["difficulty"] = np.array(GRADES, dtype=object)[grade]
+    out.attrs["sd_cap_factor"] = a.sd_cap_factor  # the engine's cap (npl_xl.engine.pool)
     return out
 
 

@@ -66,3 +66,41 @@ def test_n_sims_rounded_up_to_whole_pairs_of_strata():
     r = simulate_deal(pool, [["name", "kind", "balance"], ["A", "senior", 1.0]],
                       {"n_sims": 10, "variance_reduction": False})
     assert r.n_paths == 10
+
+
+def test_the_cap_factor_is_an_argument_with_the_assumptions_default():
+    # factor 0.5: cap 0.5 * sqrt(0.25) = 0.25; k = 0.25 / 0.0625 - 1 = 3, alpha = 0.5 * 3
+    pool = Pool.from_arrays([1.0], [0.5], [12.0], [0.6], sd_cap_factor=0.5)
+    assert pool.n_sd_capped == 1 and pool.sd_cap_factor == 0.5
+    assert pool.alpha[0] == pytest.approx(1.5) and pool.beta[0] == pytest.approx(1.5)
+    # no factor: the packaged Assumptions' Parameters value (parameters.csv: 0.9)
+    from npl_xl.inputs.assumptions import Assumptions
+
+    assert Pool.from_arrays([1.0], [0.5], [12.0], [0.6]).sd_cap_factor == \
+        Assumptions.default().sd_cap_factor == 0.9
+    with pytest.raises(DomainError, match="sd_cap_factor"):
+        Pool.from_arrays([1.0], [0.5], [12.0], [0.6], sd_cap_factor=1.5)
+
+
+def test_pool_from_tape_caps_with_the_assumptions_factor():
+    from npl_xl.engine.pool import pool_from_frame, pool_from_tape
+    from npl_xl.inputs.assumptions import Assumptions
+
+    tape = [["loan_id", "claim", "collateral_type", "collateral_value", "province", "stage",
+             "recovery_sd"],
+            ["L1", 100.0, "residential", 120.0, "Zhejiang", "auction_1", 0.35]]
+    half = Assumptions.from_tables({"Parameters": [["key", "value"], ["sd_cap_factor", 0.5]]})
+    default, capped = pool_from_tape(tape), pool_from_tape(tape, half)
+    mu = default.mean[0]
+    spread = np.sqrt(mu * (1 - mu))
+    assert 0.9 * spread < 0.35 < spread  # the override is feasible but above both caps
+    # alpha = mu k with k = mu (1 - mu) / sd^2 - 1 at the capped sd
+    for pool, factor in ((default, 0.9), (capped, 0.5)):
+        sd = min(0.35, factor * spread)
+        assert pool.sd_cap_factor == factor
+        assert pool.alpha[0] == pytest.approx(mu * (spread**2 / sd**2 - 1))
+    # the valued tape carries the factor, so a frame handed to the engine keeps it
+    from npl_xl.inputs.tape import read_tape
+    from npl_xl.model.loans import value_tape
+
+    assert pool_from_frame(value_tape(read_tape(tape), half)).sd_cap_factor == 0.5

@@ -268,3 +268,31 @@ def test_results_run_block_counts_the_loans_whose_sd_was_capped(tmp_path):
     capped = (pool["recovery_sd"] > 0.9 * (mu * (1 - mu)) ** 0.5) & (mu > 0) & (mu < 1)
     assert list(pool["recovery_sd"][:2]) == [0.40, 0.42] and capped.sum() >= 2
     assert info["loans with sd capped"] == capped.sum() == result.n_sd_capped
+
+
+def test_an_assumptions_sheet_sd_cap_factor_reaches_the_engine(tmp_path):
+    # The first loan's recovery_sd override 0.40 at mu = 0.7845 (see the test above):
+    # sqrt(mu (1 - mu)) = 0.4112, so the packaged cap 0.9 x 0.4112 = 0.3701 binds, while the
+    # Assumptions sheet's sd_cap_factor 0.95 (Parameters table, cell B105) lets 0.3906 through.
+    # The engine must use the sheet's factor: its Beta, hence the simulated figures, change.
+    from npl_xl.engine import Pool, simulate_deal
+
+    wb = openpyxl.load_workbook(TEMPLATE)  # the override cell is blank: not in the XML
+    wb["Tape"]["Q3"] = 0.40
+    wb.save(base := tmp_path / "base.xlsx")
+    wide = with_cells(base, tmp_path / "wide.xlsx", {"Assumptions!B105": 0.95})
+    runs = {}
+    for name, path in (("base", base), ("wide", wide)):
+        book = FileBook(path)
+        runs[name] = macros.run_simulation(book, n_sims=400, seed=3)[0]
+    assert runs["wide"].tranche_table["EL"].tolist() != runs["base"].tranche_table["EL"].tolist()
+    frame, tranches, settings, _ = macros.read_deal(FileBook(wide))
+    assert frame.attrs["sd_cap_factor"] == 0.95
+    mu = frame["expected_recovery"] / frame["claim"]
+    explicit = Pool.from_arrays(frame["claim"], frame["expected_recovery"],
+                                frame["expected_months"], frame["recovery_sd"],
+                                frame["region_id"], sd_cap_factor=0.95)
+    beta_sd = (explicit.mean[0] * (1 - explicit.mean[0]) / (explicit.alpha[0] + explicit.beta[0] + 1)) ** 0.5
+    assert beta_sd == pytest.approx(min(0.40, 0.95 * (mu[0] * (1 - mu[0])) ** 0.5))
+    same = simulate_deal(explicit, tranches, settings, n_sims=400, seed=3)
+    assert same.tranche_table["EL"].tolist() == runs["wide"].tranche_table["EL"].tolist()

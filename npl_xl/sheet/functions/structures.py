@@ -8,15 +8,12 @@ import pandas as pd
 
 from npl_xl.analysis import pricing, rights
 from npl_xl.inputs.deal import parse_settings, parse_tranches
-from npl_xl.inputs.assumptions import from_argument
-from npl_xl.engine.pool import pool_from_frame
+from npl_xl.engine.pool import pool_from_tape
 from npl_xl.engine.simulate import simulate_deal
 from npl_xl.engine.waterfall import deterministic_waterfall
 from npl_xl.errors import DomainError
-from npl_xl.model.loans import value_tape
 from npl_xl.model.rating import rating_from_el
 from npl_xl.sheet.registry import Arg, worksheet_function
-from npl_xl.inputs.tape import read_tape
 from npl_xl.sheet.functions.timeline import ASSUMPTIONS_ARG
 
 _TAPE = Arg("tape", "table", doc="The loan tape with its header row (LoanTape)")
@@ -24,10 +21,6 @@ _TRANCHES = Arg("tranches", "table", doc="Tranches table with header: name, kind
 _SETTINGS = Arg("settings", "table", default=None, doc="Two-column Settings table of key and value (DealSettings); blank = defaults")
 _N_SIMS = Arg("n_sims", "integer", default=None, doc="Monte Carlo paths; blank = the settings' n_sims (default 10,000)")
 _SEED = Arg("seed", "integer", default=None, doc="Random seed >= 0; blank = the settings' seed (default 0)")
-
-
-def _pool(tape, assumptions=None):
-    return pool_from_frame(value_tape(read_tape(tape), from_argument(assumptions)))
 
 
 @worksheet_function(
@@ -59,7 +52,7 @@ def waterfall(collections, tranches, settings):
 )
 def tranche_el(tape, tranches, settings, n_sims, seed, assumptions, stderr):
     """Monte Carlo tranche figures over the loan tape and the waterfall: EL, PD, WAL (years), mean IRR, rating, EL standard error."""
-    result = simulate_deal(_pool(tape, assumptions), tranches, settings, n_sims=n_sims, seed=seed)
+    result = simulate_deal(pool_from_tape(tape, assumptions), tranches, settings, n_sims=n_sims, seed=seed)
     return result.contract_table(with_stderr=stderr)
 
 
@@ -86,7 +79,7 @@ def rating(el, wal_years):
 )
 def bid_price(tape, target_irr, confidence, settings, n_sims, seed, assumptions, stderr):
     """Whole-package price such that P(IRR >= target_irr) = confidence, counting recoveries up to the settings' bid_horizon_months (default 240): price, price/claims, mean IRR at that price."""
-    result = pricing.bid_price(_pool(tape, assumptions), target_irr, confidence, settings,
+    result = pricing.bid_price(pool_from_tape(tape, assumptions), target_irr, confidence, settings,
                                n_sims, seed)
     return [result.as_row(), result.stderr_row()] if stderr else [result.as_row()]
 
