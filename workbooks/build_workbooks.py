@@ -43,6 +43,7 @@ sys.path.insert(0, str(HERE))
 
 import sample_pool  # noqa: E402  (the sample deal's pool generator, beside this script)
 from npl_xl.inputs.assumptions import Assumptions  # noqa: E402
+from npl_xl.inputs.deal import SETTINGS as DEAL_SETTINGS  # noqa: E402
 from npl_xl.inputs.codes import (COLLATERAL_CODES, COLLATERAL_TYPES, DEFECT_CODES,  # noqa: E402
                                  PROVINCES, STAGE_CODES, STAGES)
 from npl_xl.sheet.registry import load_all  # noqa: E402
@@ -79,26 +80,25 @@ TAPE_FORMULA_COLUMN = ("judicial_months", "司法处置月数(计算)", FMT_MONT
 TRANCHE_COLUMNS = [("name", "名称", None), ("kind", "档次", None), ("balance", "发行金额", FMT_MONEY),
                    ("coupon", "票面利率", FMT_RATE), ("issue_price", "发行价格", FMT_MONEY)]
 
-# (key, default, format, 中文 / meaning)
-SETTINGS = [
-    ("n_sims", 10000, "#,##0", "模拟次数 number of Monte Carlo paths"),
-    ("seed", 0, "0", "随机种子 random seed (same seed, same numbers)"),
-    ("rho", 0.15, "0.00", "回收相关性 systematic correlation of recoveries"),
-    ("cap_at_expected", False, None, "回收封顶 TRUE: per-loan min(simulated, expected) (agency stress)"),
-    ("timing_sd_months", 3, FMT_MONTHS, "回收时间离散度 sd of each loan's recovery date, months"),
-    ("timing_stress", 0.0, "0.00", "回收时间压力 opt-in: months x exp(stress x max(0, -M)), slower in bad states; 0 = off"),
-    ("payment_months", 6, "0", "支付频率 months between payment dates"),
-    ("legal_final_months", 60, "0", "法定到期 legal final maturity, months after closing"),
-    ("tax_rate", 0.0336, FMT_RATE, "税率 VAT + surcharges on the trust's taxable income"),
-    ("fixed_expenses", 0, FMT_MONEY, "固定费用 fixed expenses per period, currency"),
-    ("servicer_fee_rate", 0.0, FMT_RATE, "基本服务费率 servicer fee, share of collections"),
-    ("reserve_multiple", 1.5, "0.0", "储备金倍数 target reserve = multiple x next period's senior fees, taxes, interest"),
-    ("liquidity_limit", 0, FMT_MONEY, "流动性支持额度 external liquidity facility, currency"),
-    ("sub_return_rate", 0.0, FMT_RATE, "次级期间收益率 subordinated fixed return, annual"),
-    ("excess_fee_share", 0.0, FMT_RATE, "超额奖励服务费比例 excess servicing fee share of the residual"),
-    ("discount_rate", 0.10, FMT_RATE, "折现率 discounts simulated pool collections on Results; adds a target IRR to Price Bid; annual"),
-    ("bid_horizon_months", 240, "0", "报价回收期限 months of collections a package buyer receives (NPL_BID_PRICE, Price Bid)"),
-]
+#: Number formats of the Settings table's values (presentation only: the keys, their order,
+#: defaults and meanings come from npl_xl.inputs.deal.SETTINGS, so a key added there is a
+#: row here; a key not listed is shown in the General format).
+SETTINGS_FORMATS = {
+    "n_sims": "#,##0", "seed": "0", "rho": "0.00", "region_weight": "0.00",
+    "timing_sd_months": FMT_MONTHS, "timing_stress": "0.00", "payment_months": "0",
+    "legal_final_months": "0", "tax_rate": FMT_RATE, "fixed_expenses": FMT_MONEY,
+    "servicer_fee_rate": FMT_RATE, "reserve_multiple": "0.0", "initial_reserve": FMT_MONEY,
+    "liquidity_limit": FMT_MONEY, "sub_return_rate": FMT_RATE, "excess_fee_share": FMT_RATE,
+    "discount_rate": FMT_RATE, "bid_horizon_months": "0",
+}
+
+
+def settings_rows() -> list[tuple[str, object, str | None, str]]:
+    """(key, default, number format, 中文 meaning) of every Settings key, from SETTINGS."""
+    return [(k.name, k.default, SETTINGS_FORMATS.get(k.name),
+             (k.aliases[0] + " " if k.aliases else "") + k.doc) for k in DEAL_SETTINGS]
+
+
 
 #: Systematic correlation of the sample deal, calibrated so that the senior rates near the
 #: top of the scale as published (AAA): with 10,000 paths the senior is Aaa at rho 0.01,
@@ -245,9 +245,10 @@ def write_settings(wb, fmt, overrides: dict) -> None:
     ws.write(0, 0, "键 key", fmt.zh)
     ws.write(0, 1, "值 value", fmt.zh)
     ws.write(1, 2, "说明 meaning", fmt.bold)
-    ws.add_table(1, 0, 1 + len(SETTINGS), 1, {"name": "Settings", "style": "Table Style Medium 2",
-                                               "columns": [{"header": "key"}, {"header": "value"}]})
-    for i, (key, default, code, meaning) in enumerate(SETTINGS):
+    rows = settings_rows()
+    ws.add_table(1, 0, 1 + len(rows), 1, {"name": "Settings", "style": "Table Style Medium 2",
+                                           "columns": [{"header": "key"}, {"header": "value"}]})
+    for i, (key, default, code, meaning) in enumerate(rows):
         value = overrides.get(key, default)
         ws.write(2 + i, 0, key)
         if isinstance(value, bool):
@@ -259,7 +260,7 @@ def write_settings(wb, fmt, overrides: dict) -> None:
     ws.set_column(0, 0, 20)
     ws.set_column(1, 1, 16)
     ws.set_column(2, 2, 80)
-    wb.define_name("DealSettings", f"=Settings!$A$2:$B${2 + len(SETTINGS)}")
+    wb.define_name("DealSettings", f"=Settings!$A$2:$B${2 + len(rows)}")
     ws.freeze_panes(2, 0)
 
 
@@ -397,7 +398,7 @@ def _rows(frame: pd.DataFrame) -> list[list]:
 
 
 def _settings_rows(overrides: dict) -> list[list]:
-    return [["key", "value"]] + [[k, overrides.get(k, v)] for k, v, _, _ in SETTINGS]
+    return [["key", "value"]] + [[k, overrides.get(k, v)] for k, v, _, _ in settings_rows()]
 
 
 def _tranche_rows(tranches) -> list[list]:

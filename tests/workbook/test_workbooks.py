@@ -186,3 +186,38 @@ def test_generator_reproduces_the_committed_workbooks(tmp_path):
 def test_libreoffice_opens_the_workbook(path, tmp_path):
     pdf = convert_to_pdf(path, tmp_path)
     assert pdf.stat().st_size > 20_000
+
+
+def _settings_table(book) -> dict:
+    sheet, ref = _tables(book)["Settings"]
+    rows = list(book[sheet][ref])
+    return {key.value: value.value for key, value in rows[1:]}
+
+
+def test_every_settings_default_in_the_template_is_the_one_in_settings():
+    # The template's Settings table must show every key of npl_xl.inputs.deal.SETTINGS with
+    # that key's default, in SETTINGS order: a default changed in one place and not the
+    # other fails here (rebuild with `python workbooks/build_workbooks.py`).
+    from npl_xl.inputs.deal import SETTINGS
+
+    table = _settings_table(openpyxl.load_workbook(TEMPLATE))
+    assert list(table) == [k.name for k in SETTINGS]
+    for key in SETTINGS:
+        shown = table[key.name]
+        assert type(shown) is (bool if key.kind == "bool" else type(shown)), key.name
+        assert shown == key.default, f"Settings {key.name}: template {shown!r}, SETTINGS {key.default!r}"
+
+
+def test_the_sample_deal_differs_from_the_defaults_only_where_it_says():
+    from npl_xl.inputs.deal import SETTINGS
+
+    sys.path.insert(0, str(ROOT / "workbooks"))
+    try:
+        import build_workbooks
+    finally:
+        sys.path.pop(0)
+    table = _settings_table(openpyxl.load_workbook(SAMPLE))
+    for key in SETTINGS:
+        expected = build_workbooks.SAMPLE_SETTINGS.get(key.name, key.default)
+        assert table[key.name] == expected, key.name
+    assert set(build_workbooks.SETTINGS_FORMATS) <= {k.name for k in SETTINGS}
