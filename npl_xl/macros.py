@@ -246,8 +246,7 @@ def fit_recoveries(book) -> SheetSpec:
     the first column of the table History; write the parameters, and a histogram of the data
     against the fitted shares, on the Fit sheet."""
     from npl_xl.model.beta import beta_dist, fit_beta
-    from npl_xl.workbook.book import cell_name
-    from npl_xl.workbook.graft import split_cell
+    from npl_xl.workbook.a1 import cell_address, parse_address
 
     data = book.read_name("HistRecoveries")
     if data is None and book.has_table("History"):
@@ -262,8 +261,8 @@ def fit_recoveries(book) -> SheetSpec:
         if cell is None or cell == "":
             continue
         if not isinstance(cell, (int, float)) or isinstance(cell, bool):
-            row, col = split_cell(data.top_left)
-            raise InputTypeError(f"{data.sheet}!{cell_name(row + k, col)} holds {cell!r}, "
+            row, col = parse_address(data.top_left)
+            raise InputTypeError(f"{data.sheet}!{cell_address(row + k, col)} holds {cell!r}, "
                                  "not a recovery rate", argument="HistRecoveries")
         values.append(float(cell))
     rates = np.array(values)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from npl_xl.workbook.graft import NS_MAIN, Package, split_cell
+from npl_xl.workbook.a1 import parse_address
+from npl_xl.workbook.graft import NS_MAIN, Package
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "workbooks" / "npl_template.xlsx"
@@ -37,9 +38,9 @@ def with_cells(src, dst, cells: dict[str, object]) -> Path:
     for address, value in cells.items():
         sheet, ref = address.split("!")
         root = package.xml(package.sheet_part(sheet))
-        row_no, col_no = split_cell(ref)
-        row = next(r for r in root.iter(q + "row") if int(r.get("r")) == row_no)
-        cell = next(c for c in row.iter(q + "c") if split_cell(c.get("r"))[1] == col_no)
+        row_no, col_no = parse_address(ref)
+        row = next(r for r in root.iter(q + "row") if int(r.get("r")) == row_no + 1)
+        cell = next(c for c in row.iter(q + "c") if parse_address(c.get("r"))[1] == col_no)
         style = cell.get("s")
         cell.clear()
         cell.set("r", ref)

@@ -30,7 +30,7 @@ import xlwings as xw
 
 from npl_xl.errors import XlError
 from npl_xl.sheet.registry import WorksheetFunction, load_all
-from npl_xl.workbook.graft import split_cell
+from npl_xl.workbook.a1 import parse_address
 
 __all__ = ["to_excel", "EXCEL_ERROR_SCODES", "build_udf", "explain"]
 
@@ -114,13 +114,13 @@ def _remember(caller, error: XlError) -> None:
 
 def explain(book: str, sheet: str, cell: str) -> str | None:
     """The message of the latest npl-xl error whose formula range contains ``cell``."""
-    row, column = split_cell(cell)
+    row, column = parse_address(cell)
     for (b, s, address), (code, message, _) in reversed(ERROR_MESSAGES.items()):
         if (b, s) != (book, sheet):
             continue
         first, _, last = address.partition(":")
-        top, left = split_cell(first)
-        bottom, right = split_cell(last or first)
+        top, left = parse_address(first)
+        bottom, right = parse_address(last or first)
         if top <= row <= bottom and left <= column <= right:
             return f"{code} {message}"
     return None

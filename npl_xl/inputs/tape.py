@@ -32,7 +32,6 @@ recovery_sd                   override, decimal in [0, 0.5), NaN when blank
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,8 +42,9 @@ import pandas as pd
 from npl_xl.sheet.convert import is_blank
 from npl_xl.inputs.codes import COLLATERAL_TYPES, DEFECTS, PROVINCES, STAGES, normalise, split_codes
 from npl_xl.errors import InputTypeError, TableError
+from npl_xl.workbook.a1 import parse_sheet_address, sheet_address
 
-__all__ = ["read_tape", "TAPE_COLUMNS", "column_name", "parse_origin", "cell_address"]
+__all__ = ["read_tape", "TAPE_COLUMNS", "column_name", "parse_origin"]
 
 
 @dataclass(frozen=True)
@@ -89,32 +89,14 @@ def column_name(header: Any) -> str | None:
     return column.name if column else None
 
 
-_ORIGIN = re.compile(r"^(?:(?P<sheet>'(?:[^']|'')+'|[^!]+)!)?\$?(?P<col>[A-Za-z]{1,3})\$?(?P<row>\d+)$")
-
-
 def parse_origin(origin: str) -> tuple[str, int, int]:
-    """'Tape!B3' -> ('Tape', column index 1, row 3). Sheet may be quoted or absent."""
-    match = _ORIGIN.match(origin.strip())
-    if not match:
-        raise InputTypeError(f"{origin!r} is not a cell address such as Tape!A1", argument="origin")
-    sheet = (match["sheet"] or "").strip("'").replace("''", "'")
-    col = 0
-    for ch in match["col"].upper():
-        col = col * 26 + (ord(ch) - 64)
-    return sheet, col - 1, int(match["row"])
-
-
-def cell_address(sheet: str, col: int, row: int) -> str:
-    """('Tape', 4, 13) -> 'Tape!E13' (quoted when the sheet name needs it)."""
-    letters = ""
-    col += 1
-    while col:
-        col, rem = divmod(col - 1, 26)
-        letters = chr(65 + rem) + letters
-    if not sheet:
-        return f"{letters}{row}"
-    name = f"'{sheet}'" if re.search(r"[^\w]", sheet) else sheet
-    return f"{name}!{letters}{row}"
+    """'Tape!B3' -> ('Tape', row 2, column 1): the sheet and 0-based (row, col) of the
+    tape's top-left cell (:func:`npl_xl.workbook.a1.parse_sheet_address`)."""
+    try:
+        return parse_sheet_address(origin)
+    except ValueError:
+        raise InputTypeError(f"{origin!r} is not a cell address such as Tape!A1",
+                             argument="origin") from None
 
 
 def _show(value: Any) -> str:
@@ -138,7 +120,7 @@ def read_tape(rows: list[list[Any]], origin: str = "Tape!A1") -> pd.DataFrame:
     """
     if isinstance(rows, pd.DataFrame):
         rows = [list(rows.columns)] + rows.astype(object).where(rows.notna(), None).to_numpy().tolist()
-    sheet, col0, row0 = parse_origin(origin)
+    sheet, row0, col0 = parse_origin(origin)
     if not rows or all(is_blank(c) for c in rows[0]):
         raise TableError(["the tape has no header row"], argument="tape")
     header = list(rows[0])
@@ -153,8 +135,8 @@ def read_tape(rows: list[list[Any]], origin: str = "Tape!A1") -> pd.DataFrame:
                 extras.append((j, str(title).strip()))
             continue
         if name in position:
-            problems.append(f"{cell_address(sheet, col0 + j, row0)}: column {name} appears twice "
-                            f"(also {cell_address(sheet, col0 + position[name], row0)})")
+            problems.append(f"{sheet_address(sheet, row0, col0 + j)}: column {name} appears twice "
+                            f"(also {sheet_address(sheet, row0, col0 + position[name])})")
             continue
         position[name] = j
     for column in TAPE_COLUMNS:
@@ -170,7 +152,7 @@ def read_tape(rows: list[list[Any]], origin: str = "Tape!A1") -> pd.DataFrame:
 
     def where(k: int, name: str) -> str:
         i = numbers[k]
-        return f"row {i} ({cell_address(sheet, col0 + position[name], row0 + i)}), column {name}"
+        return f"row {i} ({sheet_address(sheet, row0 + i, col0 + position[name])}), column {name}"
 
     for column in TAPE_COLUMNS:
         if column.name not in position:

@@ -25,9 +25,9 @@ import schedula as sh
 
 from npl_xl.errors import XlError
 from npl_xl.recalc import functions as fx
-from npl_xl.recalc.references import (MAX_COLS, MAX_ROWS, FormulaIssue, Ref, Template, cell_address,
-    templatize, translate_formula)
+from npl_xl.recalc.references import FormulaIssue, Ref, Template, templatize, translate_formula
 from npl_xl.recalc.xlsx import FormulaCell, Package, read_package
+from npl_xl.workbook.a1 import MAX_COLS, MAX_ROWS, cell_address
 
 __all__ = ["CellError", "Evaluation", "evaluate_package", "evaluate_workbook", "address"]
 

@@ -10,7 +10,8 @@ function and differ only in their :class:`Ref` list, which :meth:`Ref.shifted` m
 Excel moves relative references.
 
 String literals, quoted sheet names and array constants are copied untouched.
-Coordinates are 0-based (row, column) everywhere in this module; addresses are text.
+Coordinates are 0-based (row, column) everywhere in this module, as in
+:mod:`npl_xl.workbook.a1` (the A1 helpers); addresses are text.
 """
 
 from __future__ import annotations
@@ -18,14 +19,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-__all__ = [
-    "MAX_ROWS", "MAX_COLS", "Ref", "Table", "Names", "FormulaIssue", "Template",
-    "column_letter", "column_index", "cell_address", "parse_address", "parse_range",
-    "quote_sheet", "templatize", "translate_formula", "rewrite_formula",
-]
+from npl_xl.workbook.a1 import MAX_COLS, MAX_ROWS, column_index, column_letter, quote_sheet
 
-MAX_ROWS = 1_048_576
-MAX_COLS = 16_384
+__all__ = [
+    "Ref", "Table", "Names", "FormulaIssue", "Template", "templatize", "translate_formula",
+    "rewrite_formula",
+]
 
 _ERROR_LITERALS = ("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A",
                    "#GETTING_DATA")
@@ -55,52 +54,6 @@ _TOKEN = re.compile(
 )
 _PREFIXES = re.compile(r"^(?:_xlfn\.|_xlws\.|_xll\.)+", re.IGNORECASE)
 _A1_PART = re.compile(r"(\$?)([A-Za-z]{0,3})(\$?)(\d*)")
-
-
-def column_letter(col: int) -> str:
-    """0-based column index -> letters (0 -> A, 26 -> AA)."""
-    letters = ""
-    col += 1
-    while col:
-        col, rem = divmod(col - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
-
-
-def column_index(letters: str) -> int:
-    """Letters -> 0-based column index (A -> 0)."""
-    col = 0
-    for ch in letters.upper():
-        col = col * 26 + ord(ch) - 64
-    return col - 1
-
-
-def cell_address(row: int, col: int) -> str:
-    """0-based (row, col) -> ``A1``."""
-    return f"{column_letter(col)}{row + 1}"
-
-
-def parse_address(address: str) -> tuple[int, int]:
-    """``A1`` (``$`` allowed) -> 0-based (row, col)."""
-    m = re.fullmatch(r"\$?([A-Za-z]{1,3})\$?(\d+)", address.strip())
-    if not m:
-        raise ValueError(f"not a cell address: {address!r}")
-    return int(m.group(2)) - 1, column_index(m.group(1))
-
-
-def parse_range(text: str) -> tuple[int, int, int, int]:
-    """``A1:B3`` or ``A1`` -> 0-based (row0, col0, row1, col1)."""
-    first, _, last = text.partition(":")
-    r0, c0 = parse_address(first)
-    r1, c1 = parse_address(last) if last else (r0, c0)
-    return min(r0, r1), min(c0, c1), max(r0, r1), max(c0, c1)
-
-
-def quote_sheet(sheet: str) -> str:
-    """A sheet name as it must appear before ``!`` in a formula."""
-    if re.fullmatch(r"[^\W\d]\w*", sheet) and not re.fullmatch(r"[A-Za-z]{1,3}\d+", sheet):
-        return sheet
-    return "'" + sheet.replace("'", "''") + "'"
 
 
 def _unquote_sheet(text: str) -> str:

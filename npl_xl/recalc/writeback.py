@@ -28,7 +28,7 @@ from typing import Any
 from lxml import etree
 
 from npl_xl.errors import XlError
-from npl_xl.recalc.references import cell_address, column_index
+from npl_xl.workbook.a1 import cell_address, column_index
 
 __all__ = ["cell_xml_value", "write_values", "drop_full_calc_on_load"]
 

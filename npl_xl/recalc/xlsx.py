@@ -19,7 +19,8 @@ from lxml import etree
 
 from npl_xl.errors import WorkbookError
 from npl_xl.recalc.functions import formulas_error
-from npl_xl.recalc.references import Names, Table, column_index, parse_range
+from npl_xl.recalc.references import Names, Table
+from npl_xl.workbook.a1 import column_index, parse_range
 
 __all__ = ["WorkbookError", "FormulaCell", "Sheet", "Package", "read_package", "REL_NS"]
 

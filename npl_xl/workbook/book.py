@@ -39,9 +39,10 @@ from lxml import etree
 
 from npl_xl.errors import InputTypeError, NplError, WorkbookError
 from npl_xl.workbook.results import SheetSpec
-from npl_xl.workbook.graft import Package, cell_name, graft_sheets, mark_cells, split_cell
+from npl_xl.workbook.a1 import parse_address, parse_range
+from npl_xl.workbook.graft import Package, graft_sheets, mark_cells
 
-__all__ = ["Table", "Book", "FileBook", "write_sheet_xlsxwriter", "cell_name"]
+__all__ = ["Table", "Book", "FileBook", "write_sheet_xlsxwriter"]
 
 #: Fill of a marked (bad) input cell: Excel's "light red" conditional-format fill.
 BAD_CELL_RGB = "FFFFC7CE"
@@ -73,14 +74,6 @@ class Book(Protocol):
     def mark_cells(self, sheet: str, cells: list[str]) -> None: ...
     def set_status(self, text: str | None) -> None: ...
     def progress(self, done: int, total: int) -> None: ...
-
-
-def _range_bounds(ref: str) -> tuple[int, int, int, int]:
-    """1-based (first row, first col, last row, last col) of "A1:C9" or "A1"."""
-    first, _, last = ref.replace("$", "").partition(":")
-    r0, c0 = split_cell(first)
-    r1, c1 = split_cell(last or first)
-    return r0, c0, r1, c1
 
 
 def _blank_to_none(value):
@@ -134,12 +127,12 @@ class FileBook:
         return self._values[sheet]
 
     def _cells(self, sheet: str, ref: str) -> list[list]:
-        r0, c0, r1, c1 = _range_bounds(ref)
+        r0, c0, r1, c1 = parse_range(ref)
         values = self._sheet_values(sheet)
         out = []
-        for r in range(r0 - 1, r1):
+        for r in range(r0, r1 + 1):
             row = values[r] if r < len(values) else []
-            out.append([_blank_to_none(row[c]) if c < len(row) else None for c in range(c0 - 1, c1)])
+            out.append([_blank_to_none(row[c]) if c < len(row) else None for c in range(c0, c1 + 1)])
         return out
 
     def read_table(self, name: str) -> Table:
@@ -201,7 +194,7 @@ class FileBook:
             scratch = Package(_scratch_workbook(list(self._pending.values())))
             graft_sheets(package, scratch, list(self._pending))
         for sheet, cells in self._marks.items():
-            mark_cells(package, sheet, sorted(set(cells), key=split_cell), BAD_CELL_RGB)
+            mark_cells(package, sheet, sorted(set(cells), key=parse_address), BAD_CELL_RGB)
         data = package.to_bytes()
         out_path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".npl-xl-", suffix=out_path.suffix,

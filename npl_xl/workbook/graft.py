@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import io
 import posixpath
-import re
 import zipfile
 from copy import deepcopy
 
 from lxml import etree
 
-__all__ = ["Package", "graft_sheets", "mark_cells", "NS_MAIN", "column_index", "split_cell"]
+from npl_xl.workbook.a1 import cell_address, parse_address
+
+__all__ = ["Package", "graft_sheets", "mark_cells", "NS_MAIN"]
 
 NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -48,31 +49,6 @@ _FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 
 def _q(tag: str) -> str:
     return _M + tag
-
-
-def column_index(letters: str) -> int:
-    """1-based column number of column letters ("A" -> 1, "AA" -> 27)."""
-    n = 0
-    for ch in letters.upper():
-        n = n * 26 + ord(ch) - 64
-    return n
-
-
-def split_cell(ref: str) -> tuple[int, int]:
-    """(row, column), both 1-based, of an A1 cell reference (``$`` allowed)."""
-    m = re.fullmatch(r"\$?([A-Za-z]{1,3})\$?(\d+)", ref.strip())
-    if not m:
-        raise ValueError(f"not a cell reference: {ref!r}")
-    return int(m.group(2)), column_index(m.group(1))
-
-
-def cell_name(row: int, col: int) -> str:
-    """A1 name of a 1-based (row, column)."""
-    letters = ""
-    while col:
-        col, rem = divmod(col - 1, 26)
-        letters = chr(65 + rem) + letters
-    return f"{letters}{row}"
 
 
 class Package:
@@ -449,7 +425,8 @@ def mark_cells(target: Package, sheet: str, cells: list[str], rgb: str = "FFFFC7
     data = root.find(_q("sheetData"))
     rows = {int(r.get("r")): r for r in data.iter(_q("row"))}
     for ref in cells:
-        row_no, col_no = split_cell(ref)
+        row, col_no = parse_address(ref)
+        row_no = row + 1  # the XML's row numbers are 1-based
         row = rows.get(row_no)
         if row is None:
             row = etree.Element(_q("row"), r=str(row_no))
@@ -459,12 +436,12 @@ def mark_cells(target: Package, sheet: str, cells: list[str], rgb: str = "FFFFC7
             else:
                 data.append(row)
             rows[row_no] = row
-        cell = next((c for c in row.iter(_q("c")) if split_cell(c.get("r"))[1] == col_no), None)
+        cell = next((c for c in row.iter(_q("c")) if parse_address(c.get("r"))[1] == col_no), None)
         if cell is None:
-            cell = etree.Element(_q("c"), r=cell_name(row_no, col_no))
+            cell = etree.Element(_q("c"), r=cell_address(row_no - 1, col_no))
             if row.get("s") is not None and row.get("customFormat") == "1":
                 cell.set("s", row.get("s"))
-            later = [c for c in row.iter(_q("c")) if split_cell(c.get("r"))[1] > col_no]
+            later = [c for c in row.iter(_q("c")) if parse_address(c.get("r"))[1] > col_no]
             if later:
                 later[0].addprevious(cell)
             else:

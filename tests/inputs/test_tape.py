@@ -6,7 +6,8 @@ import math
 import pytest
 
 from npl_xl.errors import TableError
-from npl_xl.inputs.tape import cell_address, parse_origin, read_tape
+from npl_xl.inputs.tape import parse_origin, read_tape
+from npl_xl.workbook.a1 import sheet_address
 
 ENGLISH = [["loan_id", "province", "claim", "collateral_type", "collateral_value"],
            ["L1", "Zhejiang", 100.0, "residential", 150.0]]
@@ -79,11 +80,12 @@ def test_no_header():
 
 
 def test_addresses():
-    assert parse_origin("Tape!A1") == ("Tape", 0, 1)
-    assert parse_origin("'Loan Tape'!$B$3") == ("Loan Tape", 1, 3)
-    assert parse_origin("AA10") == ("", 26, 10)
-    assert cell_address("Tape", 27, 5) == "Tape!AB5"
-    assert cell_address("Loan Tape", 0, 1) == "'Loan Tape'!A1"
+    # 0-based (row, col), row first, as everywhere (npl_xl.workbook.a1)
+    assert parse_origin("Tape!A1") == ("Tape", 0, 0)
+    assert parse_origin("'Loan Tape'!$B$3") == ("Loan Tape", 2, 1)
+    assert parse_origin("AA10") == ("", 9, 26)
+    assert sheet_address("Tape", 4, 27) == "Tape!AB5"
+    assert sheet_address("Loan Tape", 0, 0) == "'Loan Tape'!A1"
     with pytest.raises(Exception, match="origin"):
         parse_origin("nowhere")
 

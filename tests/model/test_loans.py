@@ -287,7 +287,7 @@ def test_headless_recalc_of_a_workbook_using_each_function(tmp_path):
     path = tmp_path / "functions.xlsx"
     book.save(path)
     values = evaluate_workbook(path)
-    from npl_xl.recalc.references import cell_address as address, parse_range
+    from npl_xl.workbook.a1 import cell_address as address, parse_range
     for where, (formula, expected) in formulas.items():
         if ":" in where:
             row0, col0, row1, col1 = parse_range(where)

@@ -15,7 +15,7 @@ import pytest
 from npl_xl.model import beta
 from npl_xl.cli import main_cli
 from npl_xl.recalc import evaluate_workbook, recalc_workbook
-from npl_xl.recalc.references import parse_range, cell_address
+from npl_xl.workbook.a1 import cell_address, parse_range
 
 from recalc_fixtures import (ERROR_CELLS, NATIVE, NPL, build_feature_workbook,
                              libreoffice_convert, make_macro_workbook, parts, sha256,

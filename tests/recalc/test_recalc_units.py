@@ -10,8 +10,9 @@ from openpyxl.formula.translate import Translator
 
 from npl_xl.errors import XlError
 from npl_xl.recalc import functions as fx
-from npl_xl.recalc.references import (MAX_ROWS, Names, Ref, Table, column_index, column_letter,
-    rewrite_formula, templatize, translate_formula)
+from npl_xl.recalc.references import (Names, Ref, Table, rewrite_formula, templatize,
+                                      translate_formula)
+from npl_xl.workbook.a1 import MAX_ROWS, column_index, column_letter
 from npl_xl.recalc.writeback import _sheet_with_values, cell_xml_value, drop_full_calc_on_load
 
 # Tape on sheet 'Loan Tape' at B3:F8: header row 3, data rows 4-7, totals row 8

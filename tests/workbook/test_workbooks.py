@@ -141,10 +141,9 @@ def test_sample_deal_tranches_as_issued():
 
 
 def _inside(cell: str, ref: str) -> bool:
-    from npl_xl.workbook.graft import split_cell
+    from npl_xl.workbook.a1 import parse_address, parse_range
 
-    first, _, last = ref.partition(":")
-    (r, c), (r0, c0), (r1, c1) = split_cell(cell), split_cell(first), split_cell(last or first)
+    (r, c), (r0, c0, r1, c1) = parse_address(cell), parse_range(ref)
     return r0 <= r <= r1 and c0 <= c <= c1
 
 
