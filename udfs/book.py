@@ -7,7 +7,7 @@ Everything that needs live Excel lives in ``udfs/``; the core never imports this
 from __future__ import annotations
 
 from npl_xl.errors import InputTypeError
-from npl_xl.workbook.book import Table
+from npl_xl.workbook.book import RangeValues
 from npl_xl.workbook.results import SheetSpec
 
 __all__ = ["XlwingsBook"]
@@ -39,22 +39,22 @@ class XlwingsBook:
     def has_table(self, name: str) -> bool:
         return self._find_table(name)[1] is not None
 
-    def read_table(self, name: str) -> Table:
+    def read_table(self, name: str) -> RangeValues:
         sheet, table = self._find_table(name)
         if table is None:
             raise InputTypeError(f"the workbook has no Excel table named {name!r}", argument=name)
         return self._read_range(table.name, sheet.name, table.range)
 
-    def read_name(self, name: str) -> Table | None:
+    def read_name(self, name: str) -> RangeValues | None:
         if name not in [n.name for n in self.book.names]:
             return None
         rng = self.book.names[name].refers_to_range
         return self._read_range(name, rng.sheet.name, rng)
 
     @staticmethod
-    def _read_range(name, sheet, rng) -> Table:
+    def _read_range(name, sheet, rng) -> RangeValues:
         rows = rng.options(ndim=2).value
-        return Table(name, sheet, rng.address.split(":")[0].replace("$", ""), rows)
+        return RangeValues(name, sheet, rng.address.split(":")[0].replace("$", ""), rows)
 
     def write_sheet(self, spec: SheetSpec) -> None:
         if spec.name in self.sheet_names():

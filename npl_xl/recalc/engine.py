@@ -26,7 +26,7 @@ import schedula as sh
 from npl_xl.errors import XlError
 from npl_xl.recalc import functions as fx
 from npl_xl.recalc.references import FormulaIssue, Ref, Template, templatize, translate_formula
-from npl_xl.recalc.xlsx import FormulaCell, Package, read_package
+from npl_xl.recalc.xlsx import FormulaCell, ParsedWorkbook, read_package
 from npl_xl.workbook.a1 import MAX_COLS, MAX_ROWS, cell_address
 
 __all__ = ["CellError", "Evaluation", "evaluate_package", "evaluate_workbook", "address"]
@@ -112,7 +112,7 @@ class Evaluation:
     ``formulas`` the formula text by anchor cell.
     """
 
-    package: Package
+    package: ParsedWorkbook
     values: dict[tuple[str, int, int], Any] = field(default_factory=dict)
     errors: dict[tuple[str, int, int], CellError] = field(default_factory=dict)
     formulas: dict[tuple[str, int, int], str] = field(default_factory=dict)
@@ -173,7 +173,7 @@ class _Templates:
         return template, template.refs
 
 
-def _build_nodes(package: Package, known_functions) -> list[Node]:
+def _build_nodes(package: ParsedWorkbook, known_functions) -> list[Node]:
     nodes: list[Node] = []
     names = package.names
     templates = _Templates(names, known_functions)
@@ -226,7 +226,7 @@ def _filled(shape: tuple[int, int], value: Any) -> np.ndarray:
 class _Grids:
     """One object grid per sheet (values, then computed results) and who owns each cell."""
 
-    def __init__(self, package: Package, nodes: list[Node]):
+    def __init__(self, package: ParsedWorkbook, nodes: list[Node]):
         self.empty = sh.EMPTY
         self.index = {sheet.name: i for i, sheet in enumerate(package.sheets)}
         self.values, self.owner = [], []
@@ -427,7 +427,7 @@ def _first_error_source(node: Node, grids: _Grids, code: str, messages: dict):
 class _Evaluator:
     """Evaluates nodes into the grids and records values, errors and messages."""
 
-    def __init__(self, package: Package, nodes: list[Node], grids: _Grids):
+    def __init__(self, package: ParsedWorkbook, nodes: list[Node], grids: _Grids):
         self.nodes, self.grids = nodes, grids
         self.evaluation = Evaluation(package)
         self.compiled: dict[str, tuple] = {}
@@ -541,7 +541,7 @@ class _Evaluator:
             self.store(self.nodes[n], block, None, [])
 
 
-def evaluate_package(package: Package, vectorize: bool = True) -> Evaluation:
+def evaluate_package(package: ParsedWorkbook, vectorize: bool = True) -> Evaluation:
     """Compute every formula of a read package.
 
     ``vectorize=False`` computes every cell on its own (the reference the columnar path

@@ -22,7 +22,7 @@ from npl_xl.recalc.functions import formulas_error
 from npl_xl.recalc.references import Names, Table
 from npl_xl.workbook.a1 import column_index, parse_range
 
-__all__ = ["WorkbookError", "FormulaCell", "Sheet", "Package", "read_package", "REL_NS"]
+__all__ = ["WorkbookError", "FormulaCell", "Sheet", "ParsedWorkbook", "read_package", "REL_NS"]
 
 REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -60,8 +60,10 @@ class Sheet:
 
 
 @dataclass
-class Package:
-    """What the engine needs from a workbook package."""
+class ParsedWorkbook:
+    """What the formula engine needs from a workbook package, read once: sheets with their
+    values and formulas, defined names and tables. (Not an editable package: that is
+    :class:`npl_xl.workbook.graft.Package`, the zip held in memory part by part.)"""
 
     path: Path
     sheets: list[Sheet]
@@ -211,7 +213,7 @@ def _iso_date_serial(text: str) -> float | str:
 _PARSER = etree.XMLParser(huge_tree=True, resolve_entities=False)
 
 
-def read_package(path: str | Path) -> Package:
+def read_package(path: str | Path) -> ParsedWorkbook:
     """Read sheets, values, formulas, defined names and tables of an .xlsx/.xlsm file.
 
     Raises
@@ -241,7 +243,7 @@ def read_package(path: str | Path) -> Package:
             raise WorkbookError(f"{path} is damaged: {type(exc).__name__}: {exc}") from None
 
 
-def _read(archive: zipfile.ZipFile, path: Path, workbook_part: str) -> Package:
+def _read(archive: zipfile.ZipFile, path: Path, workbook_part: str) -> ParsedWorkbook:
     root = etree.fromstring(archive.read(workbook_part))
     ns = etree.QName(root).namespace
     if ns not in _MAIN_NAMESPACES:
@@ -274,4 +276,4 @@ def _read(archive: zipfile.ZipFile, path: Path, workbook_part: str) -> Package:
     spills = {(sheet.name, f.row, f.col): f.ref for sheet in sheets for f in sheet.formulas
               if f.kind == "array" and f.ref is not None}
     names = Names(workbook_names, local_names, tables, tuple(sheet_names), spills)
-    return Package(path, sheets, names, workbook_part)
+    return ParsedWorkbook(path, sheets, names, workbook_part)

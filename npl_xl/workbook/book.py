@@ -2,9 +2,9 @@
 
 The ribbon's macros (:mod:`npl_xl.macros`) take a *book* and use only this protocol:
 
-- ``read_table(name) -> Table``: an Excel table (ListObject) by name, header row included,
+- ``read_table(name) -> RangeValues``: an Excel table (ListObject) by name, header row included,
   with the sheet and top-left address its cells live at (for error messages);
-- ``read_name(name) -> Table | None``: the cells of a workbook name (``HistRecoveries``);
+- ``read_name(name) -> RangeValues | None``: the cells of a workbook name (``HistRecoveries``);
 - ``has_table(name)``, ``sheet_names()``;
 - ``write_sheet(spec)``: replace an output sheet's contents by a
   :class:`~npl_xl.workbook.results.SheetSpec` (titled blocks as Excel tables, native charts);
@@ -42,15 +42,17 @@ from npl_xl.workbook.results import SheetSpec
 from npl_xl.workbook.a1 import parse_address, parse_range
 from npl_xl.workbook.graft import Package, graft_sheets, mark_cells
 
-__all__ = ["Table", "Book", "FileBook", "write_sheet_xlsxwriter"]
+__all__ = ["RangeValues", "Book", "FileBook", "write_sheet_xlsxwriter"]
 
 #: Fill of a marked (bad) input cell: Excel's "light red" conditional-format fill.
 BAD_CELL_RGB = "FFFFC7CE"
 
 
 @dataclass
-class Table:
-    """Cells read from a book: ``rows`` (header row first for tables) and where they are."""
+class RangeValues:
+    """The values of a range read from a book: ``rows`` (header row first for tables) and
+    where they are. (Not the table's definition: that is :class:`npl_xl.recalc.references.Table`,
+    the geometry the formula engine resolves structured references with.)"""
 
     name: str
     sheet: str
@@ -68,8 +70,8 @@ class Book(Protocol):
 
     def sheet_names(self) -> list[str]: ...
     def has_table(self, name: str) -> bool: ...
-    def read_table(self, name: str) -> Table: ...
-    def read_name(self, name: str) -> Table | None: ...
+    def read_table(self, name: str) -> RangeValues: ...
+    def read_name(self, name: str) -> RangeValues | None: ...
     def write_sheet(self, spec: SheetSpec) -> None: ...
     def mark_cells(self, sheet: str, cells: list[str]) -> None: ...
     def set_status(self, text: str | None) -> None: ...
@@ -135,15 +137,15 @@ class FileBook:
             out.append([_blank_to_none(row[c]) if c < len(row) else None for c in range(c0, c1 + 1)])
         return out
 
-    def read_table(self, name: str) -> Table:
+    def read_table(self, name: str) -> RangeValues:
         info = self._tables.get(name.lower())
         if info is None:
             raise InputTypeError(f"the workbook has no Excel table named {name!r} "
                                  "(Insert > Table, then Table Design > Table Name)", argument=name)
         ref = info["ref"]
-        return Table(info["name"], info["sheet"], ref.split(":")[0], self._cells(info["sheet"], ref))
+        return RangeValues(info["name"], info["sheet"], ref.split(":")[0], self._cells(info["sheet"], ref))
 
-    def read_name(self, name: str) -> Table | None:
+    def read_name(self, name: str) -> RangeValues | None:
         names = {k.lower(): v for k, v in self.package.defined_names().items()}
         formula = names.get(name.lower())
         if formula is None:
@@ -153,7 +155,7 @@ class FileBook:
             raise InputTypeError(f"the name {name} must refer to one range of cells, "
                                  f"it refers to {formula}", argument=name)
         sheet, ref = m.group(1).replace("''", "'"), m.group(2).replace("$", "")
-        return Table(name, sheet, ref.split(":")[0], self._cells(sheet, ref))
+        return RangeValues(name, sheet, ref.split(":")[0], self._cells(sheet, ref))
 
     # -- writing ----------------------------------------------------------------------
     def write_sheet(self, spec: SheetSpec) -> None:

@@ -52,7 +52,9 @@ def _q(tag: str) -> str:
 
 
 class Package:
-    """An OPC package (the zip behind .xlsx/.xlsm) held in memory, edited part by part."""
+    """An OPC package (the zip behind .xlsx/.xlsm) held in memory, edited part by part.
+    (The formula engine's read-only view of a workbook is
+    :class:`npl_xl.recalc.xlsx.ParsedWorkbook`.)"""
 
     def __init__(self, data: bytes):
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
