@@ -30,9 +30,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from npl_xl.checks import Interval, check_each, check_number
 from npl_xl.errors import DomainError, InputTypeError
 
 __all__ = ["Pool", "pool_from_frame", "pool_from_tape", "as_pool", "default_sd_cap_factor"]
+
+
+_NON_NEGATIVE = Interval(0.0)
 
 
 def default_sd_cap_factor() -> float:
@@ -83,8 +87,7 @@ class Pool:
         region; InputTypeError for arrays of different lengths or non-finite values.
         """
         cap = default_sd_cap_factor() if sd_cap_factor is None else float(sd_cap_factor)
-        if not 0.0 < cap <= 1.0:
-            raise DomainError(f"must be in (0, 1], got {cap:g}", argument="sd_cap_factor")
+        check_number(cap, Interval(0.0, 1.0, low_open=True), "sd_cap_factor")
         claim = _array(claim, "claim")
         n = claim.shape[0]
         if n == 0:
@@ -93,12 +96,11 @@ class Pool:
         months = _array(expected_months, "expected_months", n)
         sd = _array(recovery_sd, "recovery_sd", n)
         region = np.zeros(n, dtype=np.int64) if region_id is None else _array(region_id, "region_id", n)
-        _check(claim < 0, claim, "claim", "must be >= 0")
-        _check(recovery < 0, recovery, "expected_recovery", "must be >= 0")
+        for values, name in ((claim, "claim"), (recovery, "expected_recovery"),
+                             (months, "expected_months"), (sd, "recovery_sd")):
+            check_each(values, _NON_NEGATIVE, name, noun="loan")
         _check(recovery > claim * (1 + 1e-12), recovery, "expected_recovery",
                "exceeds the claim; the recovery is capped at the claim")
-        _check(months < 0, months, "expected_months", "must be >= 0")
-        _check(sd < 0, sd, "recovery_sd", "must be >= 0")
         _check((region < 0) | (region != np.floor(region)) | (region > 100_000), region,
                "region_id", "must be a whole number from 0 to 100000")
         region = region.astype(np.int64)

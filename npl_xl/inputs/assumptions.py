@@ -45,6 +45,7 @@ from npl_xl.inputs import codes
 from npl_xl.sheet.convert import is_blank
 from npl_xl.inputs.codes import (COLLATERAL_CODES, COLLATERAL_TYPES, DATA_DIR, DEFECT_CODES,
     DEFECTS, PROVINCES, SECURED_TYPES, STAGE_CODES, STAGES, TIERS, normalise)
+from npl_xl.checks import Interval, outside_message
 from npl_xl.errors import InputTypeError, TableError
 
 __all__ = ["Assumptions", "TABLE_NAMES", "GRADES", "TIER_CODES"]
@@ -61,14 +62,14 @@ LADDER_FIELDS = ("start_ratio", "cut", "p_sell_1", "premium_1", "p_sell_2", "pre
 # ------------------------------------------------------------------ cell parsers
 
 def _number(low: float, high: float, *, low_open: bool = False) -> Callable[[Any], Any]:
+    interval = Interval(low, high, low_open=low_open)
+
     def parse(value):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise ValueError(f"{_show(value)} where a number is required")
-        number = float(value)
-        if not np.isfinite(number) or number < low or number > high or (low_open and number == low):
-            bracket = "(" if low_open else "["
-            raise ValueError(f"{number:g} is outside {bracket}{low:g}, {high:g}]")
-        return number
+        if value not in interval:
+            raise ValueError(outside_message(value, interval))
+        return float(value)
     return parse
 
 

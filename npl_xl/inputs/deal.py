@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from npl_xl.checks import Interval, check_number, outside_message
 from npl_xl.inputs.codes import normalise
 from npl_xl.errors import DomainError, InputTypeError, TableError, UnknownCodeError
 
@@ -102,6 +103,9 @@ _TRANCHE_COLUMNS = {
     "issue_price": ["issue price", "price", "发行价格", "价格", "认购价格"],
 }
 _TRANCHE_LOOKUP = {_norm(a): col for col, names in _TRANCHE_COLUMNS.items() for a in names}
+_POSITIVE = Interval(0.0, low_open=True)
+#: A tranche's coupon: an annual decimal (0.0348 = 3.48%).
+_COUPON = Interval(0.0, 1.0, high_open=True)
 
 
 def _cell_number(value: Any) -> float | None:
@@ -171,23 +175,22 @@ def parse_tranches(table: Any) -> Tranches:
         balance = _cell_number(cell("balance"))
         if balance is None:
             problems.append((InputTypeError, f"{label}: balance {cell('balance')!r} is not a number"))
-        elif balance <= 0:
-            problems.append((DomainError, f"{label}: balance must be > 0, got {balance:g}"))
+        elif balance not in _POSITIVE:
+            problems.append((DomainError, f"{label}: balance {outside_message(balance, _POSITIVE)}"))
         raw_coupon = cell("coupon")
         coupon = 0.0 if raw_coupon is None else _cell_number(raw_coupon)
         if coupon is None:
             problems.append((InputTypeError, f"{label}: coupon {raw_coupon!r} is not a number"))
-        elif coupon < 0 or coupon >= 1:
-            hint = f" (for {coupon:g}% enter {coupon / 100:g})" if coupon >= 1 else ""
+        elif coupon not in _COUPON:
+            hint = f" (an annual decimal: for {coupon:g}% enter {coupon / 100:g})" if coupon >= 1 else ""
             problems.append((DomainError,
-                             f"{label}: coupon must be an annual decimal in [0, 1), got "
-                             f"{coupon:g}{hint}"))
+                             f"{label}: coupon {outside_message(coupon, _COUPON)}{hint}"))
         raw_price = cell("issue_price")
         price = balance if raw_price is None else _cell_number(raw_price)
         if raw_price is not None and price is None:
             problems.append((InputTypeError, f"{label}: issue_price {raw_price!r} is not a number"))
-        elif raw_price is not None and price <= 0:
-            problems.append((DomainError, f"{label}: issue_price must be > 0, got {price:g}"))
+        elif raw_price is not None and price not in _POSITIVE:
+            problems.append((DomainError, f"{label}: issue_price {outside_message(price, _POSITIVE)}"))
         if not problems:
             items.append(Tranche(name, kind, balance, coupon, price))
     if problems:
@@ -219,6 +222,11 @@ class _Key:
     high_open: bool = False
     aliases: tuple[str, ...] = ()
     doc: str = ""
+
+    @property
+    def interval(self) -> Interval:
+        """The values allowed (:mod:`npl_xl.checks`)."""
+        return Interval(self.low, self.high, self.low_open, self.high_open)
 
 
 #: Every settings key: type, default, allowed range, Chinese aliases and meaning (units).
@@ -344,13 +352,7 @@ def _convert_setting(key: _Key, value: Any) -> Any:
         if number != int(number):
             raise DomainError(f"must be a whole number, got {number:g}", argument=key.name)
         number = int(number)
-    bad = ((key.low is not None and (number < key.low or (key.low_open and number == key.low)))
-           or (key.high is not None and (number > key.high or (key.high_open and number == key.high))))
-    if bad:
-        lo = "-inf" if key.low is None else f"{key.low:g}"
-        hi = "inf" if key.high is None else f"{key.high:g}"
-        interval = f"{'(' if key.low_open else '['}{lo}, {hi}{')' if key.high_open else ']'}"
-        raise DomainError(f"must be in {interval}, got {number:g}", argument=key.name)
+    check_number(number, key.interval, key.name)
     return number
 
 

@@ -41,6 +41,7 @@ import pandas as pd
 
 from npl_xl.sheet.convert import is_blank
 from npl_xl.inputs.codes import COLLATERAL_TYPES, DEFECTS, PROVINCES, STAGES, normalise, split_codes
+from npl_xl.checks import Interval, outside_message
 from npl_xl.errors import InputTypeError, TableError
 from npl_xl.workbook.a1 import parse_sheet_address, sheet_address
 
@@ -58,6 +59,11 @@ class _Column:
     high: float = math.inf
     low_open: bool = False
     aliases: tuple[str, ...] = ()
+
+    @property
+    def interval(self) -> Interval:
+        """The values allowed (:mod:`npl_xl.checks`; an infinite high is no bound)."""
+        return Interval(self.low, None if math.isinf(self.high) else self.high, self.low_open)
 
 
 TAPE_COLUMNS = (
@@ -212,12 +218,8 @@ def _number(cell: Any, column: _Column) -> float:
     if not _is_number(cell):
         raise ValueError(f"{_show(cell)} where a number is required")
     number = float(cell)
-    if number < column.low or (column.low_open and number == column.low) or number > column.high:
-        if column.low_open and number <= column.low:
-            raise ValueError(f"must be > {column.low:g}, got {number:g}")
-        if number < column.low:
-            raise ValueError(f"must be >= {column.low:g}, got {number:g}")
-        raise ValueError(f"must be <= {column.high:g}, got {number:g}")
+    if number not in column.interval:
+        raise ValueError(outside_message(number, column.interval))
     return number
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from npl_xl.inputs.assumptions import LADDER_FIELDS, Assumptions, resolve
 from npl_xl.inputs.codes import COLLATERAL_CODES, COLLATERAL_TYPES, PROVINCES
+from npl_xl.checks import Interval, check_each
 from npl_xl.errors import DomainError, InputTypeError
 from npl_xl.model.timeline import AUCTION_STAGES, auction_reach, stage_durations, Case
 
@@ -67,11 +68,7 @@ def _check_probabilities(values, name: str, low: float, high: float | None) -> n
     if array.size != 3:
         raise InputTypeError(f"must hold 3 values (rounds 1, 2 and 3), got {array.size}",
                              argument=name)
-    bad = (array < low) | ((array > high) if high is not None else False)
-    if bad.any():
-        bound = f"between {low:g} and {high:g}" if high is not None else f">= {low:g}"
-        raise DomainError(f"each value must be {bound}, got {array[bad][0]:g}", argument=name)
-    return array
+    return check_each(array, Interval(low, high), name, noun="round")
 
 
 def auction_value(appraisal: float, start_ratio: float = MIN_START_RATIO, cut: float = MAX_CUT,

@@ -68,8 +68,11 @@ def test_all_problems_reported_at_once():
         })
     text = str(info.value)
     assert len(info.value.problems) == 6
-    for part in ["unknown stage row text 'foo'", "column B: text 'x'", "column C: -1",
-                 "column start_ratio: 0.6", "column cut: 0.3", "unknown assumption table 'Nope'"]:
+    # one wording for a number outside its interval (npl_xl.checks): "must be in [lo, hi], got x"
+    for part in ["unknown stage row text 'foo'", "column B: text 'x'",
+                 "column C: must be in [0, 240], got -1",
+                 "column start_ratio: must be in [0.7, 1.5], got 0.6",
+                 "column cut: must be in [0, 0.2], got 0.3", "unknown assumption table 'Nope'"]:
         assert part in text
     assert info.value.excel_code == "#VALUE!"
 

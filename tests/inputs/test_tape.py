@@ -52,7 +52,7 @@ def test_every_problem_reported_at_once_with_cell_addresses():
         "row 2 (Tape!G5), column stage: unknown stage text 'appeal'",
         "row 2 (Tape!H5), column defects: unknown defect 'flood'",
         "row 2 (Tape!I5), column lien_rank: must be >= 1, got 0.5",
-        "row 3 (Tape!K6), column recovery_sd: must be <= 0.5, got 0.7",
+        "row 3 (Tape!K6), column recovery_sd: must be in [0, 0.5], got 0.7",
         "row 4 (Tape!B7), column loan_id: is blank but required",
         "row 4 (Tape!F7), column collateral_value: TRUE where a number is required",
         "row 2 (Tape!B5), column loan_id: duplicate loan_id 'a' (first in row 1)",
