@@ -98,6 +98,20 @@ def bid_collections(pool, settings=None, n_sims: int | None = None,
 
     pool : npl_xl.engine.Pool or valued-tape DataFrame; settings, n_sims, seed: as for
     :func:`npl_xl.engine.simulate_deal` (legal_final_months replaced by bid_horizon_months).
+
+    Examples
+    --------
+    Simulate once, then price at several targets (a higher target, a lower price):
+
+    >>> from npl_xl import bid_collections, pool_from_tape, price_from_collections
+    >>> tape = [["loan_id", "claim", "province", "collateral_type", "collateral_value",
+    ...          "stage", "guarantor_recovery"],
+    ...         ["L1", 1_000_000, "浙江", "住宅", 900_000, "auction_1", None],
+    ...         ["L2", 400_000, "Jiangsu", "none", None, "judgment", 100_000]]
+    >>> paths = bid_collections(pool_from_tape(tape), n_sims=400, seed=7)
+    >>> low, high = (price_from_collections(paths, r, 0.5).price for r in (0.08, 0.15))
+    >>> bool(low > high)
+    True
     """
     pool = as_pool(pool)
     settings = parse_settings(settings).with_overrides(n_sims=n_sims, seed=seed).for_bid()
@@ -120,7 +134,20 @@ def price_from_collections(collections: BidCollections, target_irr: float,
                            confidence: float = 0.5) -> BidResult:
     """The price at which P(IRR >= target_irr) = confidence for simulated ``collections``
     (see the module docstring); target_irr annual effective decimal > -1, confidence a
-    decimal strictly between 0 and 1."""
+    decimal strictly between 0 and 1.
+
+    Examples
+    --------
+    >>> from npl_xl import bid_collections, pool_from_tape, price_from_collections
+    >>> tape = [["loan_id", "claim", "province", "collateral_type", "collateral_value",
+    ...          "stage", "guarantor_recovery"],
+    ...         ["L1", 1_000_000, "浙江", "住宅", 900_000, "auction_1", None],
+    ...         ["L2", 400_000, "Jiangsu", "none", None, "judgment", 100_000]]
+    >>> paths = bid_collections(pool_from_tape(tape), n_sims=400, seed=7)
+    >>> median, prudent = (price_from_collections(paths, 0.12, c).price for c in (0.5, 0.9))
+    >>> bool(prudent < median)   # 90% sure of 12% costs more than even odds: a lower price
+    True
+    """
     _check_target(target_irr, confidence)
     coll, dates = collections.cash, collections.dates
     pv = coll @ (1.0 + target_irr) ** (-dates / 12.0)
@@ -157,6 +184,21 @@ def bid_price(pool, target_irr: float, confidence: float = 0.5, settings=None,
         Decimal strictly between 0 and 1; default 0.5 (the median IRR equals the target).
     settings, n_sims, seed :
         As for :func:`npl_xl.engine.simulate_deal`.
+
+    Examples
+    --------
+    The price at which the median IRR is 12% a year:
+
+    >>> from npl_xl import bid_price, pool_from_tape
+    >>> tape = [["loan_id", "claim", "province", "collateral_type", "collateral_value",
+    ...          "stage", "guarantor_recovery"],
+    ...         ["L1", 1_000_000, "浙江", "住宅", 900_000, "auction_1", None],
+    ...         ["L2", 400_000, "Jiangsu", "none", None, "judgment", 100_000]]
+    >>> bid = bid_price(pool_from_tape(tape), target_irr=0.12, confidence=0.5, n_sims=400, seed=7)
+    >>> bool(0 < bid.price < 730_724.32)   # below the undiscounted expected recovery
+    True
+    >>> len(bid.as_row()), len(bid.stderr_row())   # price, price_to_claim, irr_at_price_mean
+    (3, 3)
     """
     _check_target(target_irr, confidence)
     return price_from_collections(bid_collections(pool, settings, n_sims, seed), target_irr,

@@ -101,6 +101,15 @@ def rights_split(collections, mode: str, investor_cost: float, amc_cost: float,
     Returns
     -------
     numpy.ndarray, shape (n_periods, 2): investor, amc (currency); each row sums to C_t.
+
+    Examples
+    --------
+    Senior mode: the investor (cost 60, 8% a year) is paid first, the AMC takes the rest:
+
+    >>> from npl_xl import rights_split
+    >>> rights_split([100.0, 50.0], "senior", 60.0, 40.0, 0.08, 0.0)
+    array([[62.4, 37.6],
+           [ 0. , 50. ]])
     """
     chosen = parse_mode(mode)
     c = np.asarray(collections, dtype=float).ravel()

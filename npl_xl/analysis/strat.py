@@ -43,7 +43,20 @@ def _resolve(tape: pd.DataFrame, name: str, argument: str) -> str:
 
 def stratify(tape: pd.DataFrame, by: str, measure: str = "claim",
              assumptions: Assumptions | None = None) -> pd.DataFrame:
-    """Header [by, count, sum_<measure>, share] and one row per group (see module doc)."""
+    """Header [by, count, sum_<measure>, share] and one row per group (see module doc).
+
+    Examples
+    --------
+    >>> from npl_xl import read_tape, stratify
+    >>> tape = [["loan_id", "claim", "province", "collateral_type", "collateral_value",
+    ...          "stage", "guarantor_recovery"],
+    ...         ["L1", 1_000_000, "浙江", "住宅", 900_000, "auction_1", None],
+    ...         ["L2", 400_000, "Jiangsu", "none", None, "judgment", 100_000]]
+    >>> stratify(read_tape(tape), "province").round(4)
+       province  count  sum_claim   share
+    0  Zhejiang    1.0  1000000.0  0.7143
+    1   Jiangsu    1.0   400000.0  0.2857
+    """
     by_column = _resolve(tape, by, "by")
     measure_column = _resolve(tape, measure, "measure")
     if measure_column == "balance":

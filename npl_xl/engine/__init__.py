@@ -8,8 +8,8 @@ Public API::
                            progress=None)
 """
 
-from npl_xl.engine.pool import Pool, pool_from_frame
+from npl_xl.engine.pool import Pool, pool_from_frame, pool_from_tape
 from npl_xl.engine.simulate import DealResult, mc_mean, simulate_collections, simulate_deal
 
-__all__ = ["Pool", "pool_from_frame", "DealResult", "simulate_deal", "simulate_collections",
+__all__ = ["Pool", "pool_from_frame", "pool_from_tape", "DealResult", "simulate_deal", "simulate_collections",
            "mc_mean"]

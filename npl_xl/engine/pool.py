@@ -142,7 +142,19 @@ def pool_from_frame(frame, sd_cap_factor: float | None = None) -> Pool:
     expected_recovery, expected_months, recovery_sd and, if present, region_id.
 
     sd_cap_factor: None = the factor the tape was valued with (``frame.attrs``, set by
-    ``value_tape``), else the packaged default."""
+    ``value_tape``), else the packaged default.
+
+    Examples
+    --------
+    >>> from npl_xl import pool_from_frame, read_tape, value_tape
+    >>> tape = [["loan_id", "claim", "province", "collateral_type", "collateral_value",
+    ...          "stage", "guarantor_recovery"],
+    ...         ["L1", 1_000_000, "浙江", "住宅", 900_000, "auction_1", None],
+    ...         ["L2", 400_000, "Jiangsu", "none", None, "judgment", 100_000]]
+    >>> pool = pool_from_frame(value_tape(read_tape(tape)))
+    >>> pool.expected_recovery.tolist()   # currency
+    [630724.32, 100000.0]
+    """
     missing = [c for c in ("claim", "expected_recovery", "expected_months", "recovery_sd")
                if c not in frame.columns]
     if missing:
@@ -165,6 +177,19 @@ def pool_from_tape(tape, assumptions=None) -> Pool:
         columns, or a tape already read; assumptions : an
         :class:`~npl_xl.inputs.assumptions.Assumptions`, a worksheet block of assumption
         tables, or None for the packaged defaults.
+
+    Examples
+    --------
+    >>> from npl_xl import pool_from_tape
+    >>> tape = [["loan_id", "claim", "province", "collateral_type", "collateral_value",
+    ...          "stage", "guarantor_recovery"],
+    ...         ["L1", 1_000_000, "浙江", "住宅", 900_000, "auction_1", None],
+    ...         ["L2", 400_000, "Jiangsu", "none", None, "judgment", 100_000]]
+    >>> pool = pool_from_tape(tape)
+    >>> pool.n_loans, pool.total_claim, pool.sd_cap_factor
+    (2, 1400000.0, 0.9)
+    >>> pool.mean.round(4).tolist()   # expected recovery rates mu_i, decimal
+    [0.6307, 0.25]
     """
     from npl_xl.inputs.assumptions import Assumptions, from_argument, resolve
     from npl_xl.inputs.tape import read_tape

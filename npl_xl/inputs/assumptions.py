@@ -289,6 +289,19 @@ class Assumptions:
 
     Use :meth:`default` for the packaged tables and :meth:`from_tables` for a workbook's.
     Arrays for the vectorised valuation are derived once per object (``*_array``).
+
+    Examples
+    --------
+    The packaged tables, and a workbook's Parameters table over them (tables it does not
+    give keep the packaged values):
+
+    >>> from npl_xl import Assumptions
+    >>> Assumptions.default().sd_cap_factor
+    0.9
+    >>> tighter = Assumptions.from_tables({"Parameters": [["key", "value"],
+    ...                                                   ["sd_cap_factor", 0.8]]})
+    >>> tighter.sd_cap_factor, tighter.tier_of("Zhejiang")   # tier 0 = A
+    (0.8, 0)
     """
 
     tables: Mapping[str, pd.DataFrame]

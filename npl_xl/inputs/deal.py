@@ -122,6 +122,14 @@ def parse_tranches(table: Any) -> Tranches:
     or a :class:`Tranches` (returned unchanged). All problems are reported at once: one
     problem raises its own error class (``#NUM!`` for an impossible number, ``#N/A`` for an
     unknown kind); several raise :class:`~npl_xl.errors.TableError` (``#VALUE!``).
+
+    Examples
+    --------
+    >>> from npl_xl import parse_tranches
+    >>> tranches = parse_tranches([["名称", "类型", "金额", "利率"],
+    ...                            ["优先A", "优先", 400_000, 0.03], ["次级", "次级", 200_000, 0]])
+    >>> tranches.names, [t.kind_name for t in tranches]
+    (['优先A', '次级'], ['senior', 'subordinated'])
     """
     if isinstance(table, Tranches):
         return table
@@ -373,6 +381,13 @@ def parse_settings(table: Any = None) -> DealSettings:
         both rows (1-based within the range) and both spellings.
     DomainError, InputTypeError
         A value outside its range or of the wrong type, naming the key.
+
+    Examples
+    --------
+    >>> from npl_xl import parse_settings
+    >>> settings = parse_settings([["key", "value"], ["rho", 0.2], ["模拟次数", 2000]])
+    >>> settings.rho, settings.n_sims, settings.n_periods   # 60 months, paid every 6
+    (0.2, 2000, 10)
     """
     if table is None:
         return DealSettings()

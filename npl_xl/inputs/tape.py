@@ -123,6 +123,20 @@ def read_tape(rows: list[list[Any]], origin: str = "Tape!A1") -> pd.DataFrame:
     problems name the right cells. Fully blank rows are skipped. Returns a DataFrame with
     the canonical columns (module docstring) followed by the extra columns as given.
     Raises TableError listing every problem found.
+
+    Examples
+    --------
+    Chinese codes and headers are read into the canonical English ones:
+
+    >>> from npl_xl import read_tape
+    >>> tape = [["loan_id", "claim", "province", "collateral_type", "collateral_value",
+    ...          "stage", "guarantor_recovery"],
+    ...         ["L1", 1_000_000, "浙江", "住宅", 900_000, "auction_1", None],
+    ...         ["L2", 400_000, "Jiangsu", "none", None, "judgment", 100_000]]
+    >>> read_tape(tape)[["loan_id", "province", "collateral_type", "lien_rank"]]
+      loan_id  province collateral_type  lien_rank
+    0      L1  Zhejiang     residential          1
+    1      L2   Jiangsu            none          1
     """
     if isinstance(rows, pd.DataFrame):
         rows = [list(rows.columns)] + rows.astype(object).where(rows.notna(), None).to_numpy().tolist()

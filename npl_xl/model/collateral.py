@@ -84,6 +84,15 @@ def auction_value(appraisal: float, start_ratio: float = MIN_START_RATIO, cut: f
     creditor's acceptance in kind at start_2 (else 0). p_sell and premium default to the
     AuctionLadder row of the collateral type and province's tier. ``first_round`` (1–3)
     values a case whose earlier rounds have already failed.
+
+    Examples
+    --------
+    A residential property appraised at 1,000,000 (currency), tier B, from the first round:
+
+    >>> from npl_xl import auction_value
+    >>> outcome = auction_value(1_000_000)
+    >>> outcome.expected_proceeds, outcome.expected_round
+    (654948.0, 2.04)
     """
     if appraisal < 0:
         raise DomainError(f"must be >= 0, got {appraisal:g}", argument="appraisal")
@@ -130,6 +139,15 @@ def comps_value(area: float, prices: Sequence[float], factors, weights: Sequence
     comparable whose ``judicial`` flag is False (an open-market sale, not a court auction)
     is further multiplied by (1 − market_discount). unit_value = weighted mean of the
     adjusted prices (weights default equal, normalised); value = unit_value × area.
+
+    Examples
+    --------
+    100 m² against two court-auction comparables at 10,000 and 11,000 per m², the second
+    corrected by 0.95: unit value (10,000 + 10,450) / 2 = 10,225:
+
+    >>> from npl_xl import comps_value
+    >>> comps_value(100, [10_000, 11_000], [[1.0], [0.95]])
+    (10225.0, 1022500.0)
     """
     prices = np.asarray(prices, dtype=float).ravel()
     k = prices.size
@@ -180,7 +198,16 @@ def net_recovery(proceeds: float, claim: float, prior_claims: float = 0.0,
 
     cost_rate (decimal of proceeds) defaults to the CostRates row of ``collateral_type``
     (blank = residential); deduction covers the sole-residence rent (5–8 years of rent)
-    and lease haircuts."""
+    and lease haircuts.
+
+    Examples
+    --------
+    Proceeds 800,000 less 5% costs = 760,000, below the claim of 1,000,000:
+
+    >>> from npl_xl import net_recovery
+    >>> net_recovery(800_000, 1_000_000, cost_rate=0.05)
+    760000.0
+    """
     for name, value in (("proceeds", proceeds), ("claim", claim), ("prior_claims", prior_claims),
                         ("deduction", deduction)):
         if value < 0:

@@ -38,7 +38,14 @@ RATINGS: tuple[str, ...] = _table()[0]
 
 
 def idealized_el(rating: str, wal_years: float) -> float:
-    """Idealized EL (decimal) of ``rating`` at ``wal_years`` (interpolated, clamped to 1-10)."""
+    """Idealized EL (decimal) of ``rating`` at ``wal_years`` (interpolated, clamped to 1-10).
+
+    Examples
+    --------
+    >>> from npl_xl import idealized_el
+    >>> round(idealized_el("Baa3", 5.0), 6)   # 1.6775% of par at 5 years
+    0.016775
+    """
     names, years, el = _table()
     row = names.index(rating)
     return float(np.interp(min(max(wal_years, years[0]), years[-1]), years, el[row]))
@@ -58,6 +65,15 @@ def rating_from_el(el: float, wal_years: float) -> str:
     ------
     DomainError
         ``#NUM!`` for el outside [0, 1] or a negative or non-finite WAL.
+
+    Examples
+    --------
+    An EL of 0.1% over a 3-year WAL rates A2 on Moody's idealized table; a 20% EL is
+    below the table:
+
+    >>> from npl_xl import rating_from_el
+    >>> rating_from_el(0.001, 3.0), rating_from_el(0.20, 3.0)
+    ('A2', 'Ca')
     """
     if not (0.0 <= el <= 1.0):
         raise DomainError(f"must be a decimal in [0, 1] (0.001 = 0.1%), got {el:g}", argument="el")

@@ -67,7 +67,14 @@ def case_of(province: str | None, stage: str | None = None, collateral_type: str
     """Normalise codes (any spelling; None = default) into a :class:`Case`.
 
     Defaults: stage not_filed, collateral_type residential, province -> the
-    blank_province_tier parameter (tier B in the packaged tables)."""
+    blank_province_tier parameter (tier B in the packaged tables).
+
+    Examples
+    --------
+    >>> from npl_xl import case_of
+    >>> case_of("浙江省", "判决", "住宅")
+    Case(tier=0, stage=2, collateral=0, defects=())
+    """
     a = resolve(assumptions)
     tier = a.tier_of(PROVINCES.lookup(province, "province") if province is not None else None)
     stage_code = STAGES.lookup(stage, "stage") if stage is not None else "not_filed"
@@ -139,5 +146,12 @@ def judicial_schedule(case: Case, assumptions: Assumptions | None = None,
 
 def judicial_months(case: Case, assumptions: Assumptions | None = None,
                     p_sell: Sequence[float] | None = None) -> float:
-    """Expected months until cash is distributed: the last end_month of the schedule."""
+    """Expected months until cash is distributed: the last end_month of the schedule.
+
+    Examples
+    --------
+    >>> from npl_xl import case_of, judicial_months
+    >>> round(float(judicial_months(case_of("Zhejiang", "judgment", "residential"))), 4)
+    7.3678
+    """
     return judicial_schedule(case, assumptions, p_sell)[-1][2]

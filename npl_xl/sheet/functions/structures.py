@@ -3,15 +3,10 @@ NPL_RIGHTS_SPLIT."""
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
 from npl_xl.analysis import pricing, rights
-from npl_xl.inputs.deal import parse_settings, parse_tranches
+from npl_xl.analysis.cashflows import waterfall_table
 from npl_xl.engine.pool import pool_from_tape
 from npl_xl.engine.simulate import simulate_deal
-from npl_xl.engine.waterfall import deterministic_waterfall
-from npl_xl.errors import DomainError
 from npl_xl.model.rating import rating_from_el
 from npl_xl.sheet.registry import Arg, worksheet_function
 from npl_xl.sheet.functions.timeline import ASSUMPTIONS_ARG
@@ -31,16 +26,7 @@ _SEED = Arg("seed", "integer", default=None, doc="Random seed >= 0; blank = the 
 )
 def waterfall(collections, tranches, settings):
     """Deterministic waterfall of one vector of period collections: fees, taxes, reserve, each tranche's interest, principal and balance, excess fee, residual."""
-    if collections.size == 0:
-        raise DomainError("holds no periods", argument="collections")
-    if np.any(collections < 0):
-        raise DomainError("collections must be >= 0", argument="collections")
-    deal_settings = parse_settings(settings)
-    flows, columns, _, _ = deterministic_waterfall(collections, parse_tranches(tranches), deal_settings)
-    frame = pd.DataFrame(flows, columns=columns)
-    frame.insert(0, "month", np.arange(1, len(frame) + 1) * deal_settings.payment_months)
-    frame.insert(0, "period", np.arange(1, len(frame) + 1))
-    return frame
+    return waterfall_table(collections, tranches, settings)
 
 
 @worksheet_function(
