@@ -6,17 +6,15 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the full reference (docs/FUNCTIONS.md) as Markdown")
+    parser.add_argument("--lang", choices=("en", "zh"), default="en",
+                        help="language of the one-line descriptions (zh: 中文)")
 
 
 def main(args: argparse.Namespace) -> int:
     """``npl-xl functions``: the registry, as the function wizard would show it."""
-    from npl_xl.sheet.registry import load_all
+    from npl_xl.sheet.docs import render_function_list, render_functions_md
 
-    for fn in load_all().values():
-        signature = ", ".join(a.name if a.required else f"[{a.name}]" for a in fn.args)
-        if args.markdown:
-            print(f"| `{fn.name}({signature})` | {fn.shape} | {fn.doc} |")
-        else:
-            print(f"{fn.name}({signature}) -> {fn.shape}\n    {fn.doc}")
+    print(render_functions_md() if args.markdown else render_function_list(args.lang))
     return 0

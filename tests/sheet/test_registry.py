@@ -61,6 +61,8 @@ def test_declarations_excel_and_vba_accept(name):
     function = REGISTRY[name]
     assert name.startswith("NPL_") and name.isupper()
     assert function.doc and len(function.doc) <= 255
+    assert function.zh and len(function.zh) <= 255, f"{name} has no Chinese one-liner (zh=)"
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in function.zh), name
     seen_optional = False
     for arg in function.args:
         assert arg.doc, f"{name}.{arg.name} has no help text"

@@ -25,6 +25,7 @@ def _flags(value):
     Arg("judicial", "any", default=None, doc="TRUE if the comparable sold at a court auction (one flag or k flags); blank = TRUE"),
     Arg("market_discount", "number", default=0.0, doc="Discount applied to open-market (judicial FALSE) comparables, decimal in [0, 1); default 0"),
     shape="1x2: unit_value, value",
+    zh="市场比较法估值：修正后可比案例单价的加权平均（单价）及单价×面积（总价）",
 )
 def comps_value(area, prices, factors, weights, judicial, market_discount):
     """Comparable-sales value of a property: unit_value (weighted mean of adjusted comparable prices) and value = unit_value x area."""
@@ -43,6 +44,7 @@ def comps_value(area, prices, factors, weights, judicial, market_discount):
     Arg("province", "text", default=None, doc="Province (浙江, Zhejiang, ZJ) for the default ladder and durations; blank = tier B"),
     ASSUMPTIONS_ARG,
     shape="1x4: expected_proceeds, p_sold, expected_round, expected_months",
+    zh="司法网络拍卖（一拍、二拍、变卖、以物抵债）的预期结果：预期成交额、成交概率、预期轮次、预期月数",
 )
 def auction_value(appraisal, start_ratio, cut, p_sell, premium, in_lieu, collateral_type, province,
                   assumptions):
@@ -60,6 +62,7 @@ def auction_value(appraisal, start_ratio, cut, p_sell, premium, in_lieu, collate
     Arg("deduction", "number", default=0.0, doc="Deductions (sole-residence rent, lease haircut) in currency; default 0"),
     Arg("collateral_type", "text", default=None, doc="Type whose default cost_rate applies when cost_rate is blank; default residential"),
     ASSUMPTIONS_ARG,
+    zh="抵押物处置净回收：min(债权, max(0, 处置收入×(1−处置费率)−优先债权−扣减))",
 )
 def net_recovery(proceeds, claim, prior_claims, cost_rate, deduction, collateral_type, assumptions):
     """Net recovery to the lender: min(claim, max(0, proceeds x (1 - cost_rate) - prior_claims - deduction))."""

@@ -25,6 +25,7 @@ from npl_xl.sheet.functions.timeline import ASSUMPTIONS_ARG
     Arg("lien_rank", "integer", default=1, doc="Lien rank, 1 = first (default)"),
     ASSUMPTIONS_ARG,
     shape="1x3: expected_recovery, expected_months, recovery_sd",
+    zh="单户贷款尽调估值：预期回收金额（以债权为上限）、预期回收月数、回收率标准差",
 )
 def loan_recovery(claim, collateral_value, collateral_type, province, stage, defects, borrower,
                   guarantor, other, prior_claims, lien_rank, assumptions):
@@ -41,6 +42,7 @@ def loan_recovery(claim, collateral_value, collateral_type, province, stage, def
     Arg("measure", "text", default="claim", doc="Numeric column summed per group; default claim"),
     ASSUMPTIONS_ARG,
     shape="header + one row per group: group, count, sum, share",
+    zh="资产池分层统计：每组的笔数、指标合计及占比",
 )
 def stratify(tape, by, measure, assumptions):
     """Pool stratification: one row per group with the count of loans, the sum of the measure and its share."""

@@ -23,6 +23,7 @@ _SEED = Arg("seed", "integer", default=None, doc="Random seed >= 0; blank = the 
     Arg("collections", "vector", doc="Pool collections per payment period (currency), one row or column"),
     _TRANCHES, _SETTINGS,
     shape="header + one row per period",
+    zh="按一组各期回收款运行确定性现金流瀑布：税费、储备金、各档利息、本金及余额、超额服务费、剩余收益",
 )
 def waterfall(collections, tranches, settings):
     """Deterministic waterfall of one vector of period collections: fees, taxes, reserve, each tranche's interest, principal and balance, excess fee, residual."""
@@ -35,6 +36,7 @@ def waterfall(collections, tranches, settings):
     Arg("stderr", "bool", default=False, doc="TRUE adds the standard errors of PD, WAL (years) and mean_irr as three more columns; default FALSE"),
     shape="header + one row per tranche: name, EL, PD, WAL, mean_irr, rating, el_stderr",
     cached=True,
+    zh="贷款清单与现金流瀑布的蒙特卡洛模拟：各档预期损失、违约概率、加权平均期限（年）、平均内部收益率、评级、预期损失标准误",
 )
 def tranche_el(tape, tranches, settings, n_sims, seed, assumptions, stderr):
     """Monte Carlo tranche figures over the loan tape and the waterfall: EL, PD, WAL (years), mean IRR, rating, EL standard error."""
@@ -47,6 +49,7 @@ def tranche_el(tape, tranches, settings, n_sims, seed, assumptions, stderr):
     Arg("el", "number", doc="Expected loss, decimal of par (0.001 = 0.1%)"),
     Arg("wal_years", "number", doc="Weighted average life, years"),
     shape="text",
+    zh="按穆迪理想化预期损失表，给出该加权平均期限下理想化预期损失不低于el的最高评级",
 )
 def rating(el, wal_years):
     """Highest Moody's rating whose idealized expected loss at this WAL is >= el (linear in WAL, 1-10 years)."""
@@ -62,6 +65,7 @@ def rating(el, wal_years):
     Arg("stderr", "bool", default=False, doc="TRUE adds a second row with the Monte Carlo standard errors of the three figures; default FALSE"),
     shape="1x3: price, price_to_claim, irr_at_price_mean",
     cached=True,
+    zh="资产包整体报价：使P(内部收益率≥目标收益率)=置信度的价格、价格占债权比例及该价格下的平均内部收益率",
 )
 def bid_price(tape, target_irr, confidence, settings, n_sims, seed, assumptions, stderr):
     """Whole-package price such that P(IRR >= target_irr) = confidence, counting recoveries up to the settings' bid_horizon_months (default 240): price, price/claims, mean IRR at that price."""
@@ -81,9 +85,10 @@ def bid_price(tape, target_irr, confidence, settings, n_sims, seed, assumptions,
     Arg("share", "number", default=None, doc="Investor's share, decimal; default investor_cost/(investor_cost+amc_cost)"),
     Arg("period_months", "number", default=6.0, doc="Months per period for accruing returns; default 6"),
     shape="periods x 2: investor, amc",
+    zh="不良资产收益权转让模式（普通、优先、劣后、半劣后）下各期回收款在投资人与资产管理公司之间的分配",
 )
 def rights_split(collections, mode, investor_cost, amc_cost, investor_rate, amc_rate, share,
                  period_months):
-    """Split each period's collections between investor and AMC under an income-right transfer mode (seed 004)."""
+    """Split each period's collections between investor and AMC under one of the four income-right transfer modes AMCs use (see docs/MODEL.md)."""
     return rights.rights_split(collections, mode, investor_cost, amc_cost, investor_rate,
                                amc_rate, share, period_months)

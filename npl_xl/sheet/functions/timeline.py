@@ -23,14 +23,14 @@ def _case(province, stage, collateral_type, defects, assumptions):
     return timeline.case_of(province, stage, collateral_type, defects, a), a
 
 
-@worksheet_function("NPL_JUDICIAL_MONTHS", *_ARGS)
+@worksheet_function("NPL_JUDICIAL_MONTHS", *_ARGS, zh="从当前诉讼阶段到司法处置回款的预期月数")
 def judicial_months(province, stage, collateral_type, defects, assumptions):
     """Expected months from the current stage until cash is distributed, for a claim disposed of through the courts."""
     case, a = _case(province, stage, collateral_type, defects, assumptions)
     return timeline.judicial_months(case, a)
 
 
-@worksheet_function("NPL_JUDICIAL_SCHEDULE", *_ARGS, shape="nx3: stage, start_month, end_month")
+@worksheet_function("NPL_JUDICIAL_SCHEDULE", *_ARGS, shape="nx3: stage, start_month, end_month", zh="此后各司法阶段及其预期起止月份；最后的结束月等于NPL_JUDICIAL_MONTHS")
 def judicial_schedule(province, stage, collateral_type, defects, assumptions):
     """The stages ahead with expected start and end months; the last end_month equals NPL_JUDICIAL_MONTHS."""
     case, a = _case(province, stage, collateral_type, defects, assumptions)

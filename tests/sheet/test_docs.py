@@ -1,0 +1,44 @@
+"""docs/FUNCTIONS.md is generated from the registry and must be current."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from npl_xl.inputs.deal import SETTINGS
+from npl_xl.sheet.docs import FUNCTIONS_MD, render_functions_md, signature
+from npl_xl.sheet.registry import load_all
+
+REGENERATE = "python -m npl_xl.sheet.docs"
+
+
+def test_the_committed_reference_is_the_generated_one():
+    assert FUNCTIONS_MD.exists(), f"docs/FUNCTIONS.md is missing: run `{REGENERATE}`"
+    assert FUNCTIONS_MD.read_text(encoding="utf-8") == render_functions_md(), (
+        f"docs/FUNCTIONS.md is out of date with the worksheet declarations or SETTINGS: run "
+        f"`{REGENERATE}` and commit docs/FUNCTIONS.md")
+
+
+def test_it_names_every_function_argument_default_and_settings_key():
+    text = render_functions_md()
+    for fn in load_all().values():
+        assert f"### `{signature(fn)}`" in text
+        assert fn.zh in text and fn.shape in text
+        for arg in fn.args:
+            assert f"`{arg.name}`" in text and arg.doc in text
+    for key in SETTINGS:
+        assert f"| `{key.name}` |" in text and key.doc in text
+    for code in ("#VALUE!", "#NUM!", "#N/A"):
+        assert f"`{code}`" in text
+
+
+def test_check_mode_and_the_command_line(tmp_path):
+    stale = tmp_path / "FUNCTIONS.md"
+    stale.write_text("old", encoding="utf-8")
+    run = [sys.executable, "-m", "npl_xl.sheet.docs", "--output", str(stale)]
+    assert subprocess.run(run + ["--check"], capture_output=True).returncode == 1
+    assert subprocess.run(run, capture_output=True).returncode == 0
+    assert subprocess.run(run + ["--check"], capture_output=True).returncode == 0
+    zh = subprocess.run([sys.executable, "-m", "npl_xl.cli", "functions", "--lang", "zh"],
+                        capture_output=True, text=True, encoding="utf-8")
+    assert zh.returncode == 0 and load_all()["NPL_BETA_PARAMS"].zh in zh.stdout
