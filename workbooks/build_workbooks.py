@@ -103,12 +103,12 @@ def settings_rows() -> list[tuple[str, object, str | None, str]]:
 #: Systematic correlation of the sample deal, calibrated so that the senior rates near the
 #: top of the scale as published (AAA): with 10,000 paths the senior is Aaa at rho 0.01,
 #: Aa1 at 0.02, Aa2 at 0.03, A1 at 0.04-0.05, Baa1 at 0.10 and Baa3 at the package default
-#: 0.15. The agency's correlation is not published (seed 002: "一定的系统风险相关性").
+#: 0.15. The agency's correlation is not published ([CCXI-16NY1]: "一定的系统风险相关性").
 SAMPLE_RHO = 0.02
-#: The sample deal's settings where they differ from the template's: reserve 2x (seed 002),
+#: The sample deal's settings where they differ from the template's: reserve 2x ([CCXI-16NY1]),
 #: an external liquidity facility (ABC press release; amount not published: 1亿 assumed),
-#: fees and the excess servicing fee share as assumptions (domain §4.1-4.2, §7); recovery
-#: dates stressed in bad states of the systematic factor (timing_stress, domain §2.4).
+#: fees and the excess servicing fee share as assumptions (docs/MODEL.md); recovery
+#: dates stressed in bad states of the systematic factor (timing_stress, docs/MODEL.md).
 SAMPLE_SETTINGS = {"rho": SAMPLE_RHO, "reserve_multiple": 2.0, "liquidity_limit": 100_000_000,
                    "fixed_expenses": 1_500_000, "servicer_fee_rate": 0.005,
                    "excess_fee_share": 0.20, "timing_stress": 0.25}
@@ -267,7 +267,7 @@ def write_settings(wb, fmt, overrides: dict) -> None:
 def write_assumptions(wb, fmt) -> None:
     ws = wb.add_worksheet("Assumptions")
     ws.write(0, 0, "Assumptions 假设参数: editable tables behind the packaged defaults (sources in "
-             "each row; domain research §1, §2, §7). Functions given these tables use them.", fmt.bold)
+             "each row; keys in docs/SOURCES.md). Functions given these tables use them.", fmt.bold)
     row = 2
     widths: dict[int, int] = {}
     last_row, last_col = row, 0
@@ -464,7 +464,7 @@ def main(argv=None) -> int:
         "(the packaged judicial timeline alone collects about 99% within three years in Jiangsu/Zhejiang).",
         "Tranches as issued: senior 20.62亿 at 3.48% (AAA), subordinated 10.02亿 issued at 108 (issue_price = "
         "1.08 x balance); semiannual payments; legal final 60 months; reserve 2x next period's senior items "
-        "(seed 002); external liquidity facility (amount not published: 1亿 assumed).",
+        "(中诚信国际 analysis of 16农盈1); external liquidity facility (amount not published: 1亿 assumed).",
         f"Settings rho = {SAMPLE_RHO} is calibrated so the senior rates near the top of the scale as "
         "published (AAA); the agency's correlation is not published. With the package default rho 0.15 "
         "the same senior rates about Baa3: change rho in Settings to see it.",

@@ -1,4 +1,4 @@
-"""A synthetic loan tape shaped like the published 16农盈1 pool (seed 002; domain §4.3).
+"""A synthetic loan tape shaped like the published 16农盈1 pool ([ABC-16NY1], [CCXI-16NY1] in docs/SOURCES.md).
 
 Published facts it reproduces by construction: 107.27亿 CNY of claims (未偿本息余额) over
 1,199 corporate loans to 204 borrowers; Jiangsu + Zhejiang 79.82% of claims, the rest in

@@ -1,6 +1,6 @@
 """AMC income-right transfer modes: who gets each period's collections (NPL_RIGHTS_SPLIT).
 
-Seed 004 (中国东方资产, 孙方) and domain.md §6. An asset management company (AMC) that bought
+The four modes described by 孙方 of China Orient AMC ([Sun-AMC] in docs/SOURCES.md). An asset management company (AMC) that bought
 a package sells an investor an income right; each party has put in a cost (investor_cost,
 amc_cost, currency) and may be promised a fixed annual return (investor_rate, amc_rate,
 decimals). A party's *claim* is its unpaid return plus its unrecovered cost. Each period:

@@ -1,6 +1,6 @@
 """Simulated pool collections per path and payment period: the numba kernels.
 
-Model (per loan i, path p; domain.md §2.4, §2.6):
+Model (per loan i, path p; docs/MODEL.md, Simulation):
 
     M_p,r   = sqrt(w) M_p + sqrt(1 - w) M_p,r          systematic factor of region r
     Z_i,p   = sqrt(rho) M_p,r(i) + sqrt(1 - rho) eps_i,p

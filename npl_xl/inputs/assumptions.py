@@ -2,8 +2,9 @@
 
 Every number a valuation uses without the analyst typing it — stage durations per region
 tier, the auction ladder, defect delays and haircuts, cost rates, the sd per difficulty
-grade — lives in a table, shipped as UTF-8 CSV in ``npl_xl/data`` with a ``source`` column
-citing domain.md ([S] statute, [M] market data, [P] practitioner, [A] toolkit assumption),
+grade — lives in a table, shipped as UTF-8 CSV in ``npl_xl/inputs/data`` with a ``source``
+column citing docs/SOURCES.md ([S] statute, [M] market data, [P] practitioner, [A] npl-xl
+assumption),
 and editable in the workbook's ``Assumptions`` sheet. The sheet wins when present.
 
 The ``Assumptions`` sheet holds one Excel table per block, each with a header row; column

@@ -174,7 +174,7 @@ COLLATERAL_TYPES = CodeSet("collateral type", {
     "none": ["无", "信用", "纯信用", "无抵押", "保证", "unsecured", "credit", "guarantee"],
 }, hint=", ".join(COLLATERAL_CODES) + " (or 住宅, 商业/商铺/办公, 工业/厂房, 土地, 其他, 无/信用)")
 
-#: Legal defects (domain.md §1.3).
+#: Legal defects (docs/MODEL.md; the rules behind each in docs/SOURCES.md).
 DEFECT_CODES = ("waiting_seizure", "pre_registration", "sole_residence", "lease",
                 "debtor_missing", "criminal", "bankruptcy")
 
@@ -188,6 +188,6 @@ DEFECTS = CodeSet("defect", {
     "bankruptcy": ["破产", "重整", "破产重整", "insolvency", "reorganisation"],
 }, hint=", ".join(DEFECT_CODES) + " (or 轮候查封, 预告抵押登记, 唯一住房, 租赁, 失联, 涉刑, 破产)")
 
-#: Region tiers of judicial efficiency (domain.md §1.1): A fastest, C slowest.
+#: Region tiers of judicial efficiency ([CBR-Mortgage], [Regional]): A fastest, C slowest.
 TIERS = CodeSet("region tier", {"A": ["tier a", "a类"], "B": ["tier b", "b类"],
                                 "C": ["tier c", "c类"]}, hint="A, B or C")

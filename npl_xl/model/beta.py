@@ -2,13 +2,13 @@
 
 Recovery rates are decimals of the claim (0.30 = 30 %). The Beta is parametrised by its
 mean and standard deviation, as analysts state recovery assumptions, and converted by the
-method of moments (domain.md §2.1)::
+method of moments (docs/MODEL.md, Recoveries)::
 
     k = mean (1 - mean) / sd**2 - 1,   alpha = mean k,   beta = (1 - mean) k
 
 Historical recoveries often pile up at exactly 0 (nothing recovered) and 1 (paid in full).
 :func:`fit_beta` splits those off as point masses and fits the Beta to the interior values
-only: a zero/one-inflated Beta (Calabrese; domain.md §2.2).
+only: a zero/one-inflated Beta (Calabrese; [Calabrese] in docs/SOURCES.md).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Money is in the workbook's currency unit, ratios and rates are decimals, time in months.
 
 The auction ladder follows the Supreme People's Court's online judicial auction rules
-(法释〔2016〕18号, domain.md §1.2): round 1 starts at ``start_ratio`` (≥ 0.70) of the
+(法释〔2016〕18号, [SPC-Auction] in docs/SOURCES.md): round 1 starts at ``start_ratio`` (≥ 0.70) of the
 appraisal, round 2 at ``(1 - cut)`` of that (cut ≤ 0.20), the sale by conversion (变卖) at
 the round-2 start, bids only upward; if all fail the creditor may accept the property in
 kind (以物抵债) at the round-2 start.

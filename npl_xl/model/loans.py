@@ -1,11 +1,11 @@
 """Loan-level due-diligence valuation: expected recovery, months and recovery sd per loan.
 
-The rating agencies' loan-by-loan method (seed 002, domain.md §2.5)::
+The rating agencies' loan-by-loan method ([CCXI-16NY1], [CBR-Methods] in docs/SOURCES.md)::
 
     expected_recovery = min(claim, borrower + guarantor + collateral + other)
 
 with the collateral's part from the judicial auction ladder, less disposal costs, prior
-claims and the deductions and haircuts of its legal defects (domain.md §1.3)::
+claims and the deductions and haircuts of its legal defects (the Defects table; docs/MODEL.md)::
 
     proceeds   = expected auction proceeds from the case's stage (NPL_AUCTION_VALUE)
     collateral = Π value_factor(defect) × min(claim, max(0, proceeds (1 − cost_rate)
@@ -13,7 +13,7 @@ claims and the deductions and haircuts of its legal defects (domain.md §1.3)::
 
 Months come from the judicial timeline (:mod:`npl_xl.model.timeline`). ``recovery_sd`` is the sd
 of the recovery *rate* (decimal of the claim) from the loan's difficulty grade D1–D5
-(domain.md §2.3), capped at sd_cap_factor × sqrt(mu (1 − mu)), mu = expected_recovery /
+(an npl-xl assumption, docs/MODEL.md), capped at sd_cap_factor × sqrt(mu (1 − mu)), mu = expected_recovery /
 claim, so that a Beta with that mean and sd exists (sd 0 when mu is within 1e-9 of 0 or 1).
 
 Difficulty grade: the worst that applies of D1 (first-lien residential, tier A, no defect),

@@ -1,9 +1,10 @@
-"""Ratings from expected loss and WAL: Moody's idealized expected-loss table (domain.md §3.2).
+"""Ratings from expected loss and WAL: Moody's idealized expected-loss table
+([Moodys-EL] in docs/SOURCES.md).
 
 The table (``data/moodys_idealized_el.csv``, percent of par, horizons 1-10 years, with its
 source in the file header) is read once. For a tranche with expected loss ``el`` (decimal:
 0.001 = 0.1%) and weighted average life ``wal_years``, the rating is the highest rating whose
-idealized EL at that WAL is >= el (domain.md §3.3); the idealized EL is interpolated linearly
+idealized EL at that WAL is >= el (docs/MODEL.md, Tranche figures); the idealized EL is interpolated linearly
 between whole years, the 1-year column is used below one year and the 10-year column above
 ten. An EL above the Caa threshold rates "Ca".
 """

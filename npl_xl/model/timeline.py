@@ -1,6 +1,6 @@
 """Judicial timeline: expected months from a case's current stage until cash is distributed.
 
-The process (domain.md §1.1) runs through the contract's stages in order::
+The process ([CPL-Deadlines], [SPC-Auction] in docs/SOURCES.md) runs through the contract's stages in order::
 
     not_filed -> filed -> judgment -> enforcement -> appraisal -> auction_1
               -> auction_2 -> sale -> in_lieu -> distribution

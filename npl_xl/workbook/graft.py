@@ -1,8 +1,8 @@
 """Editing an .xlsx/.xlsm package at the zip/XML level, without a spreadsheet library's save.
 
 openpyxl's load-and-save drops parts it does not model (the Office 2010 ribbon
-relationship, dynamic-array metadata, data-validation extensions...; research/recalc.md
-§6). So npl-xl never saves a user's workbook through a library. Output sheets are built in
+relationship, dynamic-array metadata, data-validation extensions...; see ARCHITECTURE.md).
+So npl-xl never saves a user's workbook through a library. Output sheets are built in
 a *scratch* workbook with xlsxwriter and their parts are grafted into a copy of the user's
 package:
 
