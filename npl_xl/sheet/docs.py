@@ -1,7 +1,7 @@
-"""docs/FUNCTIONS.md, generated from the registry (and the Settings keys from SETTINGS).
+"""docs/FUNCTIONS.md (and the function list of docs/使用指南.md), generated from the registry.
 
-    python -m npl_xl.sheet.docs            # rewrite docs/FUNCTIONS.md
-    python -m npl_xl.sheet.docs --check    # exit 1 if the committed file is out of date
+    python -m npl_xl.sheet.docs            # rewrite docs/FUNCTIONS.md and the guide's list
+    python -m npl_xl.sheet.docs --check    # exit 1 if a committed file is out of date
 
 Every function, argument, default, unit (the argument's help names it), result shape and
 the error values a cell can show come from the declarations in
@@ -16,10 +16,15 @@ import argparse
 import sys
 from pathlib import Path
 
-__all__ = ["render_functions_md", "render_function_list", "FUNCTIONS_MD", "main"]
+__all__ = ["render_functions_md", "render_function_list", "render_guide", "FUNCTIONS_MD",
+           "GUIDE_MD", "main"]
 
-#: The generated reference, relative to the repository root.
-FUNCTIONS_MD = Path(__file__).resolve().parents[2] / "docs" / "FUNCTIONS.md"
+_DOCS = Path(__file__).resolve().parents[2] / "docs"
+#: The generated reference, in the repository's docs folder.
+FUNCTIONS_MD = _DOCS / "FUNCTIONS.md"
+#: The Chinese user guide; its function list between the markers is generated.
+GUIDE_MD = _DOCS / "使用指南.md"
+_BEGIN, _END = "<!-- functions:begin -->", "<!-- functions:end -->"
 
 _KIND_TEXT = {
     "number": "number", "integer": "whole number", "bool": "TRUE/FALSE",
@@ -184,26 +189,50 @@ def render_function_list(lang: str = "en") -> str:
     return "\n".join(out)
 
 
+def render_guide(current: str) -> str:
+    """``current`` (the Chinese guide) with its function list between the markers replaced by
+    one generated from the registry: each function's signature, result and 中文 line."""
+    from npl_xl.sheet.registry import load_all
+
+    rows = ["| 函数 | 返回 | 说明 |", "|---|---|---|"]
+    rows += [f"| `{_cell(signature(fn))}` | {_cell(fn.shape)} | {_cell(fn.zh or fn.doc)} |"
+             for fn in load_all().values()]
+    head, found, rest = current.partition(_BEGIN)
+    if not found or _END not in rest:
+        raise ValueError(f"the guide lacks the markers {_BEGIN} ... {_END}")
+    return head + _BEGIN + "\n" + "\n".join(rows) + "\n" + _END + rest.partition(_END)[2]
+
+
+def _outputs(functions_md: Path, guide_md: Path) -> dict[Path, str]:
+    outputs = {functions_md: render_functions_md()}
+    if guide_md.exists():
+        outputs[guide_md] = render_guide(guide_md.read_text(encoding="utf-8"))
+    return outputs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m npl_xl.sheet.docs",
                                      description="Regenerate docs/FUNCTIONS.md from the registry.")
     parser.add_argument("--check", action="store_true",
                         help="only compare with the committed file; exit 1 if it differs")
     parser.add_argument("--output", type=Path, default=FUNCTIONS_MD)
+    parser.add_argument("--guide", type=Path, default=GUIDE_MD)
     args = parser.parse_args(argv)
-    text = render_functions_md()
-    if args.check:
-        current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
+    stale = 0
+    for path, text in _outputs(args.output, args.guide).items():
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        if args.check:
+            if current != text:
+                print(f"{path} is out of date: run python -m npl_xl.sheet.docs", file=sys.stderr)
+                stale = 1
+            continue
         if current != text:
-            print(f"{args.output} is out of date: run python -m npl_xl.sheet.docs", file=sys.stderr)
-            return 1
-        return 0
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_name(args.output.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(args.output)
-    print(f"wrote {args.output}")
-    return 0
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(path)
+            print(f"wrote {path}")
+    return stale
 
 
 if __name__ == "__main__":
