@@ -447,8 +447,13 @@ class _SettingsMethods:
 
     def for_bid(self) -> "DealSettings":
         """These settings as a whole-package buyer sees them: the collections run to
-        bid_horizon_months instead of the securitisation's legal_final_months."""
-        return replace(self, legal_final_months=self.bid_horizon_months)
+        bid_horizon_months instead of the securitisation's legal_final_months, and, unless
+        bid_with_stresses, without the rating stresses cap_at_expected and timing_stress
+        (the buyer prices the unstressed base case)."""
+        if self.bid_with_stresses:
+            return replace(self, legal_final_months=self.bid_horizon_months)
+        return replace(self, legal_final_months=self.bid_horizon_months,
+                       cap_at_expected=False, timing_stress=0.0)
 
 
 _PY_TYPES = {"int": int, "float": float, "bool": bool, "choice": str}

@@ -512,3 +512,27 @@ def test_subordinated_pv_discounts_at_sub_return_rate_when_its_coupon_is_blank()
     assert m["pv"][0, 1] == pytest.approx(10.6 / 1.03 ** 2)
     # 10.6 / 1.0609 = 9.99152 -> loss 1 - 0.999152 = 0.0848 % (at a 0 coupon it would be 0)
     assert m["loss"][0, 1] == pytest.approx(1 - 10.6 / 1.03 ** 2 / 10)
+
+
+def test_npl_waterfall_keeps_its_columns_and_appends_the_trigger_states():
+    out = REGISTRY["NPL_WATERFALL"]([[50.0], [40.0], [20.0], [80.0], [200.0]], EOD_DEAL,
+                                    [["key", "value"], ["legal_final_months", 30],
+                                     ["servicer_fee_rate", 0.1], ["reserve_multiple", 0],
+                                     ["tax_rate", 0], ["ccr_trigger", 0.85],
+                                     ["deferred_fee_share", 0.5],
+                                     ["mezz_interest", "before_senior_principal"]],
+                                    [[50.0]] * 5)
+    header = out[0]
+    # the original layout: period, month, the twelve original columns, then the tranches
+    assert header[:14] == ["period", "month", "collections", "taxes", "fixed_expenses",
+                           "servicer_fee", "liquidity_draw", "liquidity_repayment",
+                           "liquidity_balance", "reserve_draw", "reserve_balance",
+                           "excess_servicing_fee", "residual", "event_of_default"]
+    assert header[14:17] == ["A_interest", "A_principal", "A_balance"]
+    assert header[-3:] == ["ccr", "ccr_breached", "mezz_subordinated"]
+    rows = [dict(zip(header, r)) for r in out[1:]]
+    # the hand computation of test_ccr_trigger_hits_in_period_3, through the sheet
+    assert [r["ccr_breached"] for r in rows] == [0.0, 0.0, 1.0, 0.0, 0.0]
+    assert rows[3]["deferred_fee_paid"] == pytest.approx(1.0)
+    bad = REGISTRY["NPL_WATERFALL"]([[1.0], [2.0]], THREE, None, [[1.0]])
+    assert bad.code == "#NUM!" and "forecast" in bad.message

@@ -10,14 +10,14 @@ from npl_xl.analysis import pricing, rights
 from npl_xl.inputs.deal import parse_settings, parse_tranches
 from npl_xl.engine.pool import pool_from_tape
 from npl_xl.engine.simulate import simulate_deal
-from npl_xl.engine.waterfall import deterministic_waterfall
+from npl_xl.engine.waterfall import FLOW_COLUMNS, LEGACY_FLOW_COLUMNS, deterministic_waterfall
 from npl_xl.errors import DomainError
 from npl_xl.model.rating import rating_from_el
 from npl_xl.sheet.registry import Arg, worksheet_function
 from npl_xl.sheet.functions.timeline import ASSUMPTIONS_ARG
 
 _TAPE = Arg("tape", "table", doc="The loan tape with its header row (LoanTape)")
-_TRANCHES = Arg("tranches", "table", doc="Tranches table with header: name, kind, balance, coupon, issue_price (TrancheTable)")
+_TRANCHES = Arg("tranches", "table", doc="Tranches table with header: name, kind, balance, coupon, issue_price (currency, or per 100 of face), optional pari_group and principal (sequential or pro_rata) (TrancheTable)")
 _SETTINGS = Arg("settings", "table", default=None, doc="Two-column Settings table of key and value (DealSettings); blank = defaults")
 _N_SIMS = Arg("n_sims", "integer", default=None, doc="Monte Carlo paths; blank = the settings' n_sims (default 10,000)")
 _SEED = Arg("seed", "integer", default=None, doc="Random seed >= 0; blank = the settings' seed (default 0)")
@@ -27,17 +27,31 @@ _SEED = Arg("seed", "integer", default=None, doc="Random seed >= 0; blank = the 
     "NPL_WATERFALL",
     Arg("collections", "vector", doc="Pool collections per payment period (currency), one row or column"),
     _TRANCHES, _SETTINGS,
+    Arg("forecast", "vector", default=None, doc="Issuance forecast of each period's collections (currency), same length; the CCR trigger's denominator and the reserve target's next-period collections; blank = the collections themselves"),
     shape="header + one row per period",
+    zh="单一回收路径的确定性现金流瀑布：税费、各档利息本金、储备金、流动性支持、触发状态、超额服务费与剩余收益",
 )
-def waterfall(collections, tranches, settings):
-    """Deterministic waterfall of one vector of period collections: fees, taxes, reserve, each tranche's interest, principal and balance, excess fee, residual."""
+def waterfall(collections, tranches, settings, forecast):
+    """Deterministic waterfall of one vector of collections: taxes (on gross collections), fees, reserve, each tranche's interest, principal, balance, excess fee, residual; then liquidity interest and write-off, CCR and trigger states (1 = on)."""
     if collections.size == 0:
         raise DomainError("holds no periods", argument="collections")
     if np.any(collections < 0):
         raise DomainError("collections must be >= 0", argument="collections")
+    if forecast is not None:
+        if forecast.size != collections.size:
+            raise DomainError(f"must hold {collections.size} periods like collections, got "
+                              f"{forecast.size}", argument="forecast")
+        if np.any(forecast < 0):
+            raise DomainError("forecast must be >= 0", argument="forecast")
     deal_settings = parse_settings(settings)
-    flows, columns, _, _ = deterministic_waterfall(collections, parse_tranches(tranches), deal_settings)
+    flows, columns, _, _ = deterministic_waterfall(collections, parse_tranches(tranches),
+                                                   deal_settings, forecast=forecast)
     frame = pd.DataFrame(flows, columns=columns)
+    # the original columns keep their places; the newer ones follow the tranche columns
+    legacy = list(LEGACY_FLOW_COLUMNS)
+    added = [c for c in FLOW_COLUMNS if c not in legacy]
+    frame = frame[legacy + columns[len(FLOW_COLUMNS):] + added]
+    frame["ccr"] = frame["ccr"].astype(object).where(frame["ccr"].notna(), None)
     frame.insert(0, "month", np.arange(1, len(frame) + 1) * deal_settings.payment_months)
     frame.insert(0, "period", np.arange(1, len(frame) + 1))
     return frame
@@ -51,7 +65,7 @@ def waterfall(collections, tranches, settings):
     cached=True,
 )
 def tranche_el(tape, tranches, settings, n_sims, seed, assumptions, stderr):
-    """Monte Carlo tranche figures over the loan tape and the waterfall: EL, PD, WAL (years), mean IRR, rating, EL standard error."""
+    """Monte Carlo tranche figures over the loan tape and the waterfall: EL, PD, WAL (years), mean IRR (effective annual), rating (NR: subordinated tranches are not rated), EL standard error."""
     result = simulate_deal(pool_from_tape(tape, assumptions), tranches, settings, n_sims=n_sims, seed=seed)
     return result.contract_table(with_stderr=stderr)
 
@@ -78,7 +92,7 @@ def rating(el, wal_years):
     cached=True,
 )
 def bid_price(tape, target_irr, confidence, settings, n_sims, seed, assumptions, stderr):
-    """Whole-package price such that P(IRR >= target_irr) = confidence, counting recoveries up to the settings' bid_horizon_months (default 240): price, price/claims, mean IRR at that price."""
+    """Package price with P(IRR >= target_irr) = confidence, IRR effective annual, recoveries to bid_horizon_months, unstressed unless bid_with_stresses: price, price/claims (principal + interest + fees), mean IRR at that price."""
     result = pricing.bid_price(pool_from_tape(tape, assumptions), target_irr, confidence, settings,
                                n_sims, seed)
     return [result.as_row(), result.stderr_row()] if stderr else [result.as_row()]
