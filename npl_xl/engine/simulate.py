@@ -162,6 +162,10 @@ class DealResult:
         legal final and written off (currency), with its standard error.
     liquidity_loss : array (n_paths,)
         The write-off per path (currency).
+    extras : dict
+        "pool" (the Pool simulated), "tranches" (the parsed Tranches) and "forecast" (the
+        expected collection curve the waterfall used as the issuance forecast, currency per
+        period): what an audit of the waterfall needs to re-run it.
     """
 
     tranche_table: pd.DataFrame
@@ -276,4 +280,5 @@ def simulate_deal(pool, tranches, settings=None, n_sims: int | None = None,
         expected_recovery=float(pool.expected_recovery.sum()), pool_pv_mean=float(pool_pv),
         pool_pv_stderr=float(pool_pv_se), n_sd_capped=pool.n_sd_capped,
         liquidity_loss_mean=float(liq_loss), liquidity_loss_stderr=float(liq_loss_se),
-        liquidity_loss=metrics["liquidity_loss"])
+        liquidity_loss=metrics["liquidity_loss"],
+        extras={"pool": pool, "tranches": tranches, "forecast": mean_k})

@@ -626,16 +626,22 @@ def waterfall_paths(collections: np.ndarray, tranches, settings, *, forecast=Non
 
 
 def deterministic_waterfall(collections: np.ndarray, tranches, settings, *, forecast=None,
-                            initial_balances=None, initial_reserve=None):
+                            initial_balances=None, initial_reserve=None, dates=None):
     """The waterfall of one vector of period collections (currency; period k paid at month
     k x payment_months, the last entry being the final period, whatever legal_final_months).
     ``forecast`` (default: the collections themselves), ``initial_balances`` and
-    ``initial_reserve`` as in :func:`waterfall_paths`.
+    ``initial_reserve`` as in :func:`waterfall_paths`; ``dates`` (months after closing, one
+    per period) replaces the every-payment_months dates (settings.period_dates reproduces a
+    simulated path, whose last period ends at the legal final).
 
     Returns (flows (n_periods, columns), column names, missed, arrears) as in
     :func:`run_waterfall`."""
     coll = np.ascontiguousarray(collections, dtype=np.float64)
-    dates = np.arange(1, coll.shape[0] + 1) * float(settings.payment_months)
+    if dates is None:
+        dates = np.arange(1, coll.shape[0] + 1) * float(settings.payment_months)
+    dates = np.asarray(dates, dtype=np.float64)
+    if dates.shape != coll.shape:
+        raise ValueError("dates must hold one month per period")
     tau, tau_next = period_years(dates)
     kind, group, pro_rata, bal0, coupon, _, _ = _tranche_inputs(tranches, settings,
                                                                initial_balances)

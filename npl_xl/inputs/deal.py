@@ -360,13 +360,16 @@ SETTINGS: tuple[_Key, ...] = (
     _Key("legal_final_months", "float", 60.0, 0.0, 1200.0, low_open=True,
          aliases=("法定到期", "法定到期月"), doc="legal final maturity, months after closing"),
     _Key("tax_rate", "float", 0.0336, 0.0, 1.0, high_open=True, aliases=("税率", "税费率"),
-         doc="trust taxes as a share of collections (3% VAT x 1.12 surcharges)"),
+         doc="trust taxes as a share of gross collections (3% VAT x 1.12 surcharges): tax on "
+             "gross collections, a conservative simplification of the trust's taxable income"),
     _Key("fixed_expenses", "float", 0.0, 0.0, None, aliases=("固定费用", "优先费用"),
          doc="senior fixed expenses per payment period, currency"),
     _Key("servicer_fee_rate", "float", 0.0, 0.0, 1.0, high_open=True,
          aliases=("服务费率", "基本服务费率"), doc="servicer base fee, share of collections"),
     _Key("reserve_multiple", "float", 1.5, 0.0, 100.0, aliases=("储备金倍数", "流动性储备倍数"),
-         doc="target reserve = multiple x next period's taxes, fees and senior interest"),
+         doc="target reserve = multiple x (next period's taxes and servicer fee on the "
+             "forecast collections + fixed expenses + senior interest on the balances after "
+             "this period's principal)"),
     _Key("initial_reserve", "float", 0.0, 0.0, None, aliases=("储备金初始金额", "初始储备金"),
          doc="reserve account balance funded at closing, currency"),
     _Key("liquidity_limit", "float", 0.0, 0.0, None, aliases=("流动性支持额度", "流动性额度"),
