@@ -502,7 +502,8 @@ def yield_at_coupon_basis(irr, payment_months: float):
     = rate x months/12) equivalent to an effective annual ``irr`` (decimals):
     ((1 + irr)^(months/12) - 1) x 12/months. A par tranche paid as promised yields its coupon."""
     fraction = float(payment_months) / 12.0
-    return np.expm1(np.log1p(np.asarray(irr, dtype=np.float64)) * fraction) / fraction
+    with np.errstate(divide="ignore"):  # IRR -1 (nothing paid): log1p is -inf, the yield -12/months
+        return np.expm1(np.log1p(np.asarray(irr, dtype=np.float64)) * fraction) / fraction
 
 
 @nb.njit(cache=True)
