@@ -154,6 +154,9 @@ def _run_info(book, pool, result) -> list[tuple[str, object, str | None]]:
         ("discount_rate (annual, for the PV below)", result.settings.discount_rate, FMT_RATE),
         ("PV of simulated collections at discount_rate", result.pool_pv_mean, FMT_MONEY),
         ("PV standard error", result.pool_pv_stderr, FMT_MONEY),
+        ("liquidity provider's expected loss (advances written off at the legal final)",
+         getattr(result, "liquidity_loss_mean", 0.0), FMT_MONEY),
+        ("liquidity loss standard error", getattr(result, "liquidity_loss_stderr", 0.0), FMT_MONEY),
     ]
 
 
@@ -330,7 +333,10 @@ def price_bid(book, *, n_sims: int | None = None, seed: int | None = None) -> Sh
     spec = SheetSpec("Bid", "Price Bid 报价", [Block("BidGrid", "Price for the whole package: "
                      "P(IRR >= target) = confidence 目标收益率与置信度下的报价", grid, formats=formats)],
                      notes=[f"Settings target IRR {target:.2%}; price_to_claim = price / "
-                            "claims (本金折扣率 = 1 − price_to_claim)."])
+                            "claims, the claims being principal + interest + fees "
+                            "(收购价格占债权本息比例; not 本金折扣率, which is on principal "
+                            "only). Unstressed base case unless the Settings' "
+                            "bid_with_stresses is TRUE."])
     book.write_sheet(spec)
     return spec
 

@@ -90,6 +90,7 @@ SETTINGS_FORMATS = {
     "servicer_fee_rate": FMT_RATE, "reserve_multiple": "0.0", "initial_reserve": FMT_MONEY,
     "liquidity_limit": FMT_MONEY, "sub_return_rate": FMT_RATE, "excess_fee_share": FMT_RATE,
     "discount_rate": FMT_RATE, "bid_horizon_months": "0",
+    "liquidity_rate": FMT_RATE, "ccr_trigger": "0.00", "deferred_fee_share": FMT_RATE,
 }
 
 
@@ -254,6 +255,8 @@ def write_settings(wb, fmt, overrides: dict) -> None:
         if isinstance(value, bool):
             ws.write_boolean(2 + i, 1, value)
             _validation(ws, 2 + i, 1, 2 + i, "BoolList", "TRUE or FALSE", key)
+        elif isinstance(value, str):  # a choice key: its value is one of the listed words
+            ws.write_string(2 + i, 1, value)
         else:
             ws.write_number(2 + i, 1, value, fmt.num(code))
         ws.write(2 + i, 2, meaning)

@@ -13,14 +13,14 @@ import numpy as np
 import pandas as pd
 
 from npl_xl.checks import Interval, check_each
-from npl_xl.engine.waterfall import deterministic_waterfall
+from npl_xl.engine.waterfall import FLOW_COLUMNS, LEGACY_FLOW_COLUMNS, deterministic_waterfall
 from npl_xl.errors import DomainError
 from npl_xl.inputs.deal import parse_settings, parse_tranches
 
 __all__ = ["waterfall_table"]
 
 
-def waterfall_table(collections, tranches, settings=None) -> pd.DataFrame:
+def waterfall_table(collections, tranches, settings=None, forecast=None) -> pd.DataFrame:
     """The waterfall of one vector of period collections.
 
     Parameters
@@ -32,6 +32,10 @@ def waterfall_table(collections, tranches, settings=None) -> pd.DataFrame:
         The Tranches table (:func:`npl_xl.inputs.deal.parse_tranches`).
     settings : DealSettings, dict, table rows or None
         The Settings table (:func:`npl_xl.inputs.deal.parse_settings`); None = defaults.
+    forecast : array_like, shape (n_periods,), optional
+        The issuance forecast of each period's collections (currency): the CCR trigger's
+        denominator and the reserve target's next-period collections; None = the
+        collections themselves.
 
     Returns
     -------
@@ -40,7 +44,10 @@ def waterfall_table(collections, tranches, settings=None) -> pd.DataFrame:
         servicer_fee, liquidity_draw, liquidity_repayment, liquidity_balance, reserve_draw,
         reserve_balance, excess_servicing_fee, residual, event_of_default, then for each
         tranche ``<name>_interest``, ``<name>_principal``, ``<name>_balance`` (currency, the
-        balance at the end of the period).
+        balance at the end of the period), then liquidity_interest, liquidity_write_off,
+        reserve_target, servicer_fee_deferred, deferred_fee_paid, cumulative_collections,
+        cumulative_forecast, ccr (blank while nothing was forecast), ccr_breached and
+        mezz_subordinated (trigger states, 1 = on).
 
     Raises
     ------
@@ -65,9 +72,21 @@ def waterfall_table(collections, tranches, settings=None) -> pd.DataFrame:
     if values.size == 0:
         raise DomainError("holds no periods", argument="collections")
     check_each(values, Interval(0.0), "collections", noun="period")
+    if forecast is not None:
+        forecast = np.asarray(forecast, dtype=float).ravel()
+        if forecast.size != values.size:
+            raise DomainError(f"must hold {values.size} periods like collections, got "
+                              f"{forecast.size}", argument="forecast")
+        check_each(forecast, Interval(0.0), "forecast", noun="period")
     deal_settings = parse_settings(settings)
-    flows, columns, _, _ = deterministic_waterfall(values, parse_tranches(tranches), deal_settings)
+    flows, columns, _, _ = deterministic_waterfall(values, parse_tranches(tranches),
+                                                   deal_settings, forecast=forecast)
     frame = pd.DataFrame(flows, columns=columns)
+    # the original columns keep their places; the newer ones follow the tranche columns
+    legacy = list(LEGACY_FLOW_COLUMNS)
+    added = [c for c in FLOW_COLUMNS if c not in legacy]
+    frame = frame[legacy + columns[len(FLOW_COLUMNS):] + added]
+    frame["ccr"] = frame["ccr"].astype(object).where(frame["ccr"].notna(), None)
     frame.insert(0, "month", np.arange(1, len(frame) + 1) * deal_settings.payment_months)
     frame.insert(0, "period", np.arange(1, len(frame) + 1))
     return frame

@@ -8,6 +8,10 @@ the deal's fixed expenses are not (they belong to a securitisation, not a loan p
 Nor is the buyer bound by the securitisation's legal final date: recoveries count up to
 settings ``bid_horizon_months`` (default 240) after closing, which replaces
 legal_final_months for pricing (payment dates every payment_months up to the horizon).
+The rating stresses cap_at_expected and timing_stress are not applied unless settings
+``bid_with_stresses`` is TRUE: a buyer prices the base case, an agency stresses the notes.
+price_to_claim is the price over the claims (principal + interest + fees, 收购价格占债权本息
+比例), not a discount on principal (本金折扣率).
 
 On each path the IRR (effective annual) is at least ``target_irr`` exactly when the path's
 cash flows discounted at target_irr are worth at least the price. So the price with

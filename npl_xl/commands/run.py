@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from npl_xl.analysis.audit import audit_frames, parse_paths, write_audit
 from npl_xl.errors import InputTypeError
 from npl_xl.macros import run_simulation
 
@@ -20,6 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="random seed (overrides Settings seed)")
     parser.add_argument("--no-png", action="store_true", help="do not write the PNG of the charts")
     parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--audit", type=Path, default=None, metavar="PATH",
+                        help="also write the period-by-period waterfall (every step, account "
+                             "and trigger state) of the base case and of --audit-paths to PATH "
+                             "(.csv: one table with a case column; .xlsx: one sheet per case)")
+    parser.add_argument("--audit-paths", default=None, metavar="I,J,...",
+                        help="simulated paths (0 = the first) to add to the audit")
 
 
 def default_output(path: Path) -> Path:
@@ -40,6 +47,15 @@ def main(args: argparse.Namespace) -> int:
     if not source.is_file():
         raise FileNotFoundError(2, "No such file", str(source))
     out = Path(args.output) if args.output else default_output(source)
+    audit = getattr(args, "audit", None)
+    audit_paths = parse_paths(getattr(args, "audit_paths", None))
+    if audit is not None and Path(audit).suffix.lower() not in (".csv", ".xlsx"):
+        raise InputTypeError(f"{Path(audit).name}: the audit is written as .csv or .xlsx",
+                             argument="--audit")
+    if audit is not None and Path(audit).resolve() in (source.resolve(), out.resolve()):
+        raise InputTypeError("must not be the input or the output workbook", argument="--audit")
+    if audit_paths and audit is None:
+        raise InputTypeError("needs --audit PATH", argument="--audit-paths")
     book = FileBook(source, progress_stream=None if args.quiet else sys.stderr)
     result, spec = run_simulation(book, n_sims=args.n_sims, seed=args.seed)
     book.save(out)
@@ -47,6 +63,10 @@ def main(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(table.to_string(index=False, float_format=lambda x: f"{x:.6g}"))
     print(f"wrote {out}")
+    if audit is not None:
+        written = write_audit(audit, audit_frames(result, audit_paths))
+        print(f"wrote {written} (waterfall audit: base case"
+              + "".join(f", path {p}" for p in audit_paths) + ")")
     if not args.no_png:
         png = out.with_suffix(".png")
         render_png(spec.charts, spec.frames(), png, title=f"npl-xl run: {source.name}")

@@ -86,17 +86,51 @@ def reference_collections(pool, settings, n_paths: int | None = None, first_path
     return out
 
 
-def reference_waterfall(coll, tranches, settings, dates=None) -> dict:
+def _groups(tranches):
+    """Runs of adjacent tranches with the same pari_group label (None: alone)."""
+    groups = []
+    for j, t in enumerate(tranches):
+        if groups and t.pari_group is not None and tranches[groups[-1][0]].pari_group == t.pari_group:
+            groups[-1].append(j)
+        else:
+            groups.append([j])
+    return groups
+
+
+def _allocate(amount, members, bal, pro_rata):
+    """Principal per member of a group for ``amount`` (sequential or pro rata to balance)."""
+    out = {}
+    total = sum(bal[j] for j in members)
+    if pro_rata and amount < total:
+        for j in members:
+            out[j] = amount * bal[j] / total
+        return out
+    for j in members:
+        out[j] = min(amount, bal[j])
+        amount -= out[j]
+    return out
+
+
+def reference_waterfall(coll, tranches, settings, dates=None, forecast=None) -> dict:
     """Plain-Python waterfall (same rules as :mod:`npl_xl.engine.waterfall`) for one path.
 
+    The reserve target on the balances after principal is found by a root search
+    (scipy's brentq on the senior principal) instead of the kernel's piecewise solution.
     Returns dict with per tranche lists 'interest', 'principal', 'residual' (per period),
-    and 'missed' (interest or fixed return due in some period not paid in full that period),
-    'arrears', 'end_balance' per tranche.
+    'missed' (interest or fixed return due in some period not paid in full that period),
+    'arrears', 'end_balance' per tranche; per period lists 'reserve', 'liquidity',
+    'write_off', 'eod', 'ccr_breached', 'mezz_subordinated', 'deferred_fee_paid',
+    'servicer_fee_deferred', 'paid_out' (every payment out of the account, currency).
     """
     dates = settings.period_dates if dates is None else np.asarray(dates, float)
     taus = np.diff(np.concatenate([[0.0], dates])) / 12.0
     K = len(coll)
+    forecast = list(coll) if forecast is None else list(forecast)
     tr = list(tranches)
+    groups = _groups(tr)
+    senior_groups = [g for g in groups if tr[g[0]].kind == 0]
+    mezz_groups = [g for g in groups if tr[g[0]].kind == 1]
+    sub_groups = [g for g in groups if tr[g[0]].kind == 2]
     bal = [t.balance for t in tr]
     arrears = [0.0] * len(tr)
     missed = [False] * len(tr)
@@ -105,14 +139,26 @@ def reference_waterfall(coll, tranches, settings, dates=None) -> dict:
     residual = [[0.0] * K for _ in tr]
     sub_total = sum(t.balance for t in tr if t.kind == 2)
     s = settings
-    reserve, liquidity = s.initial_reserve, 0.0
+    mezz_before = s.mezz_interest == "before_senior_principal"
+    reserve, liquidity, liq_interest = s.initial_reserve, 0.0, 0.0
     unpaid = {"tax": 0.0, "fixed": 0.0, "serv": 0.0}
+    deferred = 0.0
     eod = False
+    cum_c = cum_f = 0.0
+    log = {key: [0.0] * K for key in ("reserve", "liquidity", "write_off", "eod", "ccr_breached",
+                                      "mezz_subordinated", "deferred_fee_paid",
+                                      "servicer_fee_deferred", "paid_out")}
     for k in range(K):
         c = coll[k]
         cash = c
+        out = 0.0  # every payment out of the account this period
         start = list(bal)
         live = any(b > 0 for b in start)
+        last = k == K - 1
+        cum_c += c
+        cum_f += forecast[k]
+        breached = s.ccr_trigger > 0 and cum_f > 0 and cum_c / cum_f < s.ccr_trigger
+        senior_start = sum(start[j] for j, t in enumerate(tr) if t.kind == 0)
         liquidity_start = liquidity
 
         def senior_pay(due):
@@ -122,64 +168,135 @@ def reference_waterfall(coll, tranches, settings, dates=None) -> dict:
             d = min(s.liquidity_limit - liquidity, due - a - b); liquidity += d
             return a + b + d
 
+        fee = s.servicer_fee_rate * c
+        if breached and senior_start > 0:
+            log["servicer_fee_deferred"][k] = s.deferred_fee_share * fee
+            deferred += s.deferred_fee_share * fee
+            fee -= s.deferred_fee_share * fee
         for item, due in (("tax", s.tax_rate * c), ("fixed", s.fixed_expenses if live else 0.0),
-                          ("serv", s.servicer_fee_rate * c)):
+                          ("serv", fee)):
             total = due + unpaid[item]
-            unpaid[item] = total - senior_pay(total)
-        repay = min(cash, liquidity_start); cash -= repay; liquidity -= repay
-        tau = taus[k]
-        tau_next = taus[k + 1] if k + 1 < K else 0.0
-        for j, t in enumerate(tr):
-            if t.kind == 0:
-                due = start[j] * t.coupon * tau + arrears[j]
-                paid = senior_pay(due)
-                arrears[j] = due - paid
-                interest[j][k] = paid
-                if arrears[j] > 1e-9 * max(1.0, t.balance):
+            paid = senior_pay(total)
+            out += paid
+            unpaid[item] = total - paid
+        liq_interest += liquidity_start * s.liquidity_rate * taus[k]
+        paid = min(cash, liq_interest); cash -= paid; liq_interest -= paid; out += paid
+        repay = min(cash, liquidity_start); cash -= repay; liquidity -= repay; out += repay
+        for g in senior_groups:
+            dues = {j: start[j] * tr[j].coupon * taus[k] + arrears[j] for j in g}
+            total = sum(dues.values())
+            paid = senior_pay(total)
+            for j in g:
+                share = paid * dues[j] / total if total > 0 else 0.0
+                arrears[j] = dues[j] - share
+                interest[j][k] += share
+                out += share
+                if arrears[j] > 1e-9 * max(1.0, tr[j].balance):
                     missed[j] = True
                     eod = True
-        senior_start = sum(start[j] for j, t in enumerate(tr) if t.kind == 0)
-        if eod or k == K - 1 or senior_start <= 0:
+        mezz_sub = not mezz_before or breached or (s.eod_trigger and eod)
+        log["mezz_subordinated"][k] = float(mezz_sub)
+
+        def pay_deferrable(g, accrued):
+            nonlocal cash, out
+            dues = {j: accrued[j] + arrears[j] for j in g}
+            total = sum(dues.values())
+            if total <= 0:
+                return
+            paid = min(cash, total); cash -= paid; out += paid
+            for j in g:
+                share = paid * dues[j] / total
+                arrears[j] = dues[j] - share
+                interest[j][k] += share
+                missed[j] = missed[j] or arrears[j] > 1e-9 * max(1.0, tr[j].balance)
+
+        mezz_accrued = {j: start[j] * t.coupon * taus[k] for j, t in enumerate(tr) if t.kind == 1}
+        if not mezz_sub:
+            for g in mezz_groups:
+                pay_deferrable(g, mezz_accrued)
+            mezz_accrued = {j: 0.0 for j in mezz_accrued}
+
+        def pay_senior_principal(amount):
+            """Allocate ``amount`` of senior principal group by group; returns the left-over."""
+            for g in senior_groups:
+                part = _allocate(amount, g, bal, tr[g[0]].pro_rata)
+                for j, x in part.items():
+                    bal[j] -= x; principal[j][k] += x; amount -= x
+            return amount
+
+        available = cash + reserve
+        if eod or last or senior_start <= 0 or available >= senior_start:
+            available = pay_senior_principal(available)
             target = 0.0
         else:
-            target = s.reserve_multiple * ((s.tax_rate + s.servicer_fee_rate) * c + s.fixed_expenses
-                                           + sum(start[j] * t.coupon * tau_next for j, t in enumerate(tr) if t.kind == 0))
-        if reserve > target:
-            cash += reserve - target; reserve = target
-        else:
-            top = min(cash, target - reserve); reserve += top; cash -= top
-        for j, t in enumerate(tr):
-            if t.kind == 0:
-                p = min(cash, bal[j]); bal[j] -= p; cash -= p; principal[j][k] = p
-        if sum(bal[j] for j, t in enumerate(tr) if t.kind == 0) <= 0:
+            base = s.reserve_multiple * ((s.tax_rate + s.servicer_fee_rate) * forecast[k + 1]
+                                         + s.fixed_expenses)
+
+            def target_after(amount):
+                trial = list(bal)
+                for g in senior_groups:
+                    part = _allocate(amount, g, trial, tr[g[0]].pro_rata)
+                    for j, x in part.items():
+                        trial[j] -= x; amount -= x
+                return base + s.reserve_multiple * taus[k + 1] * sum(
+                    tr[j].coupon * trial[j] for g in senior_groups for j in g)
+
+            def gap(amount):
+                return amount + target_after(amount) - available
+
+            if gap(0.0) >= 0:
+                amount = 0.0
+            else:
+                amount = optimize.brentq(gap, 0.0, available, xtol=1e-13, rtol=1e-15)
+            available -= amount - pay_senior_principal(amount)
+            target = target_after(0.0)
+            if sum(bal[j] for g in senior_groups for j in g) <= 0:
+                target = 0.0
+            else:
+                target = max(target, available)  # all to the reserve while a senior is left
+        reserve = min(available, target)
+        cash = available - reserve
+        out += sum(principal[j][k] for g in senior_groups for j in g)
+        if sum(bal[j] for g in senior_groups for j in g) <= 0:
             cash += reserve; reserve = 0.0
-        for j, t in enumerate(tr):
-            if t.kind == 1:
-                due = start[j] * t.coupon * tau + arrears[j]
-                paid = min(cash, due); cash -= paid; arrears[j] = due - paid; interest[j][k] = paid
-                missed[j] = missed[j] or arrears[j] > 1e-9 * max(1.0, t.balance)
-                p = min(cash, bal[j]); bal[j] -= p; cash -= p; principal[j][k] = p
-        for j, t in enumerate(tr):
-            if t.kind == 2:
-                p = min(cash, bal[j]); bal[j] -= p; cash -= p; principal[j][k] = p
-        for j, t in enumerate(tr):
-            if t.kind == 2:
-                due = start[j] * s.sub_return_rate * tau + arrears[j]
-                paid = min(cash, due); cash -= paid; arrears[j] = due - paid; interest[j][k] = paid
-                missed[j] = missed[j] or arrears[j] > 1e-9 * max(1.0, t.balance)
-        cash -= s.excess_fee_share * cash
+            paid = min(cash, deferred); cash -= paid; deferred -= paid; out += paid
+            log["deferred_fee_paid"][k] = paid
+        for g in mezz_groups:
+            pay_deferrable(g, mezz_accrued)
+            part = _allocate(cash, g, bal, tr[g[0]].pro_rata)
+            for j, x in part.items():
+                bal[j] -= x; principal[j][k] += x; cash -= x; out += x
+        for g in sub_groups:
+            part = _allocate(cash, g, bal, tr[g[0]].pro_rata)
+            for j, x in part.items():
+                bal[j] -= x; principal[j][k] += x; cash -= x; out += x
+        sub_accrued = {j: start[j] * s.sub_return_rate * taus[k] for j, t in enumerate(tr) if t.kind == 2}
+        for g in sub_groups:
+            pay_deferrable(g, sub_accrued)
+        if last:
+            paid = min(cash, liq_interest + liquidity); cash -= paid; out += paid
+            log["write_off"][k] = liq_interest + liquidity - paid
+            liquidity = liq_interest = 0.0
+        fee = s.excess_fee_share * cash
+        cash -= fee
+        out += fee + cash  # excess fee and the residual
         for j, t in enumerate(tr):
             if t.kind == 2:
                 residual[j][k] = cash * t.balance / sub_total
+        log["reserve"][k] = reserve
+        log["liquidity"][k] = liquidity
+        log["eod"][k] = float(eod)
+        log["ccr_breached"][k] = float(breached)
+        log["paid_out"][k] = out
     return {"interest": interest, "principal": principal, "residual": residual,
-            "missed": missed, "arrears": arrears, "end_balance": bal}
+            "missed": missed, "arrears": arrears, "end_balance": bal, **log}
 
 
-def reference_metrics(coll, tranches, settings) -> dict:
+def reference_metrics(coll, tranches, settings, forecast=None) -> dict:
     """Per tranche loss, WAL, IRR, default for one path, by the contract's definitions
     (loss from the PV of interest and principal; the IRR on every payment, residual included)."""
     dates = settings.period_dates
-    flows = reference_waterfall(coll, tranches, settings)
+    flows = reference_waterfall(coll, tranches, settings, forecast=forecast)
     years = dates / 12.0
     taus = np.diff(np.concatenate([[0.0], dates])) / 12.0
     out = {"loss": [], "wal": [], "irr": [], "default": []}
@@ -187,7 +304,7 @@ def reference_metrics(coll, tranches, settings) -> dict:
         promised = np.array(flows["interest"][j]) + np.array(flows["principal"][j])
         cash = promised + np.array(flows["residual"][j])
         prin = np.array(flows["principal"][j])
-        discount = np.cumprod(1.0 / (1.0 + t.coupon * taus))
+        discount = np.cumprod(1.0 / (1.0 + t.discount_rate(settings.sub_return_rate) * taus))
         out["loss"].append(max(0.0, 1.0 - float(promised @ discount) / t.balance))
         out["wal"].append(float(years @ prin / prin.sum()) if prin.sum() > 0 else float("nan"))
         if cash.sum() <= 0:

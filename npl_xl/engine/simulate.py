@@ -36,10 +36,13 @@ from npl_xl.inputs.deal import DealSettings, parse_settings, parse_tranches
 from npl_xl.model.rating import rating_from_el
 from npl_xl.engine import paths, quantile
 from npl_xl.engine.pool import Pool, as_pool
-from npl_xl.engine.waterfall import waterfall_paths
+from npl_xl.engine.waterfall import waterfall_paths, yield_at_coupon_basis
 
-__all__ = ["DealResult", "simulate_deal", "simulate_collections", "mc_mean", "pool_tables",
+__all__ = ["NOT_RATED", "DealResult", "simulate_deal", "simulate_collections", "mc_mean", "pool_tables",
            "n_paths_for", "BLOCK_PATHS"]
+
+#: The rating of a subordinated tranche: not rated (Chinese agencies do not rate them).
+NOT_RATED = "NR"
 
 #: Paths per block between progress reports (a multiple of 4).
 BLOCK_PATHS = 2048
@@ -135,9 +138,13 @@ class DealResult:
     ----------
     tranche_table : DataFrame
         One row per tranche in table order: name, kind, balance, coupon, EL (decimal), PD
-        (decimal), WAL (years), mean_irr (effective annual decimal), rating, el_stderr,
-        pd_stderr, wal_stderr, irr_stderr, expected_pv (currency: the tranche's interest and principal,
-        not the residual, discounted at its coupon).
+        (decimal), WAL (years), mean_irr (effective annual decimal), rating ("NR" for a
+        subordinated tranche), el_stderr, pd_stderr, wal_stderr, irr_stderr, expected_pv
+        (currency: the tranche's interest and principal, not the residual, discounted at its
+        coupon, or for a subordinated tranche with a blank coupon at sub_return_rate),
+        yield_at_coupon_basis and its yield_stderr (the mean over paths of the IRR restated
+        as an annual rate compounded per payment period, the coupon's basis: a par tranche
+        paid as promised yields its coupon).
     collection_curve : DataFrame
         One row per payment period: period (1..), month, expected_collections (currency),
         stderr, cumulative_share_of_claims (decimal of the pool's total claim).
@@ -161,6 +168,15 @@ class DealResult:
         Expected present value of the collections at settings.discount_rate (annual effective).
     n_sd_capped : int
         Loans whose recovery sd was capped at 0.9 sqrt(mu (1 - mu)).
+    liquidity_loss_mean, liquidity_loss_stderr : float
+        The liquidity provider's expected loss: advances and interest outstanding at the
+        legal final and written off (currency), with its standard error.
+    liquidity_loss : array (n_paths,)
+        The write-off per path (currency).
+    extras : dict
+        "pool" (the Pool simulated), "tranches" (the parsed Tranches) and "forecast" (the
+        expected collection curve the waterfall used as the issuance forecast, currency per
+        period): what an audit of the waterfall needs to re-run it.
     """
 
     tranche_table: pd.DataFrame
@@ -180,6 +196,9 @@ class DealResult:
     pool_pv_stderr: float
     n_sd_capped: int = 0
     extras: dict = field(default_factory=dict)
+    liquidity_loss_mean: float = 0.0
+    liquidity_loss_stderr: float = 0.0
+    liquidity_loss: np.ndarray | None = None
 
     def contract_table(self, with_stderr: bool = False) -> pd.DataFrame:
         """The NPL_TRANCHE_EL table: name, EL, PD, WAL, mean_irr, rating, el_stderr; with
@@ -244,7 +263,10 @@ def simulate_deal(pool, tranches, settings=None, n_sims: int | None = None,
     antithetic = settings.variance_reduction
     coll = simulate_collections(pool, settings, progress)
     n = coll.shape[0]
-    metrics = waterfall_paths(coll, tranches, settings)
+    mean_k, se_k = mc_mean(coll, antithetic)
+    # the issuance forecast (CCR trigger, reserve target): the expected collection curve
+    metrics = waterfall_paths(coll, tranches, settings, forecast=mean_k)
+    yields = yield_at_coupon_basis(metrics["irr"], settings.payment_months)
     rows = []
     for j, t in enumerate(tranches):
         el, el_se = mc_mean(metrics["loss"][:, j], antithetic)
@@ -255,15 +277,18 @@ def simulate_deal(pool, tranches, settings=None, n_sims: int | None = None,
         valid = ~np.isnan(wal_paths)
         wal = float(wal_paths[valid].mean()) if valid.any() else settings.legal_final_months / 12.0
         wal_se = _wal_stderr(wal_paths, valid, antithetic)
+        yld, yld_se = mc_mean(yields[:, j], antithetic)
+        rating = rating_from_el(min(1.0, float(el)), wal) if t.rated else NOT_RATED
         rows.append({"name": t.name, "kind": t.kind_name, "balance": t.balance,
                      "coupon": t.coupon, "EL": float(el), "PD": float(pd_), "WAL": wal,
-                     "mean_irr": float(irr), "rating": rating_from_el(min(1.0, float(el)), wal),
+                     "mean_irr": float(irr), "rating": rating,
                      "el_stderr": float(el_se), "pd_stderr": float(pd_se),
                      "wal_stderr": wal_se, "irr_stderr": float(irr_se),
-                     "expected_pv": float(pv)})
+                     "expected_pv": float(pv), "yield_at_coupon_basis": float(yld),
+                     "yield_stderr": float(yld_se)})
     table = pd.DataFrame(rows)
     dates = settings.period_dates
-    mean_k, se_k = mc_mean(coll, antithetic)
+    liq_loss, liq_loss_se = mc_mean(metrics["liquidity_loss"], antithetic)
     total_claim = pool.total_claim
     curve = pd.DataFrame({
         "period": np.arange(1, len(dates) + 1), "month": dates,
@@ -282,4 +307,7 @@ def simulate_deal(pool, tranches, settings=None, n_sims: int | None = None,
         pool_collections=coll.sum(axis=1), path_collections=coll, period_months=dates,
         settings=settings, n_paths=n, total_claim=total_claim,
         expected_recovery=float(pool.expected_recovery.sum()), pool_pv_mean=float(pool_pv),
-        pool_pv_stderr=float(pool_pv_se), n_sd_capped=pool.n_sd_capped)
+        pool_pv_stderr=float(pool_pv_se), n_sd_capped=pool.n_sd_capped,
+        liquidity_loss_mean=float(liq_loss), liquidity_loss_stderr=float(liq_loss_se),
+        liquidity_loss=metrics["liquidity_loss"],
+        extras={"pool": pool, "tranches": tranches, "forecast": mean_k})

@@ -2,9 +2,14 @@
 
 Tranches (workbook table ``Tranches``): one row per tranche with columns name, kind
 (senior / mezzanine / subordinated, English or Chinese), balance (currency), coupon (annual
-decimal, 0.0348 = 3.48%) and issue_price (currency paid for the tranche, default = balance).
-Rows must run from senior to subordinated: the waterfall pays kinds in that order and, within
-a kind, tranches in table order.
+decimal, 0.0348 = 3.48%) and issue_price (currency paid for the tranche, default = balance;
+a quote per 100 of face is accepted: issue_price <= 1,000 on a balance above 10,000 means
+per 100, so 108 on 1,002m is 1,082.16m; any other price below a tenth of the balance is an
+error naming the cell). Optional columns: pari_group (a label; adjacent rows of one kind with
+the same label share interest pro rata to interest due) and principal (``sequential``,
+default, or ``pro_rata``: how a pari-passu group shares principal). Rows must run from senior
+to subordinated: the waterfall pays kinds in that order and, within a kind, tranches (groups)
+in table order.
 
 Settings (workbook table ``Settings``): two columns, key and value. Every key, its Chinese
 alias, default and unit is in :data:`SETTINGS`; an unknown key is ``#N/A``.
@@ -65,10 +70,29 @@ class Tranche:
     balance: float
     coupon: float
     issue_price: float
+    #: pari-passu group label (None: a group of its own)
+    pari_group: str | None = None
+    #: TRUE: the pari-passu group shares principal pro rata to balance (else sequentially)
+    pro_rata: bool = False
+    #: TRUE when the coupon cell was blank (a subordinated tranche's PV then discounts at
+    #: the settings' sub_return_rate)
+    coupon_blank: bool = False
 
     @property
     def kind_name(self) -> str:
         return KIND_NAMES[self.kind]
+
+    def discount_rate(self, sub_return_rate: float) -> float:
+        """Annual rate (decimal, compounded per payment period) at which the tranche's PV is
+        taken: its coupon; for a subordinated tranche with a blank coupon, sub_return_rate."""
+        if self.kind == KIND_SUBORDINATED and self.coupon_blank:
+            return float(sub_return_rate)
+        return self.coupon
+
+    @property
+    def rated(self) -> bool:
+        """Subordinated tranches are not rated ("NR"), as Chinese agencies do not rate them."""
+        return self.kind != KIND_SUBORDINATED
 
 
 @dataclass(frozen=True)
@@ -94,6 +118,22 @@ class Tranches:
                 np.array([t.coupon for t in self.items], dtype=np.float64),
                 np.array([t.issue_price for t in self.items], dtype=np.float64))
 
+    def groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pari-passu structure for the kernels: ``group`` (int64, per tranche the index of
+        the first tranche of its group; groups are runs of adjacent rows) and ``pro_rata``
+        (int64 0/1, per tranche its group's principal rule)."""
+        group = np.arange(len(self.items), dtype=np.int64)
+        for j in range(1, len(self.items)):
+            here, before = self.items[j], self.items[j - 1]
+            if here.pari_group is not None and here.pari_group == before.pari_group:
+                group[j] = group[j - 1]
+        pro_rata = np.array([int(self.items[g].pro_rata) for g in group], dtype=np.int64)
+        return group, pro_rata
+
+    def discount_rates(self, sub_return_rate: float) -> np.ndarray:
+        """Per tranche the annual rate of its PV (see :meth:`Tranche.discount_rate`)."""
+        return np.array([t.discount_rate(sub_return_rate) for t in self.items], dtype=np.float64)
+
 
 _TRANCHE_COLUMNS = {
     "name": ["name", "tranche", "class", "名称", "档次", "证券名称", "分档"],
@@ -101,6 +141,8 @@ _TRANCHE_COLUMNS = {
     "balance": ["balance", "amount", "principal", "size", "金额", "本金", "余额", "发行金额", "规模"],
     "coupon": ["coupon", "rate", "coupon rate", "票面利率", "利率", "票息"],
     "issue_price": ["issue price", "price", "发行价格", "价格", "认购价格"],
+    "pari_group": ["pari group", "pari passu", "pari passu group", "同顺位", "同顺位组", "平行组"],
+    "principal_rule": ["principal rule", "principal payment", "本金偿付方式", "本金分配"],
 }
 _TRANCHE_LOOKUP = {_norm(a): col for col, names in _TRANCHE_COLUMNS.items() for a in names}
 _POSITIVE = Interval(0.0, low_open=True)
@@ -141,12 +183,19 @@ def parse_tranches(table: Any) -> Tranches:
     header = rows[0]
     columns: dict[str, int] = {}
     problems: list[tuple[type, str]] = []
+    principal_header = None
     for j, title in enumerate(header):
         if title is None:
+            continue
+        if _norm(title) == _norm("principal"):
+            principal_header = j  # the balance, unless another column is (then the rule)
             continue
         col = _TRANCHE_LOOKUP.get(_norm(title))
         if col is not None and col not in columns:
             columns[col] = j
+    if principal_header is not None:
+        columns.setdefault("principal_rule" if "balance" in columns else "balance",
+                           principal_header)
     for col in ("name", "kind", "balance"):
         if col not in columns:
             problems.append((InputTypeError, f"the header row has no {col!r} column"))
@@ -199,11 +248,67 @@ def parse_tranches(table: Any) -> Tranches:
             problems.append((InputTypeError, f"{label}: issue_price {raw_price!r} is not a number"))
         elif raw_price is not None and price not in _POSITIVE:
             problems.append((DomainError, f"{label}: issue_price {outside_message(price, _POSITIVE)}"))
+        elif raw_price is not None and balance is not None and balance > 0:
+            price, problem = _issue_price(price, balance, label)
+            if problem:
+                problems.append((DomainError, problem))
+        group = cell("pari_group")
+        group = None if group is None or str(group).strip() == "" else _norm(str(group))
+        rule = cell("principal_rule")
+        rule_key = "" if rule is None else _norm(str(rule))
+        if rule_key not in _PRINCIPAL_RULES:
+            problems.append((DomainError, f"{label}: principal {rule!r} is not sequential or "
+                                          "pro_rata"))
         if not problems:
-            items.append(Tranche(name, kind, balance, coupon, price))
+            items.append(Tranche(name, kind, balance, coupon, price, pari_group=group,
+                                 pro_rata=_PRINCIPAL_RULES.get(rule_key, False),
+                                 coupon_blank=raw_coupon is None))
+    if not problems:
+        problems = _check_groups(items)
     if problems:
         _raise(problems)
     return Tranches(tuple(items))
+
+
+_PRINCIPAL_RULES = {"": False, "sequential": False, "seq": False, "顺序": False,
+                    "顺序偿付": False, "prorata": True, "按比例": True, "按比例偿付": True}
+
+#: issue_price at or below this on a balance above PER_100_MIN_BALANCE is a quote per 100.
+PER_100_MAX_QUOTE = 1000.0
+PER_100_MIN_BALANCE = 10000.0
+
+
+def _issue_price(price: float, balance: float, label: str) -> tuple[float, str | None]:
+    """The issue price in currency: a quote per 100 of face (price <= 1,000 on a balance
+    above 10,000) is converted; another price below a tenth of the balance is a problem."""
+    if price <= PER_100_MAX_QUOTE and balance > PER_100_MIN_BALANCE:
+        return price / 100.0 * balance, None
+    if price < 0.1 * balance:
+        return price, (f"{label}: issue_price {price:g} is below a tenth of the balance "
+                       f"{balance:g}; enter the price in currency or per 100 of face")
+    return price, None
+
+
+def _check_groups(items: list[Tranche]) -> list[tuple[type, str]]:
+    """A pari-passu group is a run of adjacent rows of one kind with one principal rule."""
+    problems = []
+    seen_closed: set[str] = set()
+    for j, t in enumerate(items):
+        if t.pari_group is None:
+            continue
+        before = items[j - 1] if j else None
+        continuing = before is not None and before.pari_group == t.pari_group
+        if not continuing and t.pari_group in seen_closed:
+            problems.append((TableError, f"{t.name}: pari_group {t.pari_group!r} is not on "
+                                         "adjacent rows; list a group's tranches together"))
+        if continuing and before.kind != t.kind:
+            problems.append((TableError, f"{t.name}: pari_group {t.pari_group!r} mixes "
+                                         f"{before.kind_name} and {t.kind_name} tranches"))
+        if continuing and before.pro_rata != t.pro_rata:
+            problems.append((TableError, f"{t.name}: pari_group {t.pari_group!r} mixes "
+                                         "sequential and pro_rata principal"))
+        seen_closed.add(t.pari_group)
+    return problems
 
 
 def _raise(problems: list[tuple[type, str]], argument: str = "tranches"):
@@ -222,7 +327,7 @@ def _raise(problems: list[tuple[type, str]], argument: str = "tranches"):
 @dataclass(frozen=True)
 class _Key:
     name: str
-    kind: str          # "int", "float", "bool"
+    kind: str          # "int", "float", "bool", "choice" (one of ``choices``)
     default: Any
     low: float | None = None        # inclusive bounds
     high: float | None = None
@@ -230,6 +335,7 @@ class _Key:
     high_open: bool = False
     aliases: tuple[str, ...] = ()
     doc: str = ""
+    choices: tuple[str, ...] = ()   # for kind "choice": the accepted values, default first
 
     @property
     def interval(self) -> Interval:
@@ -262,13 +368,16 @@ SETTINGS: tuple[_Key, ...] = (
     _Key("legal_final_months", "float", 60.0, 0.0, 1200.0, low_open=True,
          aliases=("法定到期", "法定到期月"), doc="legal final maturity, months after closing"),
     _Key("tax_rate", "float", 0.0336, 0.0, 1.0, high_open=True, aliases=("税率", "税费率"),
-         doc="trust taxes as a share of collections (3% VAT x 1.12 surcharges)"),
+         doc="trust taxes as a share of gross collections (3% VAT x 1.12 surcharges): tax on "
+             "gross collections, a conservative simplification of the trust's taxable income"),
     _Key("fixed_expenses", "float", 0.0, 0.0, None, aliases=("固定费用", "优先费用"),
          doc="senior fixed expenses per payment period, currency"),
     _Key("servicer_fee_rate", "float", 0.0, 0.0, 1.0, high_open=True,
          aliases=("服务费率", "基本服务费率"), doc="servicer base fee, share of collections"),
     _Key("reserve_multiple", "float", 1.5, 0.0, 100.0, aliases=("储备金倍数", "流动性储备倍数"),
-         doc="target reserve = multiple x next period's taxes, fees and senior interest"),
+         doc="target reserve = multiple x (next period's taxes and servicer fee on the "
+             "forecast collections + fixed expenses + senior interest on the balances after "
+             "this period's principal)"),
     _Key("initial_reserve", "float", 0.0, 0.0, None, aliases=("储备金初始金额", "初始储备金"),
          doc="reserve account balance funded at closing, currency"),
     _Key("liquidity_limit", "float", 0.0, 0.0, None, aliases=("流动性支持额度", "流动性额度"),
@@ -291,6 +400,31 @@ SETTINGS: tuple[_Key, ...] = (
          aliases=("报价回收期限", "报价期限月"),
          doc="NPL_BID_PRICE and Price Bid: months after closing up to which the package buyer "
              "counts recoveries (replaces legal_final_months, which binds the ABS only)"),
+    _Key("liquidity_rate", "float", 0.0, 0.0, 1.0, aliases=("流动性支持利率", "流动性利率"),
+         doc="annual interest on liquidity-facility advances, decimal, accrued per payment "
+             "period on the advances outstanding and paid before their repayment"),
+    _Key("mezz_interest", "choice", "after_senior_principal", aliases=("中间档利息顺序",),
+         choices=("after_senior_principal", "before_senior_principal"),
+         doc="position of mezzanine interest: after_senior_principal (default) or "
+             "before_senior_principal (after senior interest, before the reserve and senior "
+             "principal); a CCR breach or, with eod_trigger, an event of default moves it back "
+             "after senior principal"),
+    _Key("eod_trigger", "bool", False, aliases=("违约事件触发", "违约触发"),
+         doc="TRUE: after an event of default (senior interest missed) the post-default order "
+             "applies: fees, senior interest and principal until repaid, then the rest "
+             "(mezzanine interest, the deferred fees, the excess servicing fee wait)"),
+    _Key("ccr_trigger", "float", 0.0, 0.0, 10.0, aliases=("累计回收率触发", "累计回收比例触发"),
+         doc="cumulative collection ratio trigger, decimal (0.85), 0 = off: while cumulative "
+             "collections / the issuance forecast to date is below it, mezzanine interest is "
+             "paid after senior principal and deferred_fee_share of the servicer fee waits "
+             "until the senior is repaid"),
+    _Key("deferred_fee_share", "float", 0.0, 0.0, 1.0, aliases=("递延服务费比例",),
+         doc="share of the servicer base fee deferred while the CCR trigger is breached, "
+             "decimal; paid after senior principal once the seniors are repaid"),
+    _Key("bid_with_stresses", "bool", False, aliases=("报价含压力",),
+         doc="NPL_BID_PRICE and Price Bid: TRUE applies the rating stresses cap_at_expected "
+             "and timing_stress to the buyer's collections; FALSE (default) prices the "
+             "unstressed base case"),
 )
 _KEY_LOOKUP = {}
 for _k in SETTINGS:
@@ -324,11 +458,16 @@ class _SettingsMethods:
 
     def for_bid(self) -> "DealSettings":
         """These settings as a whole-package buyer sees them: the collections run to
-        bid_horizon_months instead of the securitisation's legal_final_months."""
-        return replace(self, legal_final_months=self.bid_horizon_months)
+        bid_horizon_months instead of the securitisation's legal_final_months, and, unless
+        bid_with_stresses, without the rating stresses cap_at_expected and timing_stress
+        (the buyer prices the unstressed base case)."""
+        if self.bid_with_stresses:
+            return replace(self, legal_final_months=self.bid_horizon_months)
+        return replace(self, legal_final_months=self.bid_horizon_months,
+                       cap_at_expected=False, timing_stress=0.0)
 
 
-_PY_TYPES = {"int": int, "float": float, "bool": bool}
+_PY_TYPES = {"int": int, "float": float, "bool": bool, "choice": str}
 
 #: The deal's settings, one field per :data:`SETTINGS` key with that key's default: the keys'
 #: only source (add a key there and it is a field here, a row of the template's Settings table
@@ -347,6 +486,13 @@ def _convert_setting(key: _Key, value: Any) -> Any:
 
     if key.kind == "bool":
         return to_bool(value, key.name)
+    if key.kind == "choice":
+        wanted = _norm(value) if isinstance(value, str) else None
+        for choice in key.choices:
+            if wanted == _norm(choice):
+                return choice
+        raise DomainError(f"must be one of {', '.join(key.choices)}, got {value!r}",
+                          argument=key.name)
     number = _cell_number(value) if not isinstance(value, str) else None
     if number is None:
         if isinstance(value, str):

@@ -74,7 +74,7 @@ def rating_from_el(el: float, wal_years: float) -> str:
 
     >>> from npl_xl import rating_from_el
     >>> rating_from_el(0.001, 3.0), rating_from_el(0.20, 3.0)
-    ('A2', 'Ca')
+    ('A2', 'Caa')
     """
     if not (0.0 <= el <= 1.0):
         raise DomainError(f"must be a decimal in [0, 1] (0.001 = 0.1%), got {el:g}", argument="el")

@@ -160,8 +160,7 @@ def render_functions_md() -> str:
         "|---|---|---|---|---|---|",
     ]
     for key in SETTINGS:
-        default = ("TRUE" if key.default else "FALSE") if key.kind == "bool" else f"{key.default:g}"
-        allowed = "TRUE/FALSE" if key.kind == "bool" else str(key.interval)
+        default, allowed = _default_text(key), _allowed_text(key)
         lines.append(f"| `{key.name}` | {' / '.join(key.aliases)} | {key.kind} | {default} | "
                      f"{allowed} | {_cell(key.doc)} |")
     lines += [
@@ -175,6 +174,29 @@ def render_functions_md() -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _default_text(key) -> str:
+    """A Settings key's default as the table shows it (blank = off or computed)."""
+    if key.default is None:
+        return "blank"
+    if key.kind == "bool":
+        return "TRUE" if key.default else "FALSE"
+    if isinstance(key.default, str):
+        return f"`{key.default}`"
+    return f"{key.default:g}"
+
+
+def _allowed_text(key) -> str:
+    """The values a Settings key accepts."""
+    if key.kind == "bool":
+        return "TRUE/FALSE"
+    choices = getattr(key, "choices", ())
+    if choices:
+        return " / ".join(f"`{c}`" for c in choices)
+    if key.kind == "date":
+        return "a date"
+    return str(key.interval)
 
 
 def render_function_list(lang: str = "en") -> str:

@@ -36,6 +36,7 @@ COLUMN_FORMATS = {
     "el_stderr": FMT_RATE, "pd_stderr": FMT_RATE, "wal_stderr": FMT_YEARS,
     "irr_stderr": FMT_RATE, "balance": FMT_MONEY, "issue_price": FMT_MONEY,
     "coupon": FMT_RATE, "expected_pv": FMT_MONEY,
+    "yield_at_coupon_basis": FMT_RATE, "yield_stderr": FMT_RATE,
     "period": "0", "month": FMT_MONTHS, "expected_collections": FMT_MONEY, "stderr": FMT_MONEY,
     "cumulative_share_of_claims": FMT_RATE, "cumulative_share_of_collections": FMT_RATE,
     "loss_from": "0%", "loss_to": "0%", "irr_from": FMT_RATE, "irr_to": FMT_RATE,
@@ -208,7 +209,9 @@ def results_sheet(result, run_info: list[tuple[str, object, str | None]],
     tranches = result.tranche_table
     first = [c for c in CONTRACT_TRANCHE_COLUMNS if c in tranches.columns]
     tranches = tranches[first + [c for c in tranches.columns if c not in first]].copy()
-    names = _unique_names(tranches["name"])
+    # a subordinated tranche is not rated: its series and columns say so
+    labels = [f"{n} (NR)" if r == "NR" else n for n, r in zip(tranches["name"], tranches["rating"])]
+    names = _unique_names(labels)
     losses = dict(zip(names, (result.tranche_loss[n] for n in tranches["name"])))
     irrs = dict(zip(names, (result.tranche_irr[n] for n in tranches["name"])))
     curve = result.collection_curve.copy()
@@ -220,16 +223,20 @@ def results_sheet(result, run_info: list[tuple[str, object, str | None]],
     blocks = [
         Block("ResultsRun", "Run 运行信息", info, row_formats=[r[2] for r in run_info]),
         Block("ResultsTranches", "Tranches 各档证券: expected loss, default probability, "
-              "WAL (years), mean IRR, rating, Monte Carlo standard error", tranches),
+              "WAL (years), mean IRR (effective annual 年化实际收益率), rating (NR = not rated: "
+              "subordinated 次级不评级), Monte Carlo standard error; yield_at_coupon_basis = "
+              "the IRR restated at the coupon's compounding (per payment period)", tranches),
         Block("ResultsCollections", "Expected pool collections by payment date 资产池预期回收 "
               "(standard error = Monte Carlo error of the mean)", curve),
         Block("ResultsLossDist", "Loss distribution 损失分布: share of paths by loss "
               "(decimal of original balance)", loss_hist, formats=share_formats),
         Block("ResultsLossQuantiles", "Loss quantiles 损失分位数", quantile_table(losses),
               formats=share_formats),
-        Block("ResultsIrrDist", "IRR distribution 收益率分布: share of paths by IRR bucket",
+        Block("ResultsIrrDist", "IRR (effective annual) distribution 年化收益率分布: share of "
+              "paths by IRR bucket",
               irr_hist, formats=share_formats),
-        Block("ResultsIrrQuantiles", "IRR quantiles 收益率分位数", quantile_table(irrs),
+        Block("ResultsIrrQuantiles", "IRR (effective annual) quantiles 年化收益率分位数",
+              quantile_table(irrs),
               formats=share_formats),
     ]
     spec = SheetSpec(sheet_name, "npl-xl simulation results 模拟结果", blocks,
@@ -251,9 +258,10 @@ def results_sheet(result, run_info: list[tuple[str, object, str | None]],
                   tuple(Series(n, "ResultsLossDist", n) for n in names),
                   x_title="loss (share of balance)", y_title="share of paths",
                   percent_axis=True, offset=(size[0] + 12, 0), **placed),
-        ChartSpec("IRR distribution by tranche 各档收益率分布", "column", "ResultsIrrDist", "bucket",
+        ChartSpec("IRR (effective annual) by tranche 各档年化收益率分布", "column",
+                  "ResultsIrrDist", "bucket",
                   tuple(Series(n, "ResultsIrrDist", n) for n in names),
-                  x_title="IRR (annual)", y_title="share of paths",
+                  x_title="IRR (effective annual)", y_title="share of paths",
                   percent_axis=True, offset=(2 * (size[0] + 12), 0), **placed),
     ]
     return spec

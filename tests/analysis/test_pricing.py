@@ -64,7 +64,8 @@ def test_a_package_buyer_keeps_recoveries_after_the_abs_legal_final():
     # path's date T = 52 exp(0.25 max(0, -M)), paid on the next 6-month date d = 6 ceil(T/6).
     # The ABS legal final (60) is not the buyer's: bid_horizon_months (default 240) is.
     pool = Pool.from_arrays([100.0], [40.0], [52.0], [0.0])
-    s = {"timing_sd_months": 0, "timing_stress": 0.25, "n_sims": 4000, "legal_final_months": 60}
+    s = {"timing_sd_months": 0, "timing_stress": 0.25, "n_sims": 4000, "legal_final_months": 60,
+         "bid_with_stresses": True}
     r = bid_price(pool, 0.10, 0.75, s)
     # P(IRR >= 10%) = 0.75: the 25% quantile of PV; M_0.25 = -0.6745 -> T = 52 e^0.1686 =
     # 61.55 -> paid at month 66 -> price 40 / 1.1^5.5 = 23.676
@@ -88,3 +89,16 @@ def test_bid_horizon_must_cover_a_payment_period():
     with pytest.raises(DomainError, match="bid_horizon_months"):
         parse_settings({"bid_horizon_months": 3, "payment_months": 6})
     assert parse_settings(None).bid_horizon_months == 240.0
+
+
+def test_the_bid_is_unstressed_unless_bid_with_stresses():
+    # the same loan: 40 for sure at month 52, paid at month 54. The rating stresses
+    # (timing_stress, cap_at_expected) are off for the buyer by default, so every path is
+    # paid at 54 and the price is 40 / 1.1^4.5 at any confidence
+    pool = Pool.from_arrays([100.0], [40.0], [52.0], [0.0])
+    s = {"timing_sd_months": 0, "timing_stress": 0.25, "cap_at_expected": True, "n_sims": 400}
+    for confidence in (0.25, 0.5, 0.9):
+        assert bid_price(pool, 0.10, confidence, s).price == pytest.approx(40 / 1.1 ** 4.5)
+    # with bid_with_stresses the 75 % confidence price is the stressed one (month 66)
+    stressed = bid_price(pool, 0.10, 0.75, {**s, "n_sims": 4000, "bid_with_stresses": True})
+    assert stressed.price == pytest.approx(40 / 1.1 ** 5.5)

@@ -141,9 +141,10 @@ def test_kernels_agree_with_scipy_reference(vr):
     # tables are good to ~1e-6 of each claim; same Philox draws otherwise
     np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-5 * pool.claim.max())
     assert slow.sum() > 0
-    metrics = waterfall_paths(fast, tranches, settings)
+    forecast = fast.mean(axis=0)  # the issuance forecast both waterfalls see
+    metrics = waterfall_paths(fast, tranches, settings, forecast=forecast)
     for p in range(fast.shape[0]):
-        ref = reference_metrics(fast[p], tranches, settings)
+        ref = reference_metrics(fast[p], tranches, settings, forecast=forecast)
         for key, values in ref.items():
             np.testing.assert_allclose(metrics[key][p], values, rtol=1e-9, atol=1e-12,
                                        equal_nan=True, err_msg=f"{key} on path {p}")
@@ -247,3 +248,23 @@ def test_cap_at_expected_never_beats_expected():
     r = simulate_deal(pool, _tranches(10, 10), {**QUIET, "cap_at_expected": True, "n_sims": 200})
     assert r.pool_collections.max() <= 0.4 * 100 + 1e-9
     assert r.pool_collections.mean() < 0.4 * 100 - 1.0
+
+
+def test_a_subordinated_tranche_is_never_rated_and_yield_is_on_the_coupons_basis():
+    # the review's case: a sub issued at 108 % with a 0 coupon showed EL 0 and rated Aa2;
+    # it is not rated ("NR") whatever its figures
+    pool, _ = _deal()
+    er = pool.expected_recovery.sum()
+    tranches = [["name", "kind", "balance", "coupon", "issue_price"],
+                ["A", "senior", 0.2 * er, 0.0348, None],
+                ["Sub", "subordinated", 0.1 * er, None, 0.108 * er]]
+    result = simulate_deal(pool, tranches, {**QUIET, "n_sims": 400, "sub_return_rate": 0.05})
+    table = result.tranche_table.set_index("name")
+    assert table.loc["Sub", "rating"] == "NR"
+    assert table.loc["A", "rating"] != "NR"
+    # a small senior (20 % of expected recovery) is repaid in full on every path: its IRR
+    # is effective annual, 1.0174^2 - 1 = 3.5103 %, and its yield at the coupon's half-
+    # yearly compounding is the coupon, 3.48 %
+    assert table.loc["A", "PD"] == 0.0
+    assert table.loc["A", "mean_irr"] == pytest.approx(1.0174 ** 2 - 1, abs=1e-10)
+    assert table.loc["A", "yield_at_coupon_basis"] == pytest.approx(0.0348, abs=1e-10)

@@ -114,3 +114,46 @@ def test_a_settings_key_given_twice_is_an_error_naming_both_rows():
         parse_settings({"rho": 0.3, "相关系数": 0.05})
     out = REGISTRY["NPL_TRANCHE_EL"](TAPE, TRANCHES, [["rho", 0.3], ["Rho", 0.3]])
     assert out.code == "#VALUE!" and "rows 1 and 2" in out.message
+
+
+def test_issue_price_quoted_per_100_is_accepted_and_a_tiny_price_rejected():
+    # 108 on a 1,002m tranche is the market's quote per 100 of face: 1,002m x 1.08
+    table = [["name", "kind", "balance", "coupon", "issue_price"],
+             ["A", "senior", 1_002_000_000.0, 0.0348, 108.0]]
+    assert parse_tranches(table).items[0].issue_price == pytest.approx(1_082_160_000.0)
+    # a price of 50m on 1,002m (below a tenth of the balance, and not a per-100 quote)
+    table[1][4] = 50_000_000.0
+    with pytest.raises(DomainError) as err:
+        parse_tranches(table)
+    assert "row 2 (A)" in str(err.value) and "issue_price" in str(err.value)
+    # small balances (a test deal of 100) keep their prices in currency
+    small = [["name", "kind", "balance", "issue_price"], ["A", "senior", 100.0, 108.0]]
+    assert parse_tranches(small).items[0].issue_price == 108.0
+
+
+def test_pari_group_and_principal_columns():
+    table = [["name", "kind", "balance", "pari_group", "principal"],
+             ["A1", "senior", 60.0, "A", "pro rata"], ["A2", "senior", 40.0, "A", "pro_rata"],
+             ["S", "subordinated", 10.0, None, None]]
+    tranches = parse_tranches(table)
+    group, pro_rata = tranches.groups()
+    assert list(group) == [0, 0, 2] and list(pro_rata) == [1, 1, 0]
+    # "principal" is the balance when no other column is
+    assert parse_tranches([["name", "kind", "principal"], ["A", "senior", 5.0]]).items[0].balance == 5.0
+    bad = [r[:] for r in table]
+    bad[2][4] = "sequential"
+    with pytest.raises(TableError, match="mixes sequential and pro_rata"):
+        parse_tranches(bad)
+    bad = [["name", "kind", "balance", "pari_group"], ["A1", "senior", 60.0, "A"],
+           ["B", "mezzanine", 40.0, "A"]]
+    with pytest.raises(TableError, match="mixes senior and mezzanine"):
+        parse_tranches(bad)
+    with pytest.raises(DomainError, match="not sequential or pro_rata"):
+        parse_tranches([["name", "kind", "balance", "principal rule"], ["A", "senior", 1.0, "x"]])
+
+
+def test_choice_settings():
+    assert parse_settings({"mezz_interest": "Before Senior Principal"}).mezz_interest == "before_senior_principal"
+    assert parse_settings(None).mezz_interest == "after_senior_principal"
+    with pytest.raises(DomainError, match="mezz_interest"):
+        parse_settings({"mezz_interest": "first"})

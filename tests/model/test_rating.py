@@ -50,3 +50,31 @@ def test_extremes():
     assert REGISTRY["NPL_RATING"](-0.01, 3.0).code == "#NUM!"
     assert "el" in REGISTRY["NPL_RATING"](1.5, 3.0).message
     assert REGISTRY["NPL_RATING"]("x", 3.0).code == "#VALUE!"
+
+
+# Moody's published idealized cumulative expected loss at 10 years, percent of par, by
+# rating (Moody's Investors Service, idealized cumulative expected loss rates, as printed in
+# its methodology appendices, e.g. "Moody's Approach to Rating RMBS Using the MILAN
+# Framework", Appendix 5; the Caa row is the idealized Caa default probabilities 26 ... 65 %
+# x 55 %). Typed here from the published table, independently of the packaged csv.
+PUBLISHED_10Y = {
+    "Aaa": 0.0055, "Aa1": 0.055, "Aa2": 0.11, "Aa3": 0.22, "A1": 0.385, "A2": 0.66,
+    "A3": 0.99, "Baa1": 1.43, "Baa2": 1.98, "Baa3": 3.355, "Ba1": 5.1875, "Ba2": 7.535,
+    "Ba3": 10.373, "B1": 14.3, "B2": 17.655, "B3": 20.845, "Caa": 35.75,
+}
+# The published Caa row, years 1-10, percent.
+PUBLISHED_CAA = [14.3, 17.875, 21.45, 24.134, 26.8125, 28.6, 30.3875, 32.175, 33.9625, 35.75]
+
+
+def test_every_rows_ten_year_cell_is_the_published_one():
+    assert list(PUBLISHED_10Y) == list(RATINGS)
+    for rating, percent in PUBLISHED_10Y.items():
+        # Ba1's published 5.18749 rounds to 5.1875 in the printed table: 1e-4 pp tolerance
+        assert idealized_el(rating, 10.0) * 100 == pytest.approx(percent, abs=1.1e-4), rating
+
+
+def test_the_caa_row_is_the_published_one():
+    for year, percent in enumerate(PUBLISHED_CAA, start=1):
+        assert idealized_el("Caa", float(year)) * 100 == pytest.approx(percent, abs=1e-9)
+    # an EL of 30 % at 5 years (Caa 26.8125 %) is below the table; 25 % at 5 years is Caa
+    assert rating_from_el(0.30, 5.0) == "Ca" and rating_from_el(0.25, 5.0) == "Caa"

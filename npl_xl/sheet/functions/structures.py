@@ -12,7 +12,7 @@ from npl_xl.sheet.registry import Arg, worksheet_function
 from npl_xl.sheet.functions.timeline import ASSUMPTIONS_ARG
 
 _TAPE = Arg("tape", "table", doc="The loan tape with its header row (LoanTape)")
-_TRANCHES = Arg("tranches", "table", doc="Tranches table with header: name, kind, balance, coupon, issue_price (TrancheTable)")
+_TRANCHES = Arg("tranches", "table", doc="Tranches table with header: name, kind, balance, coupon, issue_price (currency, or per 100 of face), optional pari_group and principal (sequential or pro_rata) (TrancheTable)")
 _SETTINGS = Arg("settings", "table", default=None, doc="Two-column Settings table of key and value (DealSettings); blank = defaults")
 _N_SIMS = Arg("n_sims", "integer", default=None, doc="Monte Carlo paths; blank = the settings' n_sims (default 10,000)")
 _SEED = Arg("seed", "integer", default=None, doc="Random seed >= 0; blank = the settings' seed (default 0)")
@@ -22,12 +22,13 @@ _SEED = Arg("seed", "integer", default=None, doc="Random seed >= 0; blank = the 
     "NPL_WATERFALL",
     Arg("collections", "vector", doc="Pool collections per payment period (currency), one row or column"),
     _TRANCHES, _SETTINGS,
+    Arg("forecast", "vector", default=None, doc="Issuance forecast of each period's collections (currency), same length; the CCR trigger's denominator and the reserve target's next-period collections; blank = the collections themselves"),
     shape="header + one row per period",
-    zh="按一组各期回收款运行确定性现金流瀑布：税费、储备金、各档利息、本金及余额、超额服务费、剩余收益",
+    zh="单一回收路径的确定性现金流瀑布：税费、各档利息本金、储备金、流动性支持、触发状态、超额服务费与剩余收益",
 )
-def waterfall(collections, tranches, settings):
-    """Deterministic waterfall of one vector of period collections: fees, taxes, reserve, each tranche's interest, principal and balance, excess fee, residual."""
-    return waterfall_table(collections, tranches, settings)
+def waterfall(collections, tranches, settings, forecast):
+    """Deterministic waterfall of one vector of collections: taxes (on gross collections), fees, reserve, each tranche's interest, principal, balance, excess fee, residual; then liquidity interest and write-off, CCR and trigger states (1 = on)."""
+    return waterfall_table(collections, tranches, settings, forecast)
 
 
 @worksheet_function(
@@ -39,7 +40,7 @@ def waterfall(collections, tranches, settings):
     zh="贷款清单与现金流瀑布的蒙特卡洛模拟：各档预期损失、违约概率、加权平均期限（年）、平均内部收益率、评级、预期损失标准误",
 )
 def tranche_el(tape, tranches, settings, n_sims, seed, assumptions, stderr):
-    """Monte Carlo tranche figures over the loan tape and the waterfall: EL, PD, WAL (years), mean IRR, rating, EL standard error."""
+    """Monte Carlo tranche figures over the loan tape and the waterfall: EL, PD, WAL (years), mean IRR (effective annual), rating (NR: subordinated tranches are not rated), EL standard error."""
     result = simulate_deal(pool_from_tape(tape, assumptions), tranches, settings, n_sims=n_sims, seed=seed)
     return result.contract_table(with_stderr=stderr)
 
@@ -68,7 +69,7 @@ def rating(el, wal_years):
     zh="资产包整体报价：使P(内部收益率≥目标收益率)=置信度的价格、价格占债权比例及该价格下的平均内部收益率",
 )
 def bid_price(tape, target_irr, confidence, settings, n_sims, seed, assumptions, stderr):
-    """Whole-package price such that P(IRR >= target_irr) = confidence, counting recoveries up to the settings' bid_horizon_months (default 240): price, price/claims, mean IRR at that price."""
+    """Package price with P(IRR >= target_irr) = confidence, IRR effective annual, recoveries to bid_horizon_months, unstressed unless bid_with_stresses: price, price/claims (principal + interest + fees), mean IRR at that price."""
     result = pricing.bid_price(pool_from_tape(tape, assumptions), target_irr, confidence, settings,
                                n_sims, seed)
     return [result.as_row(), result.stderr_row()] if stderr else [result.as_row()]
