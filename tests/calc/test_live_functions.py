@@ -1,0 +1,143 @@
+"""The worksheet functions live in LibreOffice Calc, against ``npl-xl recalc``.
+
+Each workbook is recalculated headless by ``npl-xl recalc`` (the formulas engine with the
+registry) and opened in a real headless Calc with the npl-xl extension; every formula cell
+that calls an NPL function must show, cell by cell, the same value: numbers to 1e-12
+relative, text equal, errors as the same error values. The two paths share only the
+registry: the formula parsing, the reference and range handling, array spilling and error
+propagation are Calc's own in one and the formulas library's in the other.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from npl_xl.errors import XlError
+from npl_xl.recalc import recalc_workbook
+from npl_xl.workbook.graft import cell_name, split_cell
+
+from recalc_fixtures import ERROR_CELLS, NPL, build_feature_workbook
+
+pytestmark = pytest.mark.libreoffice
+
+WORKBOOKS = Path(__file__).resolve().parents[2] / "workbooks"
+
+
+def same(expected, got) -> bool:
+    """recalc's value against Calc's (a float, a str, or {"error": code})."""
+    if isinstance(expected, XlError):
+        return got == {"error": expected.code}
+    if isinstance(expected, bool):
+        return got == (1.0 if expected else 0.0)
+    if isinstance(expected, (int, float)):
+        return isinstance(got, float) and math.isclose(got, expected, rel_tol=1e-12,
+                                                       abs_tol=1e-300)
+    return got == expected
+
+
+def compare(live_calc, doc, report) -> tuple[int, list[str], set[str]]:
+    """(NPL cells compared, mismatches, functions met) of a book recalc also computed."""
+    addresses = list(report.values)
+    cells = live_calc.call("cells", doc=doc, addresses=addresses)
+    compared, wrong, met = 0, [], set()
+    for address, (formula, got) in zip(addresses, cells):
+        if "NPL_" not in formula.upper():
+            continue
+        compared += 1
+        met.update(re.findall(r"(NPL_[A-Z_]+)\(", formula.upper()))
+        expected = report.values[address]
+        if not same(expected, got):
+            wrong.append(f"{address} {formula}: recalc {expected!r}, Calc {got!r}")
+    return compared, wrong, met
+
+
+def _range_cells(where: str) -> list[str]:
+    first, _, last = where.partition(":")
+    r0, c0 = split_cell(first)
+    r1, c1 = split_cell(last or first)
+    return [cell_name(r, c) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)]
+
+
+def values(live_calc, doc, addresses):
+    return [v for _, v in live_calc.call("cells", doc=doc, addresses=list(addresses))]
+
+
+@pytest.fixture(scope="module")
+def feature(tmp_path_factory):
+    root = tmp_path_factory.mktemp("feature")
+    book = build_feature_workbook(root / "feature.xlsx")
+    return book, recalc_workbook(book, root / "feature.recalc.xlsx")
+
+
+#: every function the registry declares, met by the cell-by-cell comparisons below
+MET: set[str] = set()
+
+
+def test_feature_workbook_cell_by_cell(live_calc, closing, feature):
+    book, report = feature
+    doc = live_calc.load(book)
+    closing(doc)
+    compared, wrong, met = compare(live_calc, doc, report)
+    MET.update(met)
+    assert not wrong, "\n".join(wrong)
+    npl_cells = sum(len(_range_cells(where)) for where, formula, _ in NPL if "NPL_" in formula)
+    assert compared == npl_cells  # every NPL cell of the book was compared (none lost)
+
+
+def test_errors_are_calc_error_values(live_calc, closing, feature):
+    """ISERROR and IFERROR see NPL errors; #NUM! propagates through native arithmetic."""
+    book, _ = feature
+    doc = live_calc.load(book)
+    closing(doc)
+    live_calc.call("formula", doc=doc, sheet="Calc", where="D30", formula="=ERROR.TYPE(C14)")
+    live_calc.call("formula", doc=doc, sheet="Calc", where="D31",
+                   formula="=IFERROR(NPL_BETA_INV(0.5;2;0.1);-1)")
+    got = values(live_calc, doc, [f"Calc!{c}" for c in
+                                  ("C14", "C15", "C16", "C17", "C19", "C21", "D30", "D31")])
+    assert got == [{"error": "#NUM!"},  # mean 1.4 is impossible
+                   "bad",  # IFERROR(C14,"bad")
+                   1.0,  # ISERROR(C14) is TRUE
+                   {"error": "#NUM!"},  # C14+1
+                   {"error": "#VALUE!"},  # a range where one cell goes
+                   1.0,  # ISNA over an unknown method
+                   6.0,  # ERROR.TYPE of #NUM! is 6 in Excel and Calc
+                   -1.0]  # mean 2 impossible: IFERROR's fallback
+    assert {"Calc!C14", "Calc!C17", "Calc!C19"} <= ERROR_CELLS
+
+
+def test_array_results_fill_their_ranges(live_calc, closing, feature):
+    from npl_xl.model.beta import beta_draws
+
+    book, report = feature
+    doc = live_calc.load(book)
+    closing(doc)
+    fit = values(live_calc, doc, [f"Calc!{a}" for a in _range_cells("C5:H5")])
+    assert all(isinstance(v, float) for v in fit) and fit[-1] == 3.0  # n: three interior rates
+    draws = values(live_calc, doc, [f"Calc!{a}" for a in _range_cells("C7:C11")])
+    assert draws == pytest.approx(list(beta_draws(0.4, 0.2, 5, 7)), rel=1e-12)
+    # a range larger than the result, as in Excel: a one-row result repeats down the rows,
+    # the columns beyond its width show #N/A
+    live_calc.call("formula", doc=doc, sheet="Calc", where="J1:L2",
+                   formula="=NPL_BETA_PARAMS(0.4;0.2)", array=True)
+    got = values(live_calc, doc, ["Calc!J1", "Calc!K1", "Calc!L1", "Calc!J2", "Calc!K2"])
+    # k = 0.4*0.6/0.2**2 - 1 = 5: alpha = 0.4*5 = 2, beta = 0.6*5 = 3
+    assert got[:2] == pytest.approx([2.0, 3.0], rel=1e-12)
+    assert got[2] == {"error": "#N/A"}
+    assert got[3:] == pytest.approx([2.0, 3.0], rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["npl_template.xlsx", "sample_deal.xlsx"])
+def test_committed_workbooks_cell_by_cell(live_calc, closing, tmp_path, name):
+    source = tmp_path / name
+    shutil.copy(WORKBOOKS / name, source)
+    report = recalc_workbook(source, tmp_path / ("recalc_" + name))
+    doc = live_calc.load(source)
+    closing(doc)
+    compared, wrong, met = compare(live_calc, doc, report)
+    MET.update(met)
+    assert compared > 20 and not wrong, "\n".join(wrong[:20])
