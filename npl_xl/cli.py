@@ -19,7 +19,7 @@ from npl_xl.errors import NplError
 SUBCOMMANDS = {
     "recalc": ("npl_xl.commands.recalc", "recompute every formula of a workbook without Excel"),
     "run": ("npl_xl.commands.run", "headless Run Simulation: read Tape, Tranches, Settings; write Results"),
-    "install": ("npl_xl_udfs.install", "set up Excel (Windows) or print the steps (elsewhere)"),
+    "install": ("npl_xl_udfs.install", "set up Excel (Windows) or print the steps (elsewhere); --libreoffice: Calc"),
     "functions": ("npl_xl.commands.functions", "list the worksheet functions and their arguments"),
 }
 

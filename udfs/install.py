@@ -323,9 +323,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print each step and build what can be built; change nothing in Excel")
     parser.add_argument("--build-dir", type=Path, default=None,
                         help=f"where to build {ADDIN_NAME} (default: {default_build_dir()})")
+    # LibreOffice Calc (npl_xl_calc; docs/LIBREOFFICE.md)
+    parser.add_argument("--libreoffice", action="store_true",
+                        help="install the LibreOffice Calc extension instead of the Excel add-in")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="with --libreoffice: the LibreOffice profile folder to install into")
+    parser.add_argument("--uninstall", action="store_true",
+                        help="with --libreoffice: remove the extension")
 
 
 def main(args: argparse.Namespace) -> int:
+    if getattr(args, "libreoffice", False):
+        from npl_xl_calc.install import main as install_libreoffice
+
+        return install_libreoffice(args)
     ctx = Context(build_dir=args.build_dir or default_build_dir(),
                   dry_run=args.dry_run or not sys.platform.startswith("win"))
     if ctx.dry_run:

@@ -384,8 +384,10 @@ class CalcDocument:
             charts = sheet.getCharts()
             for chart in charts.ElementNames:
                 charts.removeByName(chart)
+            shapes = sheet.getDrawPage()  # pictures and any other drawing left there
+            while shapes.getCount():
+                shapes.remove(shapes.getByIndex(0))
             sheet.clearContents(1023)  # every kind of content, formats included
-            sheet.Rows.removeByIndex(0, sheet.Rows.Count)  # row heights, merged state
         else:
             sheets.insertNewByName(name, sheets.Count)
             sheet = sheets.getByName(name)

@@ -1,9 +1,10 @@
 """A headless LibreOffice with the npl-xl extension installed, once per test session.
 
-The .oxt is built from the registry, installed into a private profile
-(-env:UserInstallation under the session's temporary folder) through the ExtensionManager
-API, and soffice is started again (a type library added to a running office is known to
-the office but not yet to its Python importer), then handed to the tests. The tests talk
+``npl-xl install --libreoffice --profile DIR`` builds the .oxt from the registry, installs it
+into a private profile (-env:UserInstallation under the session's temporary folder) through
+the ExtensionManager API and checks NPL_BETA_PARAMS in a second soffice (a type library
+added to a running office is known to the office but not yet to its Python importer); a
+third soffice on that profile is handed to the tests. The tests talk
 to it through driver.py in the office's own Python (npl_xl_calc.office.Driver), so this
 interpreter needs no uno. The fixture ends soffice in a finally clause whatever the tests
 do; every request has a timeout.
@@ -56,16 +57,17 @@ class LiveCalc:
 def live_calc(tmp_path_factory):
     if SKIP_REASON:
         pytest.skip(SKIP_REASON)
-    from npl_xl_calc.oxt import build_oxt
+    from npl_xl.cli import main_cli
 
     root = tmp_path_factory.mktemp("calc")
-    oxt = build_oxt(root / office.OXT_NAME)
     profile = root / "profile"
     log = root / "npl-xl-calc.log"
     env = {"NPL_XL_CALC_QUIET": "1", "NPL_XL_CALC_LOG": str(log),
            "NPL_XL_CALC_WORKER_LOG": str(root / "worker.log")}
-    with office.HeadlessOffice(profile, env=env) as installer:
-        installer.call("add_extension", path=str(oxt))
+    # the user's command: build the .oxt, install it into the profile, check NPL_BETA_PARAMS
+    status = main_cli(["install", "--libreoffice", "--profile", str(profile),
+                       "--build-dir", str(root / "build")])
+    assert status == 0, "npl-xl install --libreoffice failed"
     running = office.HeadlessOffice(profile, env=env, output=root / "soffice.log")
     try:
         running.start(timeout=90)
