@@ -20,7 +20,7 @@ import math
 import time
 
 from npl_xl.errors import InputTypeError
-from npl_xl.workbook.book import Table
+from npl_xl.workbook.book import RangeValues
 from npl_xl.workbook.results import SheetSpec
 
 __all__ = ["CalcBook", "sheet_plan", "plain_value"]
@@ -107,21 +107,21 @@ class CalcBook:
     def has_table(self, name: str) -> bool:
         return self._table(name) is not None
 
-    def read_table(self, name: str) -> Table:
+    def read_table(self, name: str) -> RangeValues:
         found = self._table(name)
         if found is None:
             raise InputTypeError(f"the workbook has no table (database range) named {name!r}",
                                  argument=name)
-        return Table(found["name"], found["sheet"], found["top_left"], found["rows"])
+        return RangeValues(found["name"], found["sheet"], found["top_left"], found["rows"])
 
-    def read_name(self, name: str) -> Table | None:
+    def read_name(self, name: str) -> RangeValues | None:
         found = self._request("name", name)
         if found is None:
             return None
         if "error" in found:
             raise InputTypeError(f"the name {name} must refer to one range of cells, "
                                  f"it refers to {found['error']}", argument=name)
-        return Table(found["name"], found["sheet"], found["top_left"], found["rows"])
+        return RangeValues(found["name"], found["sheet"], found["top_left"], found["rows"])
 
     def write_sheet(self, spec: SheetSpec) -> None:
         self._request("write_sheet", sheet_plan(spec))

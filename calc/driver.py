@@ -250,7 +250,7 @@ class Driver:
             "com.sun.star.sheet.FunctionDescriptions", self.ctx)
         for k in range(descriptions.getCount()):
             entry = {p.Name: p.Value for p in descriptions.getByIndex(k)}
-            if entry["Name"] == name:
+            if entry["Name"].upper() in (name.upper(), name.upper().rsplit(".", 1)[-1]):
                 return {"description": entry["Description"], "category": entry["Category"],
                         "arguments": [a.Name for a in entry["Arguments"]],
                         "argument_help": [a.Description for a in entry["Arguments"]]}

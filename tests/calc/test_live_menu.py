@@ -18,7 +18,7 @@ import pytest
 from npl_xl import macros
 from npl_xl.recalc import recalc_workbook
 from npl_xl.workbook.book import FileBook
-from npl_xl.workbook.graft import cell_name
+from npl_xl.workbook.a1 import cell_address
 from npl_xl_calc import names, spec
 
 from recalc_fixtures import build_feature_workbook
@@ -64,12 +64,12 @@ def test_run_simulation_from_the_menu_writes_results_and_charts(live_calc, closi
         header_row, col0 = reference.layout()[block.name]
         columns = [str(c) for c in block.frame.columns]
         for j, column in enumerate(columns):
-            assert cells[cell_name(header_row + 1, col0 + j + 1)][1] == column
+            assert cells[cell_address(header_row, col0 + j)][1] == column
         for i, row in enumerate(block.frame.itertuples(index=False)):
             if row and str(row[0]) in SKIP_ROWS:
                 continue
             for j, value in enumerate(row):
-                got = cells.get(cell_name(header_row + 2 + i, col0 + j + 1), [None, None])[1]
+                got = cells.get(cell_address(header_row + 1 + i, col0 + j), [None, None])[1]
                 value = value.item() if hasattr(value, "item") else value
                 assert _same(value, got), (block.name, i, columns[j], value, got)
                 checked += 1
@@ -94,7 +94,7 @@ def test_validate_stratify_fit_bid_and_clear_from_the_menu(live_calc, closing, t
     first = strat.blocks[0]
     header_row, col0 = strat.layout()[first.name]
     got = live_calc.call("cells", doc=doc, addresses=[
-        f"Strat!{cell_name(header_row + 2 + i, col0 + 3)}" for i in range(len(first.frame))])
+        f"Strat!{cell_address(header_row + 1 + i, col0 + 2)}" for i in range(len(first.frame))])
     assert [v for _, v in got] == pytest.approx(list(first.frame.iloc[:, 2]), rel=1e-12)
     assert len(live_calc.call("charts", doc=doc, sheet="Strat")) == len(strat.charts)
     assert _outcome(live_calc.dispatch(doc, "clear_results"), "clear_results")[2] == "done"
@@ -175,7 +175,7 @@ def test_a_1199_row_table_argument(live_calc, closing, tmp_path):
     assert len(rows) == 1200
     expected = load_all()["NPL_STRAT"](rows, "province", "claim")
     got = live_calc.call("cells", doc=doc, addresses=["Summary!AA1"] + [
-        f"Summary!{cell_name(1 + i, 28 + j)}" for i in range(len(expected))
+        f"Summary!{cell_address(i, 27 + j)}" for i in range(len(expected))
         for j in range(len(expected[0]))])
     assert got[0][1] == 1200.0  # the header and 1,199 loans
     flat = [v for _, v in got[1:]]
