@@ -18,7 +18,6 @@ import queue
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import uuid
 from pathlib import Path

@@ -12,8 +12,11 @@ Two components:
 
 - NplFunctionsImpl (service com.sun.star.sheet.AddIn): one method per worksheet function
   (generated from functions.json), plus XAddIn's function-wizard texts, in English with
-  the registry's Chinese one-liner, and XCompatibilityNames: the short Excel name of each
-  function, through which Calc reads ``NPL_BETA_PARAMS(...)`` in an xlsx and writes it back.
+  the registry's Chinese one-liner, and XCompatibilityNames (the short Excel name of each
+  function; Calc 7.4 does not use it for .xlsx, hence the document events below).
+- NplDocumentJob and a document-event listener: after a load, formulas calling npl-xl
+  functions by their short names are entered again under the long names Calc knows; after
+  a save as .xlsx, the file gets the short names back (npl_calc_names.py).
 - NplCommands: the protocol handler of ``org.nplxl.calc:<command>``, the NPL menu and
   toolbar: runs the macro of that name in a second worker (so a long Run Simulation never
   blocks the worksheet functions' worker), answering the worker's requests on the open
@@ -24,7 +27,6 @@ Two components:
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -32,7 +34,6 @@ import traceback
 
 import uno
 import unohelper
-from com.sun.star.beans import PropertyValue
 from com.sun.star.frame import XDispatch, XDispatchProvider
 from com.sun.star.lang import Locale, XInitialization, XLocalizable, XServiceInfo, XServiceName
 from com.sun.star.sheet import XAddIn, XCompatibilityNames
@@ -437,7 +438,6 @@ class CalcDocument:
             columns.getByIndex(c).OptimalWidth = True
 
     def _chart(self, sheet, index, name, chart):
-        address = uno.createUnoStruct("com.sun.star.table.CellRangeAddress")
         addresses = []
         for first, col, last in [chart["categories"]] + [s[1:] for s in chart["series"]]:
             address = uno.createUnoStruct("com.sun.star.table.CellRangeAddress")

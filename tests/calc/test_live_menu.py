@@ -81,7 +81,7 @@ def test_run_simulation_from_the_menu_writes_results_and_charts(live_calc, closi
                                                                if b.table}
 
 
-def test_validate_stratify_fit_bid_and_clear_from_the_menu(live_calc, closing, tmp_path):
+def test_validate_stratify_fit_price_and_clear_from_the_menu(live_calc, closing, tmp_path):
     source = tmp_path / "sample_deal.xlsx"
     shutil.copy(WORKBOOKS / "sample_deal.xlsx", source)
     doc = live_calc.load(source, recalc=False)
@@ -97,6 +97,14 @@ def test_validate_stratify_fit_bid_and_clear_from_the_menu(live_calc, closing, t
         f"Strat!{cell_address(header_row + 1 + i, col0 + 2)}" for i in range(len(first.frame))])
     assert [v for _, v in got] == pytest.approx(list(first.frame.iloc[:, 2]), rel=1e-12)
     assert len(live_calc.call("charts", doc=doc, sheet="Strat")) == len(strat.charts)
+    assert _outcome(live_calc.dispatch(doc, "price_bid"), "price_bid")[2] == "done"
+    bid = macros.price_bid(FileBook(source))  # same tape, settings and seed
+    grid = bid.blocks[0]
+    header_row, col0 = bid.layout()[grid.name]
+    addresses = [f"Bid!{cell_address(header_row + 1 + i, col0 + j)}"
+                 for i in range(len(grid.frame)) for j in range(len(grid.frame.columns))]
+    got = [v for _, v in live_calc.call("cells", doc=doc, addresses=addresses)]
+    assert got == pytest.approx([float(v) for v in grid.frame.to_numpy().ravel()], rel=1e-12)
     assert _outcome(live_calc.dispatch(doc, "clear_results"), "clear_results")[2] == "done"
     assert live_calc.call("cells", doc=doc, addresses=["Strat!A1"])[0][1] == "Strat 结果"
     assert live_calc.call("charts", doc=doc, sheet="Strat") == []
