@@ -161,3 +161,21 @@ def test_install_without_libreoffice_is_a_dry_run(tmp_path, monkeypatch, capsys)
     out = capsys.readouterr().out
     assert "dry run (no LibreOffice (soffice) on this machine)" in out
     assert "would add" in out and not list(tmp_path.iterdir())
+
+
+@pytest.mark.libreoffice
+def test_install_upgrade_and_uninstall_in_a_profile(live_calc, tmp_path, capsys):
+    """The extension manager steps behind ``npl-xl install --libreoffice --profile``."""
+    from npl_xl.cli import main_cli
+    from npl_xl_calc import office
+
+    oxt = live_calc.root / "build" / office.OXT_NAME  # built by the session's install
+    profile = tmp_path / "profile"
+    with office.HeadlessOffice(profile) as running:
+        assert running.call("add_extension", path=str(oxt)) == "installed"
+        assert running.call("add_extension", path=str(oxt)) == "upgraded"
+        assert running.call("extensions").count(office.EXTENSION_ID) == 1
+    assert main_cli(["install", "--libreoffice", "--profile", str(profile), "--uninstall"]) == 0
+    assert "removed" in capsys.readouterr().out
+    with office.HeadlessOffice(profile) as running:
+        assert office.EXTENSION_ID not in running.call("extensions")
