@@ -141,6 +141,35 @@ def test_committed_workbooks_cell_by_cell(live_calc, closing, tmp_path, name):
     assert compared > 20 and not wrong, "\n".join(wrong[:20])
 
 
+def test_shared_npl_formulas_as_excel_writes_them(live_calc, closing, feature, tmp_path):
+    """A filled-down NPL formula stored once, as Excel saves it (<f t="shared" ...> and
+    empty followers), computes in Calc cell by cell as in npl-xl recalc."""
+    from recalc_fixtures import edit_parts, sheet_part
+
+    book, _ = feature
+    part = sheet_part(book, "Calc")
+
+    def edit(contents):
+        rows = "".join(
+            f'<row r="{r}"><c r="J{r}"><v>{r}</v></c><c r="K{r}">'
+            + ('<f t="shared" ref="K30:K34" si="0">NPL_BETA_INV(J30/100,0.4,0.2)</f>'
+               if r == 30 else '<f t="shared" si="0"/>') + "</c></row>"
+            for r in range(30, 35))
+        contents[part] = contents[part].decode().replace("</sheetData>",
+                                                         rows + "</sheetData>").encode()
+
+    source = edit_parts(book, tmp_path / "shared.xlsx", edit)
+    report = recalc_workbook(source, tmp_path / "shared.recalc.xlsx")
+    doc = live_calc.load(source)
+    closing(doc)
+    compared, wrong, _ = compare(live_calc, doc, report)
+    assert not wrong, "\n".join(wrong)
+    got = values(live_calc, doc, [f"Calc!K{r}" for r in range(30, 35)])
+    from npl_xl.model.beta import beta_inv
+
+    assert got == pytest.approx([beta_inv(r / 100, 0.4, 0.2) for r in range(30, 35)], rel=1e-12)
+
+
 #: Calls of the functions the three workbooks do not use, on a sheet added to the sample
 #: deal (its names LoanTape, TrancheTable, DealSettings): (top-left, rows, cols, formula).
 OTHERS = [
