@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from npl_xl.analysis.audit import audit_frames, parse_paths, write_audit
 from npl_xl.errors import InputTypeError
 from npl_xl.macros import run_simulation
@@ -27,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(.csv: one table with a case column; .xlsx: one sheet per case)")
     parser.add_argument("--audit-paths", default=None, metavar="I,J,...",
                         help="simulated paths (0 = the first) to add to the audit")
+    parser.add_argument("--json", action="store_true",
+                        help="print the results as JSON on stdout (decimals, years, currency) "
+                             "instead of the table; messages go to stderr")
 
 
 def default_output(path: Path) -> Path:
@@ -36,6 +37,7 @@ def default_output(path: Path) -> Path:
 
 def main(args: argparse.Namespace) -> int:
     """``npl-xl run``: Run Simulation headless; print the tranche table; exit 0."""
+    from npl_xl.commands.report import to_json, tranche_report
     from npl_xl.workbook.book import FileBook
     from npl_xl.workbook.charts import render_png
 
@@ -59,16 +61,22 @@ def main(args: argparse.Namespace) -> int:
     book = FileBook(source, progress_stream=None if args.quiet else sys.stderr)
     result, spec = run_simulation(book, n_sims=args.n_sims, seed=args.seed)
     book.save(out)
-    table = spec.block("ResultsTranches").frame
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(table.to_string(index=False, float_format=lambda x: f"{x:.6g}"))
-    print(f"wrote {out}")
+    written = None
     if audit is not None:
         written = write_audit(audit, audit_frames(result, audit_paths))
+    png = None if args.no_png else out.with_suffix(".png")
+    if png is not None:
+        render_png(spec.charts, spec.frames(), png, title=f"npl-xl run: {source.name}")
+    if args.json:
+        print(to_json(result, workbook=str(source), output=str(out),
+                      png=None if png is None else str(png),
+                      audit=None if written is None else str(written)))
+        return 0
+    print(tranche_report(result))
+    print(f"\nwrote {out}")
+    if written is not None:
         print(f"wrote {written} (waterfall audit: base case"
               + "".join(f", path {p}" for p in audit_paths) + ")")
-    if not args.no_png:
-        png = out.with_suffix(".png")
-        render_png(spec.charts, spec.frames(), png, title=f"npl-xl run: {source.name}")
+    if png is not None:
         print(f"wrote {png}")
     return 0

@@ -29,7 +29,6 @@ import os
 import re
 import sys
 import tempfile
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from npl_xl.errors import InputTypeError, NplError, WorkbookError
 from npl_xl.workbook.results import SheetSpec
 from npl_xl.workbook.a1 import parse_address, parse_range
 from npl_xl.workbook.graft import Package, graft_sheets, mark_cells
+from npl_xl.workbook.progress import ProgressBar
 
 __all__ = ["RangeValues", "Book", "FileBook", "write_sheet_xlsxwriter"]
 
@@ -103,12 +103,12 @@ class FileBook:
             raise WorkbookError(f"{self.path} is not a readable .xlsx/.xlsm workbook ({exc})") \
                 from None
         self._stream = progress_stream
+        self._progress = ProgressBar(progress_stream)
         self._values: dict[str, list[list]] = {}
         self._calamine = None
         self._pending: dict[str, SheetSpec] = {}
         self._marks: dict[str, list[str]] = {}
         self._status: str | None = None
-        self._started = time.monotonic()
         self._tables = {t["name"].lower(): t for t in tables}
 
     # -- reading ----------------------------------------------------------------------
@@ -170,15 +170,8 @@ class FileBook:
             print(text, file=self._stream, flush=True)
 
     def progress(self, done: int, total: int) -> None:
-        """Draw ``[#####.....] 50%  12 s`` on the progress stream (one line, redrawn)."""
-        if self._stream is None or total <= 0:
-            return
-        width = 30
-        filled = int(width * min(done, total) / total)
-        elapsed = time.monotonic() - self._started
-        end = "\n" if done >= total else ""
-        print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done / total:4.0%}  {elapsed:4.0f} s",
-              end=end, file=self._stream, flush=True)
+        """Draw the progress of a run on the progress stream (:class:`ProgressBar`)."""
+        self._progress(done, total)
 
     def save(self, out_path) -> Path:
         """Write the workbook with every pending sheet and mark to ``out_path``.

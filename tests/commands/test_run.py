@@ -90,7 +90,13 @@ def test_tranche_table_is_printed(tmp_path, capsys):
     shutil.copyfile(TEMPLATE, source)
     assert main_cli(["run", str(source), "--n-sims", "300", "--quiet", "--no-png"]) == 0
     out = capsys.readouterr().out
-    assert "EL" in out and "Senior" in out and "Subordinated" in out
+    assert "Senior" in out and "Subordinated" in out
+    # the contract's columns in the contract's order, units in the headers
+    header = next(line for line in out.splitlines() if line.startswith("name"))
+    titles = ["name", "EL (bp)", "PD (%)", "WAL (years)", "mean IRR (% p.a.)", "rating", "EL s.e. (bp)"]
+    positions = [header.index(title) for title in titles]
+    assert positions == sorted(positions)
+    assert "e-0" not in out  # no scientific notation
     assert default_output(source).is_file()  # IN.run.xlsx beside the input
     assert not default_output(source).with_suffix(".png").exists()
 
@@ -143,3 +149,34 @@ def test_libreoffice_opens_the_run_output(sample_run, tmp_path):
     resaved = openpyxl.load_workbook(resave_with_libreoffice(sample_run["out"], tmp_path / "again"))
     assert len(resaved["Results"]._charts) == 3
     assert RESULT_TABLES <= set(resaved["Results"].tables)
+
+
+def test_the_table_reads_like_a_report_with_chinese_names_aligned(tmp_path, capsys):
+    import json
+    import re
+
+    from wcwidth import wcswidth
+
+    source = with_cells(TEMPLATE, tmp_path / "deal.xlsx", {"Tranches!A3": "优先A档", "Tranches!A4": "次级档"})
+    assert main_cli(["run", str(source), "--n-sims", "400", "--seed", "2", "--quiet", "--no-png"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("name"))
+    table = lines[start:start + 4]  # header, rule, two tranches
+    assert "优先A档" in table[2] and "次级档" in table[3]
+    # every row ends its numeric columns at the same display column (wcwidth, not len)
+    ends = {wcswidth(line[:m.end()]) for line in table[2:] for m in [re.search(r"[\d.]+\s+\S+\s+[\d.]+$", line)]}
+    assert len(ends) == 1, table
+    assert len({wcswidth(line) for line in table[1:]}) == 1
+    # money with thousands separators
+    assert re.search(r"claims \d{1,3}(,\d{3})+", out)
+
+    assert main_cli(["run", str(source), "-o", str(tmp_path / "j.xlsx"), "--n-sims", "400",
+                     "--seed", "2", "--quiet", "--no-png", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)  # stdout is JSON and nothing else
+    assert [t["name"] for t in document["tranches"]] == ["优先A档", "次级档"]
+    assert list(document["tranches"][0])[:7] == ["name", "EL", "PD", "WAL", "mean_irr", "rating", "el_stderr"]
+    # the same figures as the text table, which shows EL in bp and PD in percent
+    sub = document["tranches"][-1]
+    assert f"{sub['EL'] * 1e4:,.2f}" in table[3] and f"{sub['PD'] * 100:,.2f}" in table[3]
+    assert document["n_paths"] == 400 and document["output"].endswith("j.xlsx")
