@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from npl_xl.inputs import codes
-from npl_xl.sheet.convert import is_blank
+from npl_xl.inputs.cells import is_blank
 from npl_xl.inputs.codes import (COLLATERAL_CODES, COLLATERAL_TYPES, DATA_DIR, DEFECT_CODES,
     DEFECTS, PROVINCES, SECURED_TYPES, STAGE_CODES, STAGES, TIERS, normalise)
 from npl_xl.checks import Interval, outside_message

@@ -482,7 +482,7 @@ DealSettings.__doc__ = "Settings with defaults (see :data:`SETTINGS` for units a
 
 
 def _convert_setting(key: _Key, value: Any) -> Any:
-    from npl_xl.sheet.convert import to_bool
+    from npl_xl.inputs.cells import to_bool
 
     if key.kind == "bool":
         return to_bool(value, key.name)

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from npl_xl.sheet.convert import is_blank
+from npl_xl.inputs.cells import is_blank
 from npl_xl.inputs.codes import COLLATERAL_TYPES, DEFECTS, PROVINCES, STAGES, normalise, split_codes
 from npl_xl.checks import Interval, outside_message
 from npl_xl.errors import InputTypeError, TableError

@@ -26,17 +26,10 @@ from typing import Any
 import numpy as np
 
 from npl_xl.errors import DomainError, InputTypeError, XlError, is_error_literal
+from npl_xl.inputs.cells import describe as _describe, is_blank, to_bool
 from npl_xl.inputs.codes import split_codes
 
 KINDS = ("number", "integer", "bool", "text", "codes", "vector", "matrix", "table", "any")
-
-_TRUE = {"TRUE", "T", "YES", "Y", "是", "真"}
-_FALSE = {"FALSE", "F", "NO", "N", "否", "假"}
-
-
-def is_blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and value.strip() == "")
-
 
 def first_error(value: Any) -> XlError | None:
     """The first Excel error in a scalar or range, or None."""
@@ -77,14 +70,6 @@ def _single(value: Any, name: str) -> Any:
     return value
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, str):
-        return f"text {value!r}"
-    return repr(value)
-
-
 def to_number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise InputTypeError(f"{_describe(value)} where a number is required", argument=name)
@@ -92,18 +77,6 @@ def to_number(value: Any, name: str) -> float:
     if not math.isfinite(number):
         raise DomainError("is not a finite number", argument=name)
     return number
-
-
-def to_bool(value: Any, name: str) -> bool:
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().upper() in _TRUE:
-        return True
-    if isinstance(value, str) and value.strip().upper() in _FALSE:
-        return False
-    raise InputTypeError(f"{_describe(value)} where TRUE or FALSE is required", argument=name)
 
 
 def _numbers(rows: list[list[Any]], name: str, skip_blanks: bool) -> list[list[float | None]]:
