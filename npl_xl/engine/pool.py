@@ -60,7 +60,7 @@ class Pool:
     alpha: np.ndarray       # 0 for a deterministic loan
     beta: np.ndarray
     n_sd_capped: int
-    sd_cap_factor: float = 0.9  #: the cap applied, decimal share of sqrt(mu (1 - mu))
+    sd_cap_factor: float    # the cap applied, decimal share of sqrt(mu (1 - mu))
 
     @property
     def n_loans(self) -> int:

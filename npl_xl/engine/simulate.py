@@ -167,7 +167,8 @@ class DealResult:
     pool_pv_mean, pool_pv_stderr : float
         Expected present value of the collections at settings.discount_rate (annual effective).
     n_sd_capped : int
-        Loans whose recovery sd was capped at 0.9 sqrt(mu (1 - mu)).
+        Loans whose recovery sd was capped at sd_cap_factor sqrt(mu (1 - mu)) (the
+        assumptions' Parameters table, default 0.9).
     liquidity_loss_mean, liquidity_loss_stderr : float
         The liquidity provider's expected loss: advances and interest outstanding at the
         legal final and written off (currency), with its standard error.
