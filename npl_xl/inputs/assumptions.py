@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from npl_xl.inputs import codes
-from npl_xl.inputs.cells import is_blank
+from npl_xl.inputs.cells import describe, is_blank, rows_of_table
 from npl_xl.inputs.codes import (COLLATERAL_CODES, COLLATERAL_TYPES, DATA_DIR, DEFECT_CODES,
     DEFECTS, PROVINCES, SECURED_TYPES, STAGE_CODES, STAGES, TIERS, normalise)
 from npl_xl.checks import Interval, outside_message
@@ -67,7 +67,7 @@ def _number(low: float, high: float, *, low_open: bool = False) -> Callable[[Any
 
     def parse(value):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise ValueError(f"{_show(value)} where a number is required")
+            raise ValueError(f"{describe(value)} where a number is required")
         if value not in interval:
             raise ValueError(outside_message(value, interval))
         return float(value)
@@ -79,7 +79,7 @@ def _code(code_set: codes.CodeSet, allowed: tuple[str, ...] | None = None):
         code = code_set.find(value) if not is_blank(value) else None
         if code is None or (allowed is not None and code not in allowed):
             choices = ", ".join(allowed) if allowed else code_set.accepted()
-            raise ValueError(f"unknown {code_set.kind} {_show(value)} ({choices})")
+            raise ValueError(f"unknown {code_set.kind} {describe(value)} ({choices})")
         return code
     return parse
 
@@ -90,7 +90,7 @@ def _choice(options: tuple[str, ...], kind: str):
     def parse(value):
         code = lookup.get(normalise(value)) if isinstance(value, str) else None
         if code is None:
-            raise ValueError(f"unknown {kind} {_show(value)} (one of {', '.join(options)})")
+            raise ValueError(f"unknown {kind} {describe(value)} (one of {', '.join(options)})")
         return code
     return parse
 
@@ -104,10 +104,6 @@ def _integer(low: int):
             raise ValueError(f"{number:g} is not a whole number")
         return int(number)
     return parse
-
-
-def _show(value: Any) -> str:
-    return f"text {value!r}" if isinstance(value, str) else repr(value)
 
 
 _DELAY = _number(0, 240)
@@ -171,20 +167,12 @@ TABLE_NAMES = tuple(s.name for s in _SPECS)
 _PARAMETER_PARSERS = {"sd_cap_factor": _number(0, 1, low_open=True), "blank_province_tier": _code(TIERS)}
 
 
-def _rows_of(table: Any) -> list[list[Any]]:
-    """A table given as a DataFrame or as a list of rows (header first) as a list of rows."""
-    if isinstance(table, pd.DataFrame):
-        body = table.astype(object).where(table.notna(), None).to_numpy().tolist()
-        return [list(map(str, table.columns))] + body
-    return [list(row) for row in table]
-
-
 def _parse_table(spec: _TableSpec, table: Any, base: pd.DataFrame | None) -> pd.DataFrame:
     """Validate one table and merge it over ``base`` (rows it lists replace base rows).
 
     Returns a DataFrame indexed by the canonical key(s), with every column of the table
     (key and value columns canonical, other columns as given)."""
-    rows = [r for r in _rows_of(table) if not all(is_blank(c) for c in r)]
+    rows = [r for r in rows_of_table(table) if not all(is_blank(c) for c in r)]
     where = f"Assumptions table {spec.name}"
     if not rows:
         raise TableError([f"{where} is empty (a header row is required)"], argument=spec.name)

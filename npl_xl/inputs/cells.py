@@ -12,7 +12,7 @@ import numpy as np
 
 from npl_xl.errors import InputTypeError
 
-__all__ = ["is_blank", "to_bool", "describe", "TRUE_WORDS", "FALSE_WORDS"]
+__all__ = ["is_blank", "to_bool", "describe", "rows_of_table", "TRUE_WORDS", "FALSE_WORDS"]
 
 TRUE_WORDS = {"TRUE", "T", "YES", "Y", "是", "真"}
 FALSE_WORDS = {"FALSE", "F", "NO", "N", "否", "假"}
@@ -44,3 +44,12 @@ def to_bool(value: Any, name: str) -> bool:
     if isinstance(value, str) and value.strip().upper() in FALSE_WORDS:
         return False
     raise InputTypeError(f"{describe(value)} where TRUE or FALSE is required", argument=name)
+
+
+def rows_of_table(table: Any) -> list[list[Any]]:
+    """A table given as a pandas DataFrame (columns = header, NaN = blank) or as a list of
+    rows (header first) as a list of rows, header first, blanks as None."""
+    if hasattr(table, "columns") and hasattr(table, "to_numpy"):
+        body = table.astype(object).where(table.notna(), None).to_numpy().tolist()
+        return [list(map(str, table.columns))] + body
+    return [list(row) for row in table]

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from npl_xl.checks import Interval, check_number, outside_message
+from npl_xl.inputs.cells import rows_of_table
 from npl_xl.inputs.codes import normalise
 from npl_xl.errors import DomainError, InputTypeError, TableError, UnknownCodeError
 
@@ -176,7 +177,7 @@ def parse_tranches(table: Any) -> Tranches:
     if isinstance(table, Tranches):
         return table
     if hasattr(table, "columns") and hasattr(table, "to_numpy"):
-        table = [list(table.columns)] + table.to_numpy(dtype=object).tolist()
+        table = rows_of_table(table)
     rows = [list(r) for r in (table or []) if any(c is not None and str(c).strip() != "" for c in r)]
     if len(rows) < 2:
         raise InputTypeError("needs a header row and at least one tranche", argument="tranches")

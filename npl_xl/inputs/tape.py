@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from npl_xl.inputs.cells import is_blank
+from npl_xl.inputs.cells import is_blank, rows_of_table
 from npl_xl.inputs.codes import COLLATERAL_TYPES, DEFECTS, PROVINCES, STAGES, normalise, split_codes
 from npl_xl.checks import Interval, outside_message
 from npl_xl.errors import InputTypeError, TableError
@@ -139,7 +139,7 @@ def read_tape(rows: list[list[Any]], origin: str = "Tape!A1") -> pd.DataFrame:
     1      L2   Jiangsu            none          1
     """
     if isinstance(rows, pd.DataFrame):
-        rows = [list(rows.columns)] + rows.astype(object).where(rows.notna(), None).to_numpy().tolist()
+        rows = rows_of_table(rows)
     sheet, row0, col0 = parse_origin(origin)
     if not rows or all(is_blank(c) for c in rows[0]):
         raise TableError(["the tape has no header row"], argument="tape")
