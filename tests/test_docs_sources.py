@@ -24,7 +24,7 @@ NOT_YET: set[str] = set()
 
 def _files():
     for pattern in ("README.md", "ARCHITECTURE.md", "docs/*.md", "installer/README.md",
-                    "npl_xl/**/*.py", "npl_xl/inputs/data/*", "udfs/**/*.py", "udfs/addin/*",
+                    "npl_xl/**/*.py", "npl_xl/inputs/data/*", "udfs/**/*.py", "udfs/addin/*", "calc/**/*.py",
                     "workbooks/*.py"):
         for path in sorted(ROOT.glob(pattern)):
             if path.is_file() and path.relative_to(ROOT).as_posix() not in NOT_YET:

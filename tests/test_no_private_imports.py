@@ -1,4 +1,4 @@
-"""No module of npl_xl/ or udfs/ uses a ``_private`` name of another module.
+"""No module of npl_xl/, udfs/ or calc/ uses a ``_private`` name of another module.
 
 A name with a leading underscore is its module's own business; a helper another module
 needs is made public where it belongs. The scan reads every module's syntax tree and
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = {"npl_xl": ROOT / "npl_xl", "npl_xl_udfs": ROOT / "udfs"}
+PACKAGES = {"npl_xl": ROOT / "npl_xl", "npl_xl_udfs": ROOT / "udfs", "npl_xl_calc": ROOT / "calc"}
 
 
 def _modules():
