@@ -2,8 +2,9 @@
 
 Each subcommand lives in its own module and exposes ``add_arguments(parser)`` and
 ``main(args) -> int``. This module only dispatches and turns an expected failure
-(:class:`~npl_xl.errors.NplError`, a missing file) into a message and a non-zero exit
-status, never a traceback.
+(:class:`~npl_xl.errors.NplError`, a missing file) into a message and exit status 2, and
+an unexpected failure (a bug) into one line naming where and why, exit status 3: never a
+traceback.
 """
 
 from __future__ import annotations
@@ -63,6 +64,21 @@ def main_cli(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"npl-xl {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not bad input: one line and its own status (3)
+        print(unexpected_failure_line(args.command, exc), file=sys.stderr)
+        return 3
+
+
+def unexpected_failure_line(command: str, exc: BaseException) -> str:
+    """``npl-xl recalc: unexpected failure at Sheet1!B7: ValueError: ...`` (one line).
+
+    Where the failure happened comes from the exception's notes (``exc.add_note("at
+    Sheet1!B7")``, added by the code that knows the cell or file part).
+    """
+    where = " ".join(note for note in getattr(exc, "__notes__", ()) if note)
+    cause = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return (f"npl-xl {command}: unexpected failure{' ' + where if where else ''}: {cause[:300]}"
+            " (a bug: please report it with the workbook)")
 
 
 if __name__ == "__main__":

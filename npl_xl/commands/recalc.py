@@ -2,8 +2,9 @@
 
 Exit status: 0 when every formula cell computed to a non-error value (or
 ``--allow-errors``), 1 when any cell ends in an error or could not be computed (the cells
-and reasons go to stderr), 2 when the input is unusable. The output is always written
-when the input could be read.
+and reasons go to stderr), 2 when the input is unusable, 3 on an unexpected failure (a bug: one line naming the
+cell or part and the cause, see :func:`npl_xl.cli.unexpected_failure_line`). The output
+is always written when the input could be read and nothing failed unexpectedly.
 """
 
 from __future__ import annotations

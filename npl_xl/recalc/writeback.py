@@ -30,10 +30,24 @@ from lxml import etree
 from npl_xl.errors import XlError
 from npl_xl.workbook.a1 import cell_address, column_index
 
-__all__ = ["cell_xml_value", "write_values", "drop_full_calc_on_load"]
+__all__ = ["cell_xml_value", "write_values", "drop_full_calc_on_load", "encode_text"]
 
 _CELL_REF = re.compile(r"([A-Z]{1,3})(\d+)")
 _FULL_CALC = re.compile(rb'\s+fullCalcOnLoad="(?:1|true)"')
+#: characters XML 1.0 cannot hold (C0 controls but tab, LF, CR; lone surrogates; U+FFFE/F),
+#: and text that already looks like an escape (its ``_`` is escaped as ``_x005F_``)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"
+                      "|_(?=x[0-9A-Fa-f]{4}_)")
+
+
+def encode_text(text: str) -> str:
+    """Text as OOXML stores it: a character XML cannot hold as Excel's ``_xHHHH_`` escape.
+
+    ``CHAR(1)`` -> ``_x0001_``; a literal ``_x0041_`` in the text keeps its meaning by
+    escaping its underscore (``_x005F_x0041_``), as Excel does (ECMA-376 Part 1,
+    22.9.2.19 ST_Xstring). The reader undoes both.
+    """
+    return _NOT_XML.sub(lambda m: f"_x{ord(m.group(0)):04X}_", text)
 
 
 def cell_xml_value(value: Any) -> tuple[str | None, str]:
@@ -49,7 +63,7 @@ def cell_xml_value(value: Any) -> tuple[str | None, str]:
         if number.is_integer() and abs(number) < 1e15:
             return None, str(int(number))
         return None, repr(number)
-    return "str", str(value)
+    return "str", encode_text(str(value))
 
 
 def drop_full_calc_on_load(workbook_xml: bytes) -> bytes:
@@ -89,7 +103,11 @@ def _sheet_with_values(xml: bytes, values: dict[tuple[int, int], Any]) -> bytes:
         if cell is None:
             cell = _new_cell(sheet_data, rows, row_order, r, c, q)
             cells[(r, c)] = cell
-        _set_value(cell, value, q)
+        try:
+            _set_value(cell, value, q)
+        except Exception as exc:  # a bug: reported with the cell, exit status 3
+            exc.add_note(f"writing {cell_address(r, c)}")
+            raise
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
 
 
@@ -165,7 +183,11 @@ def write_values(path_in: str | Path, path_out: str | Path, workbook_part: str,
             for info in source.infolist():
                 data = source.read(info)
                 if info.filename in sheet_values:
-                    data = _sheet_with_values(data, sheet_values[info.filename])
+                    try:
+                        data = _sheet_with_values(data, sheet_values[info.filename])
+                    except Exception as exc:
+                        exc.add_note(f"of {info.filename}")
+                        raise
                 elif info.filename == workbook_part:
                     data = drop_full_calc_on_load(data)
                 target.writestr(_entry_like(info), data)

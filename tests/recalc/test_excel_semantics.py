@@ -1,0 +1,130 @@
+"""`npl-xl recalc` computes what Excel computes: the minimal cases of issue 17.
+
+Each workbook is built here with openpyxl (formulas as Excel would store them), recomputed
+by the real engine, and compared with values derived by hand in the comments from Excel's
+documented semantics.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from npl_xl.errors import XlError
+from npl_xl.recalc import evaluate_workbook, recalc_workbook
+
+
+def book(tmp_path, cells: dict, name: str = "case.xlsx", sheet: str = "S", setup=None):
+    """A one-sheet workbook holding ``cells`` ({'A1': value or formula}); its path."""
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    ws = workbook.active
+    ws.title = sheet
+    for where, value in cells.items():
+        ws[where] = value
+    if setup is not None:
+        setup(workbook)
+    path = tmp_path / name
+    workbook.save(path)
+    return path
+
+
+def values_of(path) -> dict:
+    return {k.split("!", 1)[1]: v for k, v in evaluate_workbook(path).items()}
+
+
+def code(value) -> str | None:
+    return value.code if isinstance(value, XlError) else None
+
+
+# ------------------------------------------------------------------- 1. no false cycles
+
+def test_loan_schedule_balance_and_interest_are_not_circular(tmp_path):
+    """A2 = 1000; A3:A12 `=A2-B3` (balance), B3:B12 `=A2*0.1` (interest on it).
+
+    B_r = 0.1 A_{r-1} and A_r = A_{r-1} - B_r = 0.9 A_{r-1}, so A_r = 1000 * 0.9^(r-2):
+    A3 = 900, B3 = 100, A4 = 810, B4 = 90, ..., A12 = 1000 * 0.9^10 = 348.67844010.
+    The interest column reads no cell of its own column (it used to be grouped into one
+    unit, which then read the balance column that reads it back: a false cycle).
+    """
+    cells = {"A2": 1000}
+    for r in range(3, 13):
+        cells[f"A{r}"] = f"=A{r - 1}-B{r}"
+        cells[f"B{r}"] = f"=A{r - 1}*0.1"
+    values = values_of(book(tmp_path, cells))
+    for r in range(3, 13):
+        assert values[f"A{r}"] == pytest.approx(1000 * 0.9 ** (r - 2), rel=1e-12)
+        assert values[f"B{r}"] == pytest.approx(100 * 0.9 ** (r - 3), rel=1e-12)
+    assert values["A12"] == pytest.approx(348.67844010, rel=1e-9)
+
+
+def test_filled_down_absolute_times_difference_and_countdown(tmp_path):
+    """`=$E$3*($B2-$C7)` filled down beside a chain, and `=B3-1` with `=DEC2BIN(D3)`.
+
+    E3 = 2, B2:B6 = 10, 20, 30, 40, 50; C7:C11 `=C6+1` from C6 = 0 gives C7..C11 = 1..5;
+    F2:F6 `=$E$3*($B2-$C7)` = 2*(10-1), 2*(20-2), ... = 18, 36, 54, 72, 90.
+    D3 = 9; D4:D8 `=D3-1` = 8..4; G4:G8 `=DEC2BIN(D4)` = 1000, 111, 110, 101, 100.
+    """
+    cells = {"E3": 2, "C6": 0, "D3": 9}
+    for i, r in enumerate(range(2, 7)):
+        cells[f"B{r}"] = 10 * (i + 1)
+        cells[f"F{r}"] = f"=$E$3*($B{r}-$C{r + 5})"
+    for r in range(7, 12):
+        cells[f"C{r}"] = f"=C{r - 1}+1"
+    for r in range(4, 9):
+        cells[f"D{r}"] = f"=D{r - 1}-1"
+        cells[f"G{r}"] = f"=DEC2BIN(D{r})"
+    values = values_of(book(tmp_path, cells))
+    assert [values[f"F{r}"] for r in range(2, 7)] == [18.0, 36.0, 54.0, 72.0, 90.0]
+    assert [values[f"G{r}"] for r in range(4, 9)] == ["1000", "111", "110", "101", "100"]
+
+
+def test_real_cycle_stays_an_error(tmp_path):
+    values = values_of(book(tmp_path, {"A1": "=B1+1", "B1": "=A1+1", "C1": "=A1*2"}))
+    assert {code(values[c]) for c in ("A1", "B1", "C1")} == {"#VALUE!"}
+
+
+# -------------------------------------------------------------- 2. control characters
+
+def test_control_characters_are_written_as_excel_escapes(tmp_path):
+    """`=CHAR(1)` is U+0001, which XML 1.0 cannot hold: Excel writes `_x0001_`.
+
+    Also a literal `_x0041_` in text keeps its meaning by escaping its `_` (`_x005F_`).
+    Read back by our reader, the texts are the original characters.
+    """
+    from npl_xl.recalc.writeback import encode_text
+
+    assert encode_text("a\x01b\x1fc\td\ne") == "a_x0001_b_x001F_c\td\ne"
+    assert encode_text("_x0041_") == "_x005F_x0041_"
+    source = book(tmp_path, {"A1": "=CHAR(1)", "A2": '="x"&CHAR(31)&"y"', "A3": '="_x0041_"'})
+    report = recalc_workbook(source, tmp_path / "out.xlsx")
+    with zipfile.ZipFile(tmp_path / "out.xlsx") as archive:
+        xml = archive.read("xl/worksheets/sheet1.xml").decode()
+    assert "<v>_x0001_</v>" in xml and "<v>x_x001F_y</v>" in xml and "_x005F_x0041_" in xml
+    again = evaluate_workbook(tmp_path / "out.xlsx")  # the formulas again, from the copy
+    assert report.values["S!A1"] == again["S!A1"] == "\x01"
+    assert again["S!A2"] == "x\x1fy" and again["S!A3"] == "_x0041_"
+
+
+def test_unexpected_failure_is_one_line_and_status_3(tmp_path):
+    """A bug (here: a writer that raises) is one stderr line naming where, exit status 3."""
+    source = book(tmp_path, {"A1": "=1+1"})
+    script = (
+        "import sys\n"
+        "import npl_xl.recalc.writeback as w\n"
+        "def broken(cell, value, q): raise RuntimeError('disk on fire')\n"
+        "w._set_value = broken\n"
+        "from npl_xl.cli import main_cli\n"
+        f"sys.exit(main_cli(['recalc', {str(source)!r}, '-o', {str(tmp_path / 'o.xlsx')!r}]))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("npl-xl recalc: unexpected failure writing A1 of "
+                               "xl/worksheets/sheet1.xml: RuntimeError: disk on fire")
+    assert not (tmp_path / "o.xlsx").exists()
