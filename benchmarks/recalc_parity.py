@@ -38,6 +38,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "recalc_parity.md"
 _FUNCTION = re.compile(r"(?<![\w.])((?:_xlfn\.|_xlws\.|_xleta\.)*[A-Za-z][A-Za-z0-9.]*)\(")
+_XML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 _PREFIX = re.compile(r"^(?:_xlfn\.|_xlws\.|_xleta\.)+", re.IGNORECASE)
 
 #: (file name or "*", function or cell pattern) -> why the engine does not reproduce Excel
@@ -76,7 +77,10 @@ def cached_values(path: Path) -> dict[str, tuple[object, str]]:
                             out[f"{sheet.title}!{target.coordinate}"] = (target.value, value.text)
                 elif isinstance(value, str) and value.startswith("="):
                     out[f"{sheet.title}!{cell.coordinate}"] = (cached[cell.coordinate].value, value)
-    return out
+    # openpyxl leaves OOXML's _xHHHH_ escapes in formula results of type str: undo them
+    return {cell: (_XML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), v)
+                   if isinstance(v, str) and "_x" in v else v, f)
+            for cell, (v, f) in out.items()}
 
 
 def agree(excel, ours) -> bool:

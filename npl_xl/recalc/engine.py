@@ -16,6 +16,7 @@ Coordinates are 0-based (row, col); addresses in results are ``Sheet!A1``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ import schedula as sh
 from npl_xl.errors import XlError
 from npl_xl.recalc import functions as fx
 from npl_xl.recalc.references import FormulaIssue, Ref, Template, templatize, translate_formula
-from npl_xl.recalc.xlsx import FormulaCell, ParsedWorkbook, read_package
+from npl_xl.recalc.xlsx import (CalcSettings, FormulaCell, ParsedWorkbook, read_calc_settings,
+    read_package)
 from npl_xl.workbook.a1 import MAX_COLS, MAX_ROWS, cell_address
 
 __all__ = ["CellError", "Evaluation", "evaluate_package", "evaluate_workbook", "address"]
@@ -553,12 +555,72 @@ class _Evaluator:
             self.store(self.nodes[n], block, None, [])
 
 
-def evaluate_package(package: ParsedWorkbook, vectorize: bool = True) -> Evaluation:
+def _downstream(cyclic: list[int], needs: list[set[int]]) -> list[int]:
+    """Of the nodes left by :func:`_levels`, those that only read a cycle (feed none),
+    in an order that computes each after what it reads."""
+    inside = set(cyclic)
+    readers = {n: 0 for n in cyclic}  # how many left-over nodes read n
+    for n in cyclic:
+        for m in needs[n] & inside:
+            readers[m] += 1
+    sinks = [n for n in cyclic if readers[n] == 0]
+    removed = []
+    while sinks:
+        n = sinks.pop()
+        removed.append(n)
+        for m in needs[n] & inside:
+            readers[m] -= 1
+            if readers[m] == 0:
+                sinks.append(m)
+    return removed[::-1]
+
+
+def _iterate(evaluator: _Evaluator, cyclic: list[int], needs: list[set[int]],
+             settings: CalcSettings) -> None:
+    """Circular references computed as Excel does with iterative calculation enabled.
+
+    The cells on cycles start blank (0) and are recomputed in sheet, row, column order,
+    each reading the others' latest values, until no value of theirs changes by more
+    than ``iterate_delta`` or ``iterate_count`` rounds have run; then the cells that
+    only read the cycles are computed once from the result.
+    """
+    nodes, grids = evaluator.nodes, evaluator.grids
+    after = _downstream(cyclic, needs)
+    on_cycle = set(cyclic) - set(after)
+    ordered = sorted(on_cycle, key=lambda n: (nodes[n].sheet, nodes[n].row, nodes[n].col))
+
+    def snapshot():
+        return [grids.values[nodes[n].sheet][nodes[n].row:nodes[n].row + nodes[n].rows,
+                                             nodes[n].col:nodes[n].col + nodes[n].cols].copy()
+                for n in ordered]
+
+    for _ in range(settings.iterate_count):
+        before = snapshot()
+        for n in ordered:
+            evaluator.run(n)
+        change = 0.0
+        for old, new in zip(before, snapshot()):
+            for a, b in zip(old.ravel(), new.ravel()):
+                if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+                    change = max(change, abs(float(a) - float(b)))
+                elif type(a) is not type(b) or a != b:
+                    change = math.inf
+        if change <= settings.iterate_delta:
+            break
+    for n in after:
+        evaluator.run(n)
+
+
+def evaluate_package(package: ParsedWorkbook, vectorize: bool = True,
+                     settings: CalcSettings | None = None) -> Evaluation:
     """Compute every formula of a read package.
 
     ``vectorize=False`` computes every cell on its own (the reference the columnar path
-    is tested against).
+    is tested against). ``settings``: the workbook's calculation settings (read from the
+    package when not given); circular references are errors unless they enable iteration.
     """
+    if settings is None:
+        settings = read_calc_settings(package.path, package.workbook_part)
     known = frozenset(fx.function_table())
     nodes = _build_nodes(package, known)
     grids = _Grids(package, nodes)
@@ -576,8 +638,11 @@ def evaluate_package(package: ParsedWorkbook, vectorize: bool = True) -> Evaluat
             node = nodes[members[0]]
             exc.add_note(f"at {address(package.sheets[node.sheet].name, node.row, node.col)}")
             raise
-    for n in sorted(cyclic):
-        evaluator.fail(nodes[n], "#VALUE!", "circular reference, or depends on one")
+    if settings.iterate and cyclic:
+        _iterate(evaluator, cyclic, needs, settings)
+    else:
+        for n in sorted(cyclic):
+            evaluator.fail(nodes[n], "#VALUE!", "circular reference, or depends on one")
     return evaluator.evaluation
 
 

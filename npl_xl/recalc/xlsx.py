@@ -22,7 +22,8 @@ from npl_xl.recalc.functions import formulas_error
 from npl_xl.recalc.references import Names, Table
 from npl_xl.workbook.a1 import column_index, parse_range
 
-__all__ = ["WorkbookError", "FormulaCell", "Sheet", "ParsedWorkbook", "read_package", "REL_NS"]
+__all__ = ["WorkbookError", "FormulaCell", "Sheet", "ParsedWorkbook", "read_package", "REL_NS",
+           "CalcSettings", "read_calc_settings"]
 
 REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -277,3 +278,33 @@ def _read(archive: zipfile.ZipFile, path: Path, workbook_part: str) -> ParsedWor
               if f.kind == "array" and f.ref is not None}
     names = Names(workbook_names, local_names, tables, tuple(sheet_names), spills)
     return ParsedWorkbook(path, sheets, names, workbook_part)
+
+
+@dataclass(frozen=True)
+class CalcSettings:
+    """The workbook's ``<calcPr>`` settings that change results.
+
+    ``iterate``: iterative calculation is enabled (File > Options > Formulas > Enable
+    iterative calculation); then circular references are computed by repeating them at most
+    ``iterate_count`` times, stopping when no value changes by more than
+    ``iterate_delta`` (ECMA-376 Part 1, 18.2.2 calcPr: defaults 100 and 0.001).
+    """
+
+    iterate: bool = False
+    iterate_count: int = 100
+    iterate_delta: float = 0.001
+
+
+def read_calc_settings(path: str | Path, workbook_part: str) -> CalcSettings:
+    """The :class:`CalcSettings` of a package (defaults when ``<calcPr>`` is absent)."""
+    with zipfile.ZipFile(path) as archive:
+        root = etree.fromstring(archive.read(workbook_part), _PARSER)
+    calc = next(iter(root.iter(*(f"{{{ns}}}calcPr" for ns in _MAIN_NAMESPACES))), None)
+    if calc is None:
+        return CalcSettings()
+    try:
+        count = max(1, min(int(calc.get("iterateCount", "100")), 32767))
+        delta = abs(float(calc.get("iterateDelta", "0.001")))
+    except ValueError:
+        count, delta = 100, 0.001
+    return CalcSettings(calc.get("iterate", "0").strip().lower() in ("1", "true"), count, delta)

@@ -128,3 +128,32 @@ def test_unexpected_failure_is_one_line_and_status_3(tmp_path):
     assert lines[0].startswith("npl-xl recalc: unexpected failure writing A1 of "
                                "xl/worksheets/sheet1.xml: RuntimeError: disk on fire")
     assert not (tmp_path / "o.xlsx").exists()
+
+
+def _iterative(count: int, delta: float):
+    def setup(workbook):
+        workbook.calculation.iterate = True
+        workbook.calculation.iterateCount = count
+        workbook.calculation.iterateDelta = delta
+    return setup
+
+
+def test_cycle_iterates_when_the_workbook_enables_iteration(tmp_path):
+    """A1 `=B1/2+1`, B1 `=A1`: the fixed point is A1 = B1 = 2.
+
+    Rounds in cell order from blank: A1 = 0/2+1 = 1, B1 = 1; A1 = 1.5, B1 = 1.5; after k
+    rounds A1 = 2 - 2^(1-k) and the last change is 2^(1-k). With iterateDelta 0.001 the
+    first change <= 0.001 is 2^-10 (k = 11): A1 = 2 - 2^-10 = 1.9990234375. With
+    iterateCount 1 only one round runs: A1 = B1 = 1. C1 `=A1*10` reads the cycle.
+    """
+    cells = {"A1": "=B1/2+1", "B1": "=A1", "C1": "=A1*10"}
+    values = values_of(book(tmp_path, cells, setup=_iterative(100, 0.001)))
+    assert values["A1"] == values["B1"] == 2 - 2 ** -10
+    assert values["C1"] == 10 * (2 - 2 ** -10)
+    once = values_of(book(tmp_path, cells, "once.xlsx", setup=_iterative(1, 0.001)))
+    assert once["A1"] == once["B1"] == 1.0
+    # iterateCount set but iteration not enabled (as in files Excel saves): still errors
+    def count_only(workbook):
+        workbook.calculation.iterateCount = 1
+    off = values_of(book(tmp_path, cells, "off.xlsx", setup=count_only))
+    assert code(off["A1"]) == code(off["C1"]) == "#VALUE!"
