@@ -29,7 +29,7 @@ from npl_xl.recalc import functions as fx
 from npl_xl.recalc.references import FormulaIssue, Ref, Template, templatize, translate_formula
 from npl_xl.recalc.xlsx import (CalcSettings, FormulaCell, ParsedWorkbook, read_calc_settings,
     read_package)
-from npl_xl.workbook.a1 import MAX_COLS, MAX_ROWS, cell_address
+from npl_xl.workbook.a1 import MAX_COLS, MAX_ROWS, cell_address, quote_sheet
 
 __all__ = ["CellError", "Evaluation", "evaluate_package", "evaluate_workbook", "address"]
 
@@ -159,18 +159,19 @@ class _Templates:
         self.names, self.known = names, known_functions
         self.cache: dict[tuple, tuple[Template, int, int]] = {}
 
-    def __call__(self, text: str, sheet: str, row: int, col: int) -> tuple[Template, tuple]:
+    def __call__(self, text: str, sheet: str, row: int, col: int,
+                 intersect: bool = True) -> tuple[Template, tuple]:
         table = self.names.table_at(sheet, row, col)
         in_data = table is not None and table.data_rows[0] <= row <= table.data_rows[1]
-        key = (sheet, text, table.name if table else None, in_data)
+        key = (sheet, text, table.name if table else None, in_data, intersect)
         cached = self.cache.get(key)
         if cached is not None:
             template, base_row, base_col = cached
             dr, dc = row - base_row, col - base_col
             return template, tuple(r.shifted(dr, dc) if r.follows_cell else r
                                    for r in template.refs)
-        template = templatize(text, self.names, sheet, row, col, self.known)
-        if not template.notes:  # notes depend on the position: not shared
+        template = templatize(text, self.names, sheet, row, col, self.known, intersect)
+        if not template.notes and not template.intersects:  # these depend on the position
             self.cache[key] = (template, row, col)
         return template, template.refs
 
@@ -191,6 +192,16 @@ def _build_nodes(package: ParsedWorkbook, known_functions) -> list[Node]:
                     continue
                 first, template, first_refs = master
                 dr, dc = cell.row - first.row, cell.col - first.col
+                if template.intersects or template.notes:  # depends on the position
+                    moved = translate_formula(first.text or "", dr, dc)
+                    try:
+                        own, own_refs = templates(moved, sheet.name, cell.row, cell.col)
+                    except Exception as exc:
+                        own, own_refs = Template("", (), (), FormulaIssue(
+                            "#NAME?", f"formula could not be read ({type(exc).__name__}: {exc})")), ()
+                    nodes.append(Node(index, cell.row, cell.col, 1, 1, first.text, own,
+                                      own_refs, offset=(dr, dc)))
+                    continue
                 nodes.append(Node(index, cell.row, cell.col, 1, 1, first.text, template,
                                   tuple(r.shifted(dr, dc) for r in first_refs),
                                   offset=(dr, dc)))
@@ -202,7 +213,8 @@ def _build_nodes(package: ParsedWorkbook, known_functions) -> list[Node]:
                     "#NAME?", "what-if data tables are not supported"))
             else:
                 try:
-                    template, refs = templates(text, sheet.name, cell.row, cell.col)
+                    template, refs = templates(text, sheet.name, cell.row, cell.col,
+                                               intersect=cell.kind != "array")
                 except Exception as exc:  # one unreadable formula must not stop the run
                     template = Template("", (), (), FormulaIssue(
                         "#NAME?", f"formula could not be read ({type(exc).__name__}: {exc})"))
@@ -270,7 +282,8 @@ class _Grids:
             return np.array([[fx.formulas_error("#REF!")]], dtype=object)
         i, rows, cols, shape = self._window(ref)
         block = self.values[i][rows, cols]
-        if block.shape == shape or shape[0] * shape[1] > _MAX_PADDED:
+        whole = ref.row1 == MAX_ROWS - 1 or ref.col1 == MAX_COLS - 1
+        if block.shape == shape or whole or shape[0] * shape[1] > _MAX_PADDED:
             return block  # beyond the used area every cell is blank: clipped, not padded
         padded = _filled(shape, self.empty)
         padded[:block.shape[0], :block.shape[1]] = block
@@ -399,7 +412,11 @@ def _ranges(ref: Ref, value: np.ndarray):
     """A ``formulas`` Ranges: the values plus the real address ROW()/ROWS() need."""
     from formulas.ranges import Ranges
 
-    return Ranges().push(ref.a1(dollars=False), value)
+    # corners spelled out: formulas 1.3.4 reads the whole column "C:C" as rows 0..1048576
+    # (ROWS gives 1048577)
+    text = f"{quote_sheet(ref.sheet)}!{cell_address(ref.row0, ref.col0)}:" \
+           f"{cell_address(ref.row1, ref.col1)}"
+    return Ranges().push(text, value)
 
 
 def _implicit_intersection(result: Any, node: Node, refs: list[Ref],

@@ -266,6 +266,7 @@ class Template:
     functions: tuple[str, ...]
     issue: FormulaIssue | None = None
     notes: tuple[str, ...] = ()
+    intersects: bool = False  # a range was read as the cell in the formula's row/column
 
     @staticmethod
     def placeholder(k: int, ref: Ref) -> str:
@@ -500,12 +501,140 @@ def rewrite_formula(formula: str, names: Names, sheet: str, row: int, col: int) 
     return "=" + "".join(p if isinstance(p, str) else p.a1() for p in pieces)
 
 
+#: functions whose arguments are single values: a range given to them in a plain
+#: (non-array) formula means the one cell in the formula's row or column (Excel's
+#: implicit intersection); aggregates and lookups take the whole range instead
+SCALAR_ARGUMENTS = frozenset({
+    "IF", "IFERROR", "IFNA", "ISNA", "ISERROR", "ISERR", "ISNUMBER", "ISTEXT", "ISBLANK",
+    "ISLOGICAL", "NOT", "ROUND", "ROUNDUP", "ROUNDDOWN", "ABS", "INT", "EXP", "LN", "SQRT",
+    "MOD", "POWER", "SIGN", "LEFT", "RIGHT", "MID", "LEN", "UPPER", "LOWER", "TRIM", "DATE",
+    "YEAR", "MONTH", "DAY", "EDATE", "EOMONTH", "VALUE", "N", "TEXT", "CHAR", "CODE",
+})
+
+#: functions that read where their argument is, not its values (no dependency on it)
+ADDRESS_ARGUMENTS = frozenset({"ROW", "COLUMN", "ROWS", "COLUMNS", "AREAS", "ISREF"})
+
+_FUNCTION_PIECE = re.compile(rf"({_IDENT})\($")
+
+
+def _corner(pick, a: Ref, b: Ref, side: str) -> tuple[int, bool]:
+    """One side of a combined range: its coordinate and ``$`` flag from the Ref giving it."""
+    source = a if pick(getattr(a, side), getattr(b, side)) == getattr(a, side) else b
+    return getattr(source, side), getattr(source, "abs_" + side)
+
+
+def _combined(a: Ref, b: Ref, outer: bool) -> Ref:
+    lo, hi = (min, max) if outer else (max, min)
+    (row0, ar0), (col0, ac0) = _corner(lo, a, b, "row0"), _corner(lo, a, b, "col0")
+    (row1, ar1), (col1, ac1) = _corner(hi, a, b, "row1"), _corner(hi, a, b, "col1")
+    return Ref(a.sheet, row0, col0, row1, col1, ar0, ac0, ar1, ac1)
+
+
+def _bounding(a: Ref, b: Ref) -> Ref | None:
+    """``A1:B2:C3`` (range operator): the smallest range holding both, same sheet only."""
+    return _combined(a, b, outer=True) if a.sheet == b.sheet else None
+
+
+def _intersection(a: Ref, b: Ref) -> Ref | None:
+    """``B2:E5 C3:D4`` (intersection operator): the common cells, None when there are none."""
+    if a.sheet != b.sheet:
+        return None
+    joined = _combined(a, b, outer=False)
+    return joined if joined.row0 <= joined.row1 and joined.col0 <= joined.col1 else None
+
+
+def _apply_range_operators(pieces: list, notes: list) -> list:
+    """Ranges joined by ``:`` or by spaces (intersection) resolved to one Ref each."""
+    for operator in (":", " "):
+        out: list = []
+        i = 0
+        while i < len(pieces):
+            piece = pieces[i]
+            if (isinstance(piece, Ref) and len(out) >= 2 and isinstance(out[-2], Ref)
+                    and isinstance(out[-1], str) and out[-1] != ""
+                    and (out[-1] == ":" if operator == ":" else out[-1].strip(" ") == "")):
+                left = out[-2]
+                joined = _bounding(left, piece) if operator == ":" else _intersection(left, piece)
+                del out[-2:]
+                if joined is None:
+                    code = "#REF!" if operator == ":" else "#NULL!"
+                    notes.append(f"{code}: " + ("ranges on different sheets" if operator == ":"
+                                                else "the ranges have no cell in common"))
+                    out.append(code)
+                else:
+                    out.append(joined)
+            else:
+                out.append(piece)
+            i += 1
+        pieces = _merge_spaces(out) if operator == ":" else out
+    return pieces
+
+
+def _merge_spaces(pieces: list) -> list:
+    """Runs of whitespace pieces as one piece (so ``A1  B1`` is one operator)."""
+    out: list = []
+    for piece in pieces:
+        if (isinstance(piece, str) and piece.isspace() and out and isinstance(out[-1], str)
+                and out[-1].isspace()):
+            out[-1] += piece
+        else:
+            out.append(piece)
+    return out
+
+
+def _in_context(pieces: list, row: int, col: int, intersect: bool, notes: list,
+                intersected: list) -> list:
+    """Refs as their context reads them.
+
+    A direct argument of ROW/ROWS/... (:data:`ADDRESS_ARGUMENTS`) is ``address_only``:
+    the formula does not depend on its cells. With ``intersect`` (a plain formula), a
+    multi-cell range outside every function, or inside functions of single values
+    only (:data:`SCALAR_ARGUMENTS`), is the cell in the formula's row (a column range)
+    or column (a row range): ``=Pmt_Nbr*2`` in row 18 reads row 18 of the column only.
+    """
+    out = []
+    stack: list[str | None] = []  # enclosing functions; None for a bracketing parenthesis
+    for k, piece in enumerate(pieces):
+        if isinstance(piece, str):
+            m = _FUNCTION_PIECE.search(piece)
+            if m:
+                stack.append(_PREFIXES.sub("", m.group(1)).upper())
+            elif piece == "(":
+                stack.append(None)
+            elif piece == ")" and stack:
+                stack.pop()
+            out.append(piece)
+            continue
+        enclosing = [f for f in stack if f is not None]
+        if enclosing and enclosing[-1] in ADDRESS_ARGUMENTS:
+            out.append(replace(piece, address_only=True))
+            continue
+        if (intersect and not piece.is_cell and not piece.address_only
+                and all(f in SCALAR_ARGUMENTS for f in enclosing)):
+            intersected.append(piece)
+            if piece.col0 == piece.col1 and piece.row0 <= row <= piece.row1:
+                out.append(Ref(piece.sheet, row, piece.col0, row, piece.col0, False, True,
+                               False, True, follows_cell=True))
+            elif piece.row0 == piece.row1 and piece.col0 <= col <= piece.col1:
+                out.append(Ref(piece.sheet, piece.row0, col, piece.row0, col, True, False,
+                               True, False, follows_cell=True))
+            else:
+                notes.append(f"#VALUE!: {piece.a1()} has no cell in the formula's row or "
+                             "column (implicit intersection)")
+                out.append("#VALUE!")
+            continue
+        out.append(piece)
+    return out
+
+
 def templatize(formula: str, names: Names, sheet: str, row: int, col: int,
-               known_functions) -> Template:
+               known_functions, intersect: bool = False) -> Template:
     """Formula text in cell (sheet, row, col) -> its :class:`Template`.
 
     ``known_functions`` is a container of upper-case function names the engine can
     evaluate; ``_xlfn.``/``_xlws.`` prefixes are dropped when the bare name is known.
+    ``intersect``: the formula is a plain one (not an array formula), so a range where
+    one value is expected means one cell (:func:`_in_context`).
     """
     text = formula[1:] if formula.startswith("=") else formula
     notes: list[str] = []
@@ -515,6 +644,9 @@ def templatize(formula: str, names: Names, sheet: str, row: int, col: int,
                                       functions=functions))
     except _Unsupported as exc:
         return Template("", (), (), FormulaIssue("#NAME?", str(exc)))
+    intersected: list[Ref] = []
+    pieces = _in_context(_apply_range_operators(pieces, notes), row, col, intersect, notes,
+                         intersected)
     out, refs, index = [], [], {}
     for piece in pieces:
         if isinstance(piece, Ref):
@@ -538,7 +670,8 @@ def templatize(formula: str, names: Names, sheet: str, row: int, col: int,
     issue = None
     if unknown:
         issue = FormulaIssue("#NAME?", f"function {', '.join(unknown)} is not supported")
-    return Template("=" + body, tuple(refs), tuple(functions), issue, tuple(notes))
+    return Template("=" + body, tuple(refs), tuple(functions), issue, tuple(notes),
+                    bool(intersected))
 
 
 def _shift_part(part: str, rows: int, cols: int) -> str | None:

@@ -157,3 +157,54 @@ def test_cycle_iterates_when_the_workbook_enables_iteration(tmp_path):
         workbook.calculation.iterateCount = 1
     off = values_of(book(tmp_path, cells, "off.xlsx", setup=count_only))
     assert code(off["A1"]) == code(off["C1"]) == "#VALUE!"
+
+
+def test_named_whole_column_by_implicit_intersection_is_not_circular(tmp_path):
+    """A loan tracker's style: names for whole columns, `=Pmt_Nbr*2` meaning this row.
+
+    Pmt_Nbr = S!$A:$A, Balance = S!$C:$C. Row 2: A2 = 1, C2 = 500. Rows 3-6:
+    A `=A2+1` (2..5), B `=Pmt_Nbr*2` (this row's A: 4, 6, 8, 10), C `=C2-Pmt_Nbr`
+    (500-2 = 498, 498-3 = 495, 491, 486). D7 `=SUM(Pmt_Nbr)` is the whole column:
+    1+2+3+4+5 = 15 (an aggregate takes the whole range). Each row reads its own cells
+    only; read as the whole column, every row would depend on every other (a cycle).
+    """
+    def names(workbook):
+        from openpyxl.workbook.defined_name import DefinedName
+
+        workbook.defined_names["Pmt_Nbr"] = DefinedName("Pmt_Nbr", attr_text="S!$A:$A")
+        workbook.defined_names["Balance"] = DefinedName("Balance", attr_text="S!$C:$C")
+
+    cells = {"A2": 1, "C2": 500, "D7": "=SUM(Pmt_Nbr)", "D8": "=ROWS(Balance)"}
+    for r in range(3, 7):
+        cells[f"A{r}"] = f"=A{r - 1}+1"
+        cells[f"B{r}"] = "=Pmt_Nbr*2"
+        cells[f"C{r}"] = f"=C{r - 1}-Pmt_Nbr"
+    values = values_of(book(tmp_path, cells, setup=names))
+    assert [values[f"B{r}"] for r in range(3, 7)] == [4.0, 6.0, 8.0, 10.0]
+    assert [values[f"C{r}"] for r in range(3, 7)] == [498.0, 495.0, 491.0, 486.0]
+    assert values["D7"] == 15.0
+    assert values["D8"] == 1_048_576.0  # ROWS of a whole column, without reading it
+
+
+def test_range_operators_and_whole_columns(tmp_path):
+    """Intersection (space), range (:) operators; implicit intersection of A1 ranges.
+
+    B2:E5 holds 1..16 row by row (B2=1, C2=2, ..., E5=16). B2:E5 C3:D4 is C3:D4 =
+    6+7+10+11 = 34; B2:C2:E3 is B2:E3 = 1+...+8 = 36; disjoint ranges give #NULL!.
+    `=B2:B5*2` typed in row 4 is B4*2 = 18 (B4 = 9); in row 7 it meets no cell: #VALUE!.
+    ROW(B2:E5 C3:D4) is the first row of C3:D4: 3. ROWS(C:C) = 1,048,576 and
+    COLUMNS(2:2) = 16,384. SUM(B:B) = 1+5+9+13 = 28 with the formula beside, in G.
+    """
+    cells = {}
+    for i, r in enumerate(range(2, 6)):
+        for j, c in enumerate("BCDE"):
+            cells[f"{c}{r}"] = 4 * i + j + 1
+    cells.update({"G1": "=SUM(B2:E5 C3:D4)", "G2": "=SUM(B2:C2:E3)", "G3": "=SUM(B2:C3 D4:E5)",
+                  "G4": "=B2:B5*2", "G7": "=B2:B5*2", "G8": "=ROW(B2:E5 C3:D4)",
+                  "G9": "=ROWS(C:C)", "G10": "=COLUMNS(2:2)", "G11": "=SUM(B:B)"})
+    values = values_of(book(tmp_path, cells))
+    assert values["G1"] == 34.0 and values["G2"] == 36.0 and code(values["G3"]) == "#NULL!"
+    assert values["G4"] == 18.0 and code(values["G7"]) == "#VALUE!"
+    assert values["G8"] == 3.0
+    assert values["G9"] == 1_048_576.0 and values["G10"] == 16_384.0
+    assert values["G11"] == 28.0
