@@ -17,6 +17,7 @@ Coordinates are 0-based (row, col); addresses in results are ``Sheet!A1``.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,22 @@ _NATIVE_MEANING = {
 #: passed as ``formulas`` Ranges carrying the real address (slower, so only for them)
 _REFERENCE_FUNCTIONS = frozenset({"ROW", "COLUMN", "ROWS", "COLUMNS", "AREAS", "ISREF",
                                   "SINGLE", "_XLFN.SINGLE"})
+
+
+#: functions that treat a referenced cell unlike a typed value (AVERAGE skips text in a
+#: cell but not a typed "1"; TYPE of a range is 64): a single cell reaches them as a
+#: 1x1 range, to every other function as its value
+_REFERENCE_AWARE = re.compile(
+    r"(?:_XLFN\.)*(?:AVERAGE|COUNT|MAX|MIN|STDEV|VAR|SUM|MEDIAN|GEOMEAN|HARMEAN|AVEDEV|DEVSQ"
+    r"|TYPE|X?NPV|X?IRR|MIRR|TREND|GROWTH|LINEST|LOGEST|FORECAST|TEXTSPLIT|PRODUCT|AND|OR|XOR"
+    r"|CONCAT|TEXTJOIN|MODE|LARGE|SMALL|PERCENT|QUARTILE|RANK|KURT|SKEW|CORREL|COVAR|PEARSON"
+    r"|RSQ|SLOPE|INTERCEPT|STEYX|INDEX|MATCH|X?LOOKUP|VLOOKUP|HLOOKUP|XMATCH|CHOOSE|N$|T$"
+    r"|SUBTOTAL|AGGREGATE|D[A-Z]+$|FILTER|SORT|UNIQUE|TAKE|DROP|[VH]STACK|TRANSPOSE|MMULT)",
+    re.IGNORECASE)
+
+
+def _keeps_references(functions) -> bool:
+    return any(_REFERENCE_AWARE.match(f) for f in functions)
 
 
 #: functions that work cell by cell when given columns of values (Excel's array
@@ -525,9 +542,13 @@ class _Evaluator:
         function, order, compile_log = prepared
         refs = [node.refs[k] for k in order]
         values = [self.grids.read(ref) for ref in refs]
-        args = values
         if _REFERENCE_FUNCTIONS.intersection(f.upper() for f in node.template.functions):
             args = [_ranges(ref, value) for ref, value in zip(refs, values)]
+        elif _keeps_references(node.template.functions):
+            args = values
+        else:  # a single cell as its value: formulas' functions want scalars (DEC2BIN places)
+            args = [value[0, 0] if ref.is_cell and value.shape == (1, 1) else value
+                    for ref, value in zip(refs, values)]
         fx.LOG.take()
         try:
             result = function(*args)
