@@ -49,7 +49,14 @@ _NATIVE_MEANING = {
 #: functions that look at the reference itself, not only its values: their arguments are
 #: passed as ``formulas`` Ranges carrying the real address (slower, so only for them)
 _REFERENCE_FUNCTIONS = frozenset({"ROW", "COLUMN", "ROWS", "COLUMNS", "AREAS", "ISREF",
-                                  "SINGLE", "_XLFN.SINGLE"})
+                                  "SINGLE", "_XLFN.SINGLE", "OFFSET", "ISFORMULA",
+                                  "_XLFN.ISFORMULA", "CELL", "INDIRECT"})
+
+#: how deep dynamic references (INDIRECT/OFFSET) may nest cells computed on demand
+_MAX_DEMAND_DEPTH = 150
+
+_R1C1 = re.compile(r"^(?:(?P<sheet>'(?:[^']|'')+'|[^!]+)!)?R(?P<r>\[-?\d+\]|\d+)?"
+                   r"C(?P<c>\[-?\d+\]|\d+)?$", re.IGNORECASE)
 
 
 #: functions that treat a referenced cell unlike a typed value (AVERAGE skips text in a
@@ -475,12 +482,81 @@ def _first_error_source(node: Node, grids: _Grids, code: str, messages: dict):
 class _Evaluator:
     """Evaluates nodes into the grids and records values, errors and messages."""
 
+<<<<<<< HEAD
     def __init__(self, package: ParsedWorkbook, nodes: list[Node], grids: _Grids):
+=======
+    def __init__(self, package: Package, nodes: list[Node], grids: _Grids,
+                 known_functions=frozenset()):
+>>>>>>> a382774 (recalc: INDIRECT and OFFSET as dynamic references (cells they reach computed on demand, cycles through them detected), ISFORMULA, CELL(address/row/col/contents/type))
         self.nodes, self.grids = nodes, grids
         self.evaluation = Evaluation(package)
         self.compiled: dict[str, tuple] = {}
         self.messages: dict[tuple[str, int, int], str] = {}
         self.sheet_names = [s.name for s in package.sheets]
+        self.names, self.known = package.names, known_functions
+        self.done = np.zeros(len(nodes), dtype=bool)
+        self.active: list[int] = []  # nodes being evaluated (outer first)
+        fx.CONTEXT.resolve, fx.CONTEXT.read = self.resolve, self.read_on_demand
+        fx.CONTEXT.is_formula = self.is_formula
+
+    def owner_of(self, node: Node) -> int:
+        return int(self.grids.owner[node.sheet][node.row, node.col])
+
+    # -- dynamic references (see npl_xl.recalc.functions.DynamicContext)
+
+    def resolve(self, text: str, a1: bool = True) -> Ref:
+        """INDIRECT's text in the current cell -> a Ref (A1, R1C1, names, tables)."""
+        sheet, row, col = fx.CONTEXT.here
+        text = text.strip()
+        if not a1:
+            m = _R1C1.match(text)
+            if not m:
+                raise fx.ReferenceFailure("#REF!", f"{text!r} is not an R1C1 reference")
+            def part(group, here):
+                if group is None:
+                    return here
+                return here + int(group[1:-1]) if group.startswith("[") else int(group) - 1
+            target_row, target_col = part(m.group("r"), row), part(m.group("c"), col)
+            prefix = m.group("sheet") + "!" if m.group("sheet") else ""
+            text = prefix + cell_address(target_row, target_col) if target_row >= 0 \
+                and target_col >= 0 else "#REF!"
+        template = templatize(text, self.names, sheet, row, col, self.known, intersect=False)
+        body = template.text[1:]
+        if template.issue is not None or len(template.refs) != 1 or body not in ("A1", "A1:B1"):
+            why = template.notes[0].split(": ", 1)[-1] if template.notes else \
+                "it does not name one range"
+            raise fx.ReferenceFailure("#REF!", f"INDIRECT({text!r}): {why}")
+        ref = template.refs[0]
+        if ref.sheet not in self.grids.index:
+            raise fx.ReferenceFailure("#REF!", f"no sheet {ref.sheet!r}")
+        return ref
+
+    def is_formula(self, sheet: str, row: int, col: int) -> bool:
+        owner = self.grids.owner[self.grids.index[sheet]]
+        return row < owner.shape[0] and col < owner.shape[1] and owner[row, col] >= 0
+
+    def read_on_demand(self, ref: Ref) -> np.ndarray:
+        """The values of ``ref``, computing first any of its formula cells not yet done."""
+        if ref.sheet not in self.grids.index:
+            raise fx.ReferenceFailure("#REF!", f"no sheet {ref.sheet!r}")
+        self.ensure(ref)
+        return self.grids.read(ref)
+
+    def ensure(self, ref: Ref) -> None:
+        for m in self.grids.owners(ref).tolist():
+            if self.done[m]:
+                continue
+            if m in self.active:
+                raise fx.ReferenceFailure("#VALUE!", "circular reference (through a dynamic "
+                                                     "reference: INDIRECT/OFFSET)")
+            if len(self.active) >= _MAX_DEMAND_DEPTH:
+                raise fx.ReferenceFailure("#VALUE!", "dynamic references nested deeper than "
+                                                     f"{_MAX_DEMAND_DEPTH} cells")
+            saved_log, saved_here = fx.LOG.take(), fx.CONTEXT.here
+            try:
+                self.run(m)
+            finally:
+                fx.LOG.entries, fx.CONTEXT.here = saved_log, saved_here
 
     def store(self, node: Node, block: np.ndarray, issue: CellError | None, log) -> None:
         sheet = self.sheet_names[node.sheet]
@@ -512,6 +588,7 @@ class _Evaluator:
         return CellError(code, message or _NATIVE_MEANING.get(code, ""))
 
     def fail(self, node: Node, code: str, message: str) -> None:
+        self.done[self.owner_of(node)] = True
         block = _filled((node.rows, node.cols), fx.formulas_error(code))
         self.store(node, block, CellError(code, message, computed=False), [])
 
@@ -541,6 +618,22 @@ class _Evaluator:
             return
         function, order, compile_log = prepared
         refs = [node.refs[k] for k in order]
+        self.active.append(n)
+        try:
+            self._run_prepared(n, node, function, compile_log, refs)
+        finally:
+            self.active.pop()
+            self.done[n] = True
+
+    def _run_prepared(self, n: int, node: Node, function, compile_log, refs) -> None:
+        for ref in refs:  # cells a dynamic reference made this node skip ahead of
+            if not ref.address_only and ref.valid and ref.sheet in self.grids.index:
+                try:
+                    self.ensure(ref)
+                except fx.ReferenceFailure as exc:
+                    self.fail(node, exc.code, exc.message)
+                    return
+        fx.CONTEXT.here = (self.sheet_names[node.sheet], node.row, node.col)
         values = [self.grids.read(ref) for ref in refs]
         if _REFERENCE_FUNCTIONS.intersection(f.upper() for f in node.template.functions):
             args = [_ranges(ref, value) for ref, value in zip(refs, values)]
@@ -591,6 +684,7 @@ class _Evaluator:
             block = np.empty((1, 1), dtype=object)
             block[0, 0] = _plain(flat[i if flat.size > 1 else 0])
             self.store(self.nodes[n], block, None, [])
+            self.done[n] = True
 
 
 def _downstream(cyclic: list[int], needs: list[set[int]]) -> list[int]:
@@ -623,6 +717,7 @@ def _iterate(evaluator: _Evaluator, cyclic: list[int], needs: list[set[int]],
     only read the cycles are computed once from the result.
     """
     nodes, grids = evaluator.nodes, evaluator.grids
+    evaluator.done[cyclic] = True  # read as they stand (blank at first), not on demand
     after = _downstream(cyclic, needs)
     on_cycle = set(cyclic) - set(after)
     ordered = sorted(on_cycle, key=lambda n: (nodes[n].sheet, nodes[n].row, nodes[n].col))
@@ -665,8 +760,11 @@ def evaluate_package(package: ParsedWorkbook, vectorize: bool = True,
     needs = _needs(nodes, grids)
     level, cyclic = _levels(needs)
     order = _units(nodes, level, vectorize)
-    evaluator = _Evaluator(package, nodes, grids)
+    evaluator = _Evaluator(package, nodes, grids, known)
     for members in order:
+        members = [n for n in members if not evaluator.done[n]]  # some computed on demand
+        if not members:
+            continue
         try:
             if len(members) == 1:
                 evaluator.run(members[0])

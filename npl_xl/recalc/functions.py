@@ -201,5 +201,176 @@ def function_table() -> dict:
         Empty.compile = staticmethod(lambda: OMITTED)  # see _Omitted
         for name, function in load_all().items():
             table[name] = wrap_func(adapt(function))
+        for name, function in REFERENCE_FUNCTIONS.items():
+            table[name] = wrap_func(function, ranges=True)
         _TABLE = table
     return _TABLE
+
+
+# ---------------------------------------------------------------------------------------
+# dynamic references: INDIRECT, OFFSET and the functions that look at a reference itself
+
+
+class DynamicContext:
+    """What the reference functions need from the engine while one cell is evaluated.
+
+    The engine sets ``resolve(text, a1) -> Ref`` (reference text as INDIRECT reads it,
+    in the current cell), ``read(ref) -> 2-D object array`` (computing on demand any
+    formula cell of the range not computed yet: a dynamic reference's dependencies are
+    known only when it is evaluated, so Excel treats INDIRECT/OFFSET as volatile),
+    ``is_formula(sheet, row, col)`` and ``here`` = (sheet, row, col) of the cell.
+    """
+
+    resolve = None
+    read = None
+    is_formula = None
+    here: tuple[str, int, int] | None = None
+
+
+CONTEXT = DynamicContext()
+
+
+class ReferenceFailure(Exception):
+    """A dynamic reference that cannot be followed: its Excel error code and why."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _scalar(value: Any) -> Any:
+    from formulas.ranges import Ranges
+
+    if isinstance(value, Ranges):
+        value = value.value
+    if isinstance(value, np.ndarray):
+        value = value.ravel()[0] if value.size else sh.EMPTY
+    return value
+
+
+def _as_ranges(ref, values: np.ndarray):
+    from formulas.ranges import Ranges
+
+    from npl_xl.recalc.references import cell_address, quote_sheet
+
+    text = f"{quote_sheet(ref.sheet)}!{cell_address(ref.row0, ref.col0)}:" \
+           f"{cell_address(ref.row1, ref.col1)}"
+    return Ranges().push(text, values)
+
+
+def _ref_of(value):
+    """The :class:`~npl_xl.recalc.references.Ref` behind a ``formulas`` Ranges argument."""
+    from formulas.ranges import Ranges
+
+    from npl_xl.recalc.references import Ref, column_index
+
+    if not isinstance(value, Ranges) or len(value.ranges) != 1:
+        raise ReferenceFailure("#VALUE!", "the argument must be a reference")
+    r = value.ranges[0]
+    return Ref(r["sheet"], int(r["r1"]) - 1, column_index(r["c1"]),
+               int(r["r2"]) - 1, column_index(r["c2"]))
+
+
+def _failed(exc: Exception):
+    if isinstance(exc, ReferenceFailure):
+        LOG.add(XlError(exc.code, exc.message))
+        return formulas_error(exc.code)
+    LOG.add(XlError("#VALUE!", f"{type(exc).__name__}: {exc}"))
+    return formulas_error("#VALUE!")
+
+
+def _number(value: Any, what: str) -> int:
+    value = _scalar(value)
+    if value is sh.EMPTY or value is None or value is OMITTED:
+        return 0
+    if is_error(value):
+        raise ReferenceFailure(str(value), f"{what} is an error value")
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ReferenceFailure("#VALUE!", f"{what} must be a number, got {value!r}") from None
+    return int(math.floor(float(value)))
+
+
+def xindirect(here, ref_text, a1=True):
+    """INDIRECT(ref_text, [a1]): the reference named by a text, read now.
+
+    ``here`` is the formula's own cell (see ``OWN_CELL_FUNCTIONS`` in references.py).
+    """
+    try:
+        text = _scalar(ref_text)
+        if is_error(text):
+            return text
+        style = _scalar(a1)
+        a1_style = True if style is OMITTED or style is sh.EMPTY else bool(style)
+        ref = CONTEXT.resolve(str(text), a1_style)
+        return _as_ranges(ref, CONTEXT.read(ref))
+    except Exception as exc:
+        return _failed(exc)
+
+
+def xoffset(reference, rows, cols, height=None, width=None):
+    """OFFSET(reference, rows, cols, [height], [width]): a moved and resized reference."""
+    from npl_xl.recalc.references import MAX_COLS, MAX_ROWS, Ref
+
+    try:
+        base = _ref_of(reference)
+        height = base.row1 - base.row0 + 1 if height in (None, OMITTED) else _number(height, "height")
+        width = base.col1 - base.col0 + 1 if width in (None, OMITTED) else _number(width, "width")
+        if height < 1 or width < 1:
+            raise ReferenceFailure("#REF!", "height and width must be at least 1")
+        row0 = base.row0 + _number(rows, "rows")
+        col0 = base.col0 + _number(cols, "cols")
+        ref = Ref(base.sheet, row0, col0, row0 + height - 1, col0 + width - 1)
+        if not (0 <= row0 and ref.row1 < MAX_ROWS and 0 <= col0 and ref.col1 < MAX_COLS):
+            raise ReferenceFailure("#REF!", "the moved reference is off the sheet")
+        return _as_ranges(ref, CONTEXT.read(ref))
+    except Exception as exc:
+        return _failed(exc)
+
+
+def xisformula(reference):
+    """ISFORMULA(reference): does its top-left cell hold a formula?"""
+    try:
+        ref = _ref_of(reference)
+        return bool(CONTEXT.is_formula(ref.sheet, ref.row0, ref.col0))
+    except Exception as exc:
+        return _failed(exc)
+
+
+def xcell(here, info_type, reference=None):
+    """CELL(info_type, [reference]) for address, row, col, contents, type, sheet name."""
+    from npl_xl.recalc.references import Ref, column_letter, quote_sheet
+
+    try:
+        kind = str(_scalar(info_type)).strip().lower()
+        if reference is None or reference is OMITTED:
+            sheet, row, col = CONTEXT.here
+            ref = Ref(sheet, row, col, row, col)
+        else:
+            ref = _ref_of(reference)
+        here_sheet = CONTEXT.here[0] if CONTEXT.here else ref.sheet
+        if kind == "address":
+            address = f"${column_letter(ref.col0)}${ref.row0 + 1}"
+            return address if ref.sheet == here_sheet else f"{quote_sheet(ref.sheet)}!{address}"
+        if kind == "row":
+            return float(ref.row0 + 1)
+        if kind == "col":
+            return float(ref.col0 + 1)
+        value = CONTEXT.read(Ref(ref.sheet, ref.row0, ref.col0, ref.row0, ref.col0))[0, 0]
+        if kind == "contents":
+            return 0.0 if value is sh.EMPTY else value
+        if kind == "type":
+            return "b" if value is sh.EMPTY else "l" if isinstance(value, str) else "v"
+        raise ReferenceFailure("#VALUE!", f"CELL info_type {kind!r} is not supported")
+    except Exception as exc:
+        return _failed(exc)
+
+
+#: function name -> implementation taking ``formulas`` Ranges (registered with ranges=True)
+REFERENCE_FUNCTIONS = {
+    "INDIRECT": xindirect, "_XLNPL.INDIRECT": xindirect, "OFFSET": xoffset,
+    "ISFORMULA": xisformula, "_XLFN.ISFORMULA": xisformula, "CELL": xcell,
+    "_XLNPL.CELL": xcell,
+}

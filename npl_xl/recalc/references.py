@@ -403,12 +403,14 @@ def _tokens(text: str):
 
 
 def _definition_refs(definition: str, names: Names, sheet: str, row: int, col: int,
-                     depth: int, notes: list | None, functions: list | None) -> Ref | list:
+                     depth: int, notes: list | None, functions: list | None,
+                     own_cell: bool = False) -> Ref | list:
     """A defined name's definition -> a Ref (when it is one range) or resolved pieces."""
     if depth > 20:
         raise _Unresolvable("#NAME?", "defined names refer to each other in a loop")
     text = definition.strip().lstrip("=")
-    pieces = list(_resolve_pieces(text, names, sheet, row, col, depth + 1, notes, functions))
+    pieces = list(_resolve_pieces(text, names, sheet, row, col, depth + 1, notes, functions,
+                                  own_cell))
     refs = [p for p in pieces if isinstance(p, Ref)]
     rest = "".join(p for p in pieces if isinstance(p, str)).strip()
     if len(refs) == 1 and not rest:
@@ -417,8 +419,13 @@ def _definition_refs(definition: str, names: Names, sheet: str, row: int, col: i
 
 
 def _resolve_pieces(text: str, names: Names, sheet: str, row: int, col: int, depth: int = 0,
-                    notes: list | None = None, functions: list | None = None):
-    """Formula text -> pieces: literal text, or a :class:`Ref` for each reference."""
+                    notes: list | None = None, functions: list | None = None,
+                    own_cell: bool = False):
+    """Formula text -> pieces: literal text, or a :class:`Ref` for each reference.
+
+    ``own_cell``: functions of :data:`OWN_CELL_FUNCTIONS` renamed and given the cell
+    (for compiling; the readable form keeps them as typed).
+    """
     for kind, m, end in _tokens(text):
         raw = text[m.start():end]
         try:
@@ -454,7 +461,7 @@ def _resolve_pieces(text: str, names: Names, sheet: str, row: int, col: int, dep
                 definition = names.definition(name, scope)
                 if definition is not None:
                     resolved = _definition_refs(definition, names, scope, row, col, depth,
-                                                notes, functions)
+                                                notes, functions, own_cell)
                     if isinstance(resolved, Ref):
                         yield resolved
                     else:
@@ -468,6 +475,15 @@ def _resolve_pieces(text: str, names: Names, sheet: str, row: int, col: int, dep
             elif kind == "function":
                 if functions is not None:
                     functions.append(m.group("function"))
+                bare = _PREFIXES.sub("", m.group("function")).upper()
+                if own_cell and bare in OWN_CELL_FUNCTIONS:
+                    # formulas reads INDIRECT("A1") as a range literal and folds calls
+                    # without references at compile time: renamed, and given the cell
+                    # itself (where INDIRECT's text is read) as a first argument
+                    yield f"{OWN_CELL_FUNCTIONS[bare]}("
+                    yield Ref(sheet, row, col, row, col, False, False, False, False, True, True)
+                    yield ","
+                    continue
                 yield raw
                 if m.group("function").upper() in ("ROW", "COLUMN") and text[end:end + 1] == ")":
                     yield Ref(sheet, row, col, row, col, False, False, False, False, True, True)
@@ -512,7 +528,12 @@ SCALAR_ARGUMENTS = frozenset({
 })
 
 #: functions that read where their argument is, not its values (no dependency on it)
-ADDRESS_ARGUMENTS = frozenset({"ROW", "COLUMN", "ROWS", "COLUMNS", "AREAS", "ISREF"})
+ADDRESS_ARGUMENTS = frozenset({"ROW", "COLUMN", "ROWS", "COLUMNS", "AREAS", "ISREF",
+                               "ISFORMULA", "CELL"})
+
+#: functions whose result depends on the cell they are typed in -> the name the engine
+#: registers them under (their first argument is then that cell)
+OWN_CELL_FUNCTIONS = {"INDIRECT": "_XLNPL.INDIRECT", "CELL": "_XLNPL.CELL"}
 
 _FUNCTION_PIECE = re.compile(rf"({_IDENT})\($")
 
@@ -606,7 +627,11 @@ def _in_context(pieces: list, row: int, col: int, intersect: bool, notes: list,
             out.append(piece)
             continue
         enclosing = [f for f in stack if f is not None]
-        if enclosing and enclosing[-1] in ADDRESS_ARGUMENTS:
+        before = next((p for p in reversed(out) if not (isinstance(p, str) and p.isspace())), "")
+        first_of_offset = isinstance(before, str) and bool(
+            re.search(r"(?i)\bOFFSET\($", before))  # OFFSET moves its base: no value read
+        if (enclosing and stack[-1] is not None and enclosing[-1] in ADDRESS_ARGUMENTS) \
+                or first_of_offset:
             out.append(replace(piece, address_only=True))
             continue
         if (intersect and not piece.is_cell and not piece.address_only
@@ -641,7 +666,7 @@ def templatize(formula: str, names: Names, sheet: str, row: int, col: int,
     functions: list[str] = []
     try:
         pieces = list(_resolve_pieces(text, names, sheet, row, col, notes=notes,
-                                      functions=functions))
+                                      functions=functions, own_cell=True))
     except _Unsupported as exc:
         return Template("", (), (), FormulaIssue("#NAME?", str(exc)))
     intersected: list[Ref] = []

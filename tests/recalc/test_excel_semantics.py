@@ -208,3 +208,43 @@ def test_range_operators_and_whole_columns(tmp_path):
     assert values["G8"] == 3.0
     assert values["G9"] == 1_048_576.0 and values["G10"] == 16_384.0
     assert values["G11"] == 28.0
+
+
+# --------------------------------------------------- 3. dynamic references and friends
+
+def test_indirect_offset_isformula_cell(tmp_path):
+    """INDIRECT/OFFSET follow references known only when evaluated.
+
+    A1:A5 = 10, 20, 30, 40, 50; C1 `=A5+1` = 51 (a formula INDIRECT reaches, computed
+    on demand first). B1 `=INDIRECT("A"&ROW()+1)` = A2 = 20; B2 SUM(A1:A5) = 150;
+    B3 OFFSET(A1,2,0) = A3 = 30; B4 SUM(OFFSET(A1,1,0,3,1)) = A2+A3+A4 = 90;
+    B5 INDIRECT("C1")*2 = 102; ISFORMULA(C1) TRUE, ISFORMULA(A1) FALSE;
+    B8 CELL("address",C1) = "$C$1"; B9 INDIRECT("B9") reads itself: circular;
+    B10 INDIRECT("R1C1",FALSE) = A1 = 10; B11 ROWS(OFFSET(A1,0,0,4,2)) = 4;
+    B12 a missing sheet #REF!; B13 OFFSET above row 1 #REF!;
+    B14 INDIRECT("Tape[amount]") over a table = SUM 1+2 = 3 (through SUM).
+    """
+    def table(workbook):
+        from openpyxl.worksheet.table import Table
+
+        ws = workbook["S"]
+        ws["E1"], ws["F1"] = "id", "amount"
+        ws["E2"], ws["F2"], ws["E3"], ws["F3"] = "a", 1, "b", 2
+        ws.add_table(Table(displayName="Tape", ref="E1:F3"))
+
+    cells = {f"A{r}": 10 * r for r in range(1, 6)}
+    cells.update({
+        "B1": '=INDIRECT("A"&ROW()+1)', "B2": '=SUM(INDIRECT("A1:A5"))',
+        "B3": "=OFFSET(A1,2,0)", "B4": "=SUM(OFFSET(A1,1,0,3,1))", "B5": '=INDIRECT("C1")*2',
+        "C1": "=A5+1", "B6": "=ISFORMULA(C1)", "B7": "=ISFORMULA(A1)",
+        "B8": '=CELL("address",C1)', "B9": '=INDIRECT("B9")', "B10": '=INDIRECT("R1C1",FALSE)',
+        "B11": "=ROWS(OFFSET(A1,0,0,4,2))", "B12": '=INDIRECT("nosuch!A1")',
+        "B13": "=OFFSET(A1,-1,0)", "B14": '=SUM(INDIRECT("Tape[amount]"))',
+    })
+    values = values_of(book(tmp_path, cells, setup=table))
+    assert [values[f"B{r}"] for r in range(1, 9)] == [20.0, 150.0, 30.0, 90.0, 102.0, True,
+                                                      False, "$C$1"]
+    assert code(values["B9"]) == "#VALUE!" and "circular" in values["B9"].message
+    assert values["B10"] == 10.0 and values["B11"] == 4.0
+    assert code(values["B12"]) == code(values["B13"]) == "#REF!"
+    assert values["B14"] == 3.0
