@@ -141,6 +141,71 @@ def build(path: Path, n_rows: int, a1_only: bool = False, calculated: bool = Fal
     book.save(path)
 
 
+def build_business(path: Path, n_rows: int = 3_000, n_lookups: int = 3_600,
+                   n_indirect: int = 3_800) -> int:
+    """The shape of an Excel-saved business workbook that used to take > 30 minutes.
+
+    A table ``Orders`` of ``n_rows`` rows (id, customer, region, amount, date); on
+    ``Report``: ``n_lookups`` rows of ``=IF(ISNA(VLOOKUP(key,Orders[#All],4,FALSE)),0,
+    VLOOKUP(key,Orders[#All],4,FALSE))`` with keys typed in column A, and ``n_indirect``
+    cells ``=INDIRECT("Orders!D"&ROW()+1)`` and ``=ROW()-1``. Returns the formula cells.
+    """
+    import openpyxl
+    from openpyxl.worksheet.table import Table
+
+    book = openpyxl.Workbook()
+    data = book.active
+    data.title = "Orders"
+    data.append(["id", "customer", "region", "amount", "date"])
+    rng = np.random.default_rng(3)
+    for i in range(n_rows):
+        data.append([f"O{i:05d}", f"C{int(rng.integers(500)):03d}", PROVINCES[i % 6],
+                     round(float(rng.uniform(10, 5000)), 2), 45000 + i % 365])
+    data.add_table(Table(displayName="Orders", ref=f"A1:E{n_rows + 1}"))
+    report = book.create_sheet("Report")
+    formulas = 0
+    for r in range(2, max(n_lookups, n_indirect) + 2):
+        if r - 2 < n_lookups:
+            key = f"O{(r * 7919) % (n_rows + 200):05d}"  # some keys are missing: #N/A path
+            report.cell(r, 1, key)
+            lookup = f"VLOOKUP(A{r},Orders[#All],4,FALSE)"
+            report.cell(r, 2, f"=IF(ISNA({lookup}),0,{lookup})")
+            formulas += 1
+        if r - 2 < n_indirect:
+            report.cell(r, 3, f'=INDIRECT("Orders!D"&ROW())')
+            report.cell(r, 4, "=ROW()-1")
+            formulas += 2
+    book.save(path)
+    return formulas
+
+
+def build_schedule(path: Path, n_rows: int = 10_000) -> int:
+    """A loan schedule of ``n_rows`` months, each row reading the row above.
+
+    B1 rate (0.5 % a month), B2 payment; row r: A period, B opening balance (= previous
+    closing), C interest = B*rate, D principal = payment - C, E closing = B - D.
+    """
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.title = "Schedule"
+    ws["A1"], ws["B1"] = "rate", 0.005
+    ws["A2"], ws["B2"] = "payment", "=PMT(B1,%d,-1000000)" % n_rows
+    ws.append([])
+    ws.append(["period", "opening", "interest", "principal", "closing"])
+    first = 5
+    for i in range(n_rows):
+        r = first + i
+        ws.cell(r, 1, i + 1)
+        ws.cell(r, 2, 1_000_000 if i == 0 else f"=E{r - 1}")
+        ws.cell(r, 3, f"=B{r}*$B$1")
+        ws.cell(r, 4, f"=$B$2-C{r}")
+        ws.cell(r, 5, f"=B{r}-D{r}")
+    book.save(path)
+    return 1 + 4 * n_rows - 1
+
+
 def _agree(a, b) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(b, bool):
         return abs(a - b) <= 1e-12 * max(abs(a), abs(b), 1e-300)

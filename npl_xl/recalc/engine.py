@@ -479,6 +479,111 @@ def _first_error_source(node: Node, grids: _Grids, code: str, messages: dict):
     return None, None
 
 
+# ----------------------------------------------------------------------------------------
+# fast path: arithmetic on numbers without the formula library's dispatcher
+
+class _NotPlain(Exception):
+    """An operand is not a finite float (text, blank, error...): use the library."""
+
+
+def _f_div(a, b):
+    if b == 0.0:
+        raise _NotPlain
+    return a / b
+
+
+def _f_pow(a, b):
+    try:
+        value = a ** b
+    except (OverflowError, ZeroDivisionError):
+        raise _NotPlain from None
+    if type(value) is not float:  # complex from a negative base
+        raise _NotPlain
+    return value
+
+
+_FAST_TOKEN = re.compile(r"\s*(?:(?P<ref>A\d+)(?![\d:(])|(?P<num>\d+(?:\.\d*)?(?:[Ee][+-]?\d+)?"
+                         r"|\.\d+(?:[Ee][+-]?\d+)?)|(?P<op><>|<=|>=|[-+*/^()<>=]))")
+_FAST_BINARY = {"+": (1, "({} + {})"), "-": (1, "({} - {})"), "*": (2, "({} * {})"),
+                "/": (2, "_f_div({}, {})"), "^": (4, "_f_pow({}, {})"),
+                "=": (0, "({} == {})"), "<>": (0, "({} != {})"), "<": (0, "({} < {})"),
+                ">": (0, "({} > {})"), "<=": (0, "({} <= {})"), ">=": (0, "({} >= {})")}
+
+
+def _fast_function(text: str, inputs: list[str]):
+    """A plain Python function for a template of numbers, cells and + - * / ^ and
+    comparisons (a schedule's ``=B5*$B$1``), taking the cells in ``inputs`` order.
+
+    It raises :class:`_NotPlain` unless every cell holds a float (and for a division by
+    zero, an overflow, a complex power), where the caller falls back to the compiled
+    ``formulas`` function: the fast path only ever computes what IEEE arithmetic on
+    floats gives, which is what Excel and ``formulas`` give for such operands. None when
+    the template has anything else (functions, text, ranges, ``&``, ``%``).
+    """
+    body = text[1:] if text.startswith("=") else text
+    tokens, pos = [], 0
+    while pos < len(body):
+        m = _FAST_TOKEN.match(body, pos)
+        if m is None or m.end() == pos:
+            if body[pos:].strip() == "":
+                break
+            return None
+        tokens.append((m.lastgroup, m.group(m.lastgroup)))
+        pos = m.end()
+    position = 0
+
+    def peek():
+        return tokens[position] if position < len(tokens) else (None, None)
+
+    def primary():
+        nonlocal position
+        kind, value = peek()
+        position += 1
+        if kind == "ref":
+            return f"_c({value})"
+        if kind == "num":
+            return repr(float(value))
+        if value in ("-", "+"):
+            operand = primary()  # Excel: unary minus binds tighter than ^ (=-3^2 is 9)
+            return f"(-{operand})" if value == "-" else operand
+        if value == "(":
+            inner = expression(0)
+            if peek()[1] != ")":
+                raise ValueError
+            position += 1
+            return inner
+        raise ValueError
+
+    def expression(min_prec):
+        nonlocal position
+        left = primary()
+        while True:
+            kind, value = peek()
+            if kind != "op" or value not in _FAST_BINARY:
+                return left
+            prec, form = _FAST_BINARY[value]
+            if prec < min_prec:
+                return left
+            position += 1
+            right = expression(prec + 1 if value != "^" else prec + 1)
+            left = form.format(left, right)
+
+    try:
+        source = expression(0)
+    except (ValueError, IndexError):
+        return None
+    if position != len(tokens) or any(t[0] == "ref" and t[1] not in inputs for t in tokens):
+        return None
+    code = f"lambda {', '.join(inputs)}: {source}" if inputs else f"lambda: {source}"
+    return eval(code, {"_f_div": _f_div, "_f_pow": _f_pow, "_c": _float_cell})  # noqa: S307
+
+
+def _float_cell(value):
+    if type(value) is not float:
+        raise _NotPlain
+    return value
+
+
 class _Evaluator:
     """Evaluates nodes into the grids and records values, errors and messages."""
 
@@ -495,9 +600,21 @@ class _Evaluator:
         self.sheet_names = [s.name for s in package.sheets]
         self.names, self.known = package.names, known_functions
         self.done = np.zeros(len(nodes), dtype=bool)
+        self.fast_functions: dict[str, Any] = {}
         self.active: list[int] = []  # nodes being evaluated (outer first)
         fx.CONTEXT.resolve, fx.CONTEXT.read = self.resolve, self.read_on_demand
         fx.CONTEXT.is_formula = self.is_formula
+
+    def _fast(self, node: Node, function):
+        """The plain-arithmetic function of ``node``'s template, or None (see
+        :func:`_fast_function`)."""
+        text = node.template.text
+        if text not in self.fast_functions:
+            self.fast_functions[text] = _fast_function(text, list(function.inputs))
+        fast = self.fast_functions[text]
+        if fast is None or node.is_array or not all(r.is_cell for r in node.refs):
+            return None
+        return fast
 
     def owner_of(self, node: Node) -> int:
         return int(self.grids.owner[node.sheet][node.row, node.col])
@@ -635,6 +752,17 @@ class _Evaluator:
                     return
         fx.CONTEXT.here = (self.sheet_names[node.sheet], node.row, node.col)
         values = [self.grids.read(ref) for ref in refs]
+        fast = self._fast(node, function)
+        if fast is not None:
+            try:
+                result = fast(*[value[0, 0] for value in values])
+            except _NotPlain:
+                pass
+            else:
+                block = np.empty((1, 1), dtype=object)
+                block[0, 0] = _plain(result)
+                self.store(node, block, None, compile_log)
+                return
         if _REFERENCE_FUNCTIONS.intersection(f.upper() for f in node.template.functions):
             args = [_ranges(ref, value) for ref, value in zip(refs, values)]
         elif _keeps_references(node.template.functions):
@@ -728,6 +856,7 @@ def _iterate(evaluator: _Evaluator, cyclic: list[int], needs: list[set[int]],
                 for n in ordered]
 
     for _ in range(settings.iterate_count):
+        fx.clear_lookup_cache()  # values change from round to round
         before = snapshot()
         for n in ordered:
             evaluator.run(n)
@@ -755,6 +884,7 @@ def evaluate_package(package: ParsedWorkbook, vectorize: bool = True,
     if settings is None:
         settings = read_calc_settings(package.path, package.workbook_part)
     known = frozenset(fx.function_table())
+    fx.clear_lookup_cache()
     nodes = _build_nodes(package, known)
     grids = _Grids(package, nodes)
     needs = _needs(nodes, grids)
