@@ -248,3 +248,139 @@ def test_indirect_offset_isformula_cell(tmp_path):
     assert values["B10"] == 10.0 and values["B11"] == 4.0
     assert code(values["B12"]) == code(values["B13"]) == "#REF!"
     assert values["B14"] == 3.0
+
+
+# ------------------------------------------------ 5. time value of money: a full schedule
+
+def _edate(start: "datetime.date", months: int) -> "datetime.date":
+    """EDATE by hand: same day-of-month ``months`` later, clamped to the month's end."""
+    import calendar
+    import datetime
+
+    month0 = start.month - 1 + months
+    year, month = start.year + month0 // 12, month0 % 12 + 1
+    return datetime.date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+
+
+def test_amortisation_schedule_of_360_months(tmp_path):
+    """A 30-year monthly loan: 250,000 at 6 % a year, first payment a month after
+    2024-01-31 (EDATE clamps to month ends: 2024-02-29, 2024-03-31, ...).
+
+    Expected values independently: numpy-financial's pmt/ipmt/ppmt (the same annuity
+    formulas Excel documents for PMT/IPMT/PPMT), the balance recurrence in Python
+    floats, EDATE by calendar arithmetic, and XIRR as the root of
+    sum(cf_i / (1+r)^((d_i-d_0)/365)) = 0 found by scipy's brentq to 1e-14.
+    """
+    import datetime
+
+    import numpy_financial as npf
+    from scipy.optimize import brentq
+
+    n, principal, annual = 360, 250_000.0, 0.06
+    start = datetime.date(2024, 1, 31)
+    cells = {"H1": principal, "H2": annual, "H3": n, "H4": start,
+             "H5": "=PMT(H2/12,H3,-H1)", "A1": 0, "B1": "=H4", "G1": "=H1", "J1": "=-H1"}
+    for r in range(2, n + 2):
+        cells[f"A{r}"] = f"=A{r - 1}+1"
+        cells[f"B{r}"] = f"=EDATE($H$4,A{r})"
+        cells[f"C{r}"] = f"=G{r - 1}"  # opening = previous closing
+        cells[f"D{r}"] = "=$H$5"
+        cells[f"E{r}"] = f"=C{r}*$H$2/12"  # interest
+        cells[f"F{r}"] = f"=D{r}-E{r}"  # principal repaid
+        cells[f"G{r}"] = f"=C{r}-F{r}"  # closing
+        cells[f"H{r + 5}"] = f"=IPMT($H$2/12,A{r},$H$3,-$H$1)"
+        cells[f"I{r + 5}"] = f"=PPMT($H$2/12,A{r},$H$3,-$H$1)"
+        cells[f"J{r}"] = f"=D{r}"
+    cells["K1"] = f"=XIRR(J1:J{n + 1},B1:B{n + 1})"
+    cells["K2"] = f"=SUM(E2:E{n + 1})"
+    values = values_of(book(tmp_path, cells))
+
+    rate = annual / 12
+    payment = float(npf.pmt(rate, n, -principal))
+    assert values["H5"] == pytest.approx(payment, rel=1e-12)
+    assert payment == pytest.approx(1498.876, abs=1e-3)  # the textbook figure
+    balance, serial0 = principal, (start - datetime.date(1899, 12, 30)).days
+    assert values["B1"] == serial0
+    days, interest_total = [0], 0.0
+    for k in range(1, n + 1):
+        r = k + 1
+        interest = balance * annual / 12
+        interest_total += interest
+        closing = balance - (payment - interest)
+        date = _edate(start, k)
+        days.append((date - start).days)
+        assert values[f"B{r}"] == (date - datetime.date(1899, 12, 30)).days
+        assert values[f"E{r}"] == pytest.approx(interest, rel=1e-9, abs=1e-9)
+        assert values[f"G{r}"] == pytest.approx(closing, rel=1e-9, abs=1e-6)
+        assert values[f"H{r + 5}"] == pytest.approx(float(npf.ipmt(rate, k, n, -principal)),
+                                                  rel=1e-9)
+        assert values[f"I{r + 5}"] == pytest.approx(float(npf.ppmt(rate, k, n, -principal)),
+                                                  rel=1e-9)
+        balance = closing
+    assert abs(values[f"G{n + 1}"]) < 1e-6  # paid off
+    assert values["K2"] == pytest.approx(interest_total, rel=1e-12)
+    flows = [-principal] + [payment] * n
+    xirr = brentq(lambda x: sum(cf / (1 + x) ** (d / 365) for cf, d in zip(flows, days)),
+                  0.01, 0.2, xtol=1e-15, rtol=1e-15)
+    # near the effective annual rate (1.005)^12 - 1 = 6.1678 %, a little lower since the
+    # 30 years hold 8 leap days counted as 366/365 of a year
+    assert 0.0616 < xirr < 0.06168
+    assert values["K1"] == pytest.approx(xirr, rel=1e-9)
+
+
+def test_time_value_functions_match_excels_documented_examples(tmp_path):
+    """The examples of Microsoft's function reference pages (support.microsoft.com,
+    "PMT function", "NPER function", ...), with the values printed there.
+
+    PMT(8%/12,10,10000) = -1,037.03 and with type 1 (read from a cell) -1,030.16;
+    NPER(12%/12,-100,-1000,10000,1) = 59.6738657, without type 60.0821228, without fv
+    -9.57859404; NPER at rate 0: -(pv+fv)/pmt = -(300+0)/-100 = 3; a payment below the
+    interest (10 on 1000 at 10 %) never repays: #NUM!. FV(6%/12,10,-200,-500,1) =
+    2,581.40; PV(8%/12,240,500,,0) = -59,777.15; IPMT(10%/12,1,36,8000) = -66.67,
+    IPMT(10%,3,3,8000) = -292.45; PPMT(10%/12,1,24,2000) = -75.62,
+    PPMT(8%,10,10,200000) = -27,598.05; NPV(10%,-10000,3000,4200,6800) = 1,188.44;
+    IRR(-70000,12000,15000,18000,21000,26000) = 8.66 %, of the first five flows -2.12 %,
+    of the first three with guess -10 %: -44.35 %; XIRR and XNPV (9 %) of -10000, 2750,
+    4250, 3250, 2750 on 2008-01-01, 03-01, 10-30, 2009-02-15, 04-01: 0.373362535 and
+    2,086.65. IPMT of period 0 or beyond nper: #NUM!.
+    """
+    import datetime
+
+    flows = [-70000, 12000, 15000, 18000, 21000, 26000]
+    dated = [(-10000, datetime.date(2008, 1, 1)), (2750, datetime.date(2008, 3, 1)),
+             (4250, datetime.date(2008, 10, 30)), (3250, datetime.date(2009, 2, 15)),
+             (2750, datetime.date(2009, 4, 1))]
+    cells = {"Z1": 1}
+    for i, v in enumerate(flows):
+        cells[f"A{i + 1}"] = v
+    for i, (v, d) in enumerate(dated):
+        cells[f"B{i + 1}"], cells[f"C{i + 1}"] = v, d
+    formulas = {
+        "D1": ("=PMT(0.08/12,10,10000)", -1037.03, 0.005),
+        "D2": ("=PMT(0.08/12,10,10000,0,Z1)", -1030.16, 0.005),
+        "D3": ("=NPER(0.12/12,-100,-1000,10000,1)", 59.6738657, 1e-7),
+        "D4": ("=NPER(0.12/12,-100,-1000,10000)", 60.0821228, 1e-7),
+        "D5": ("=NPER(0.12/12,-100,-1000)", -9.57859404, 1e-8),
+        "D6": ("=NPER(0,-100,300)", 3.0, 1e-12),
+        "D8": ("=FV(0.06/12,10,-200,-500,1)", 2581.40, 0.005),
+        "D9": ("=PV(0.08/12,240,500,,0)", -59777.15, 0.005),
+        "D10": ("=IPMT(0.1/12,1,36,8000)", -66.67, 0.005),
+        "D11": ("=IPMT(0.1,3,3,8000)", -292.45, 0.005),
+        "D12": ("=PPMT(0.1/12,1,24,2000)", -75.62, 0.005),
+        "D13": ("=PPMT(0.08,10,10,200000)", -27598.05, 0.005),
+        "D14": ("=NPV(0.1,-10000,3000,4200,6800)", 1188.44, 0.005),
+        "D15": ("=IRR(A1:A6)", 0.0866, 0.00005),
+        "D16": ("=IRR(A1:A5)", -0.0212, 0.00005),
+        "D17": ("=IRR(A1:A3,-0.1)", -0.4435, 0.00005),
+        # Excel's iteration stops within 0.000001 % (its page): the exact root is
+        # 0.3733625335, 1.5e-9 from the printed 0.373362535
+        "D18": ("=XIRR(B1:B5,C1:C5)", 0.373362535, 2e-9),
+        "D19": ("=XNPV(0.09,B1:B5,C1:C5)", 2086.65, 0.005),
+    }
+    cells.update({k: f for k, (f, _, _) in formulas.items()})
+    cells.update({"D7": "=NPER(0.1,-10,1000)", "D20": "=IPMT(0.1,0,3,8000)",
+                  "D21": "=IPMT(0.1,4,3,8000)"})
+    values = values_of(book(tmp_path, cells))
+    for cell, (formula, expected, tolerance) in formulas.items():
+        assert values[cell] == pytest.approx(expected, abs=tolerance), (cell, formula)
+    assert {code(values[c]) for c in ("D7", "D20", "D21")} == {"#NUM!"}
