@@ -884,9 +884,9 @@ def evaluate_package(package: ParsedWorkbook, vectorize: bool = True,
     if settings is None:
         settings = read_calc_settings(package.path, package.workbook_part)
     known = frozenset(fx.function_table())
-    fx.clear_lookup_cache()
     nodes = _build_nodes(package, known)
     grids = _Grids(package, nodes)
+    fx.clear_lookup_cache(grids.values)
     needs = _needs(nodes, grids)
     level, cyclic = _levels(needs)
     order = _units(nodes, level, vectorize)
