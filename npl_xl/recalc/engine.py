@@ -587,12 +587,8 @@ def _float_cell(value):
 class _Evaluator:
     """Evaluates nodes into the grids and records values, errors and messages."""
 
-<<<<<<< HEAD
-    def __init__(self, package: ParsedWorkbook, nodes: list[Node], grids: _Grids):
-=======
-    def __init__(self, package: Package, nodes: list[Node], grids: _Grids,
+    def __init__(self, package: ParsedWorkbook, nodes: list[Node], grids: _Grids,
                  known_functions=frozenset()):
->>>>>>> a382774 (recalc: INDIRECT and OFFSET as dynamic references (cells they reach computed on demand, cycles through them detected), ISFORMULA, CELL(address/row/col/contents/type))
         self.nodes, self.grids = nodes, grids
         self.evaluation = Evaluation(package)
         self.compiled: dict[str, tuple] = {}

@@ -256,7 +256,7 @@ def _scalar(value: Any) -> Any:
 def _as_ranges(ref, values: np.ndarray):
     from formulas.ranges import Ranges
 
-    from npl_xl.recalc.references import cell_address, quote_sheet
+    from npl_xl.workbook.a1 import cell_address, quote_sheet
 
     text = f"{quote_sheet(ref.sheet)}!{cell_address(ref.row0, ref.col0)}:" \
            f"{cell_address(ref.row1, ref.col1)}"
@@ -267,7 +267,8 @@ def _ref_of(value):
     """The :class:`~npl_xl.recalc.references.Ref` behind a ``formulas`` Ranges argument."""
     from formulas.ranges import Ranges
 
-    from npl_xl.recalc.references import Ref, column_index
+    from npl_xl.recalc.references import Ref
+    from npl_xl.workbook.a1 import column_index
 
     if not isinstance(value, Ranges) or len(value.ranges) != 1:
         raise ReferenceFailure("#VALUE!", "the argument must be a reference")
@@ -317,7 +318,8 @@ def xindirect(here, ref_text, a1=True):
 
 def xoffset(reference, rows, cols, height=None, width=None):
     """OFFSET(reference, rows, cols, [height], [width]): a moved and resized reference."""
-    from npl_xl.recalc.references import MAX_COLS, MAX_ROWS, Ref
+    from npl_xl.recalc.references import Ref
+    from npl_xl.workbook.a1 import MAX_COLS, MAX_ROWS
 
     try:
         base = _ref_of(reference)
@@ -346,7 +348,8 @@ def xisformula(reference):
 
 def xcell(here, info_type, reference=None):
     """CELL(info_type, [reference]) for address, row, col, contents, type, sheet name."""
-    from npl_xl.recalc.references import Ref, column_letter, quote_sheet
+    from npl_xl.recalc.references import Ref
+    from npl_xl.workbook.a1 import column_letter, quote_sheet
 
     try:
         kind = str(_scalar(info_type)).strip().lower()
