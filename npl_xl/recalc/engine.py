@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -879,6 +880,14 @@ def evaluate_package(package: ParsedWorkbook, vectorize: bool = True,
     """
     if settings is None:
         settings = read_calc_settings(package.path, package.workbook_part)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        # numpy's overflow/invalid warnings inside formulas' functions: the cell's value
+        # (#NUM!) says it; they must not reach the user's terminal
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _evaluate(package, vectorize, settings)
+
+
+def _evaluate(package: ParsedWorkbook, vectorize: bool, settings: CalcSettings) -> Evaluation:
     known = frozenset(fx.function_table())
     nodes = _build_nodes(package, known)
     grids = _Grids(package, nodes)

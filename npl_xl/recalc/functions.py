@@ -208,6 +208,10 @@ def function_table() -> dict:
         for name, function in TIME_VALUE_FUNCTIONS.items():
             table[name] = wrap_func(function)
         table["XIRR"] = wrap_func(_polished_xirr(table["XIRR"]))
+        for name in ("DEC2BIN", "DEC2OCT", "DEC2HEX"):
+            table[name] = wrap_func(_negative_ignores_places(table[name]))
+        table["VDB"] = wrap_func(_booleans_as_numbers(table["VDB"]))
+        table["COUNTIF"] = wrap_func(_not_equal_counts_everything_else(table["COUNTIF"]))
         _TABLE = table
     return _TABLE
 
@@ -712,3 +716,43 @@ def _polished_xirr(original):
                 break
         return x if abs(x - float(start)) <= 1e-6 * max(1.0, abs(x)) else first
     return xirr
+
+
+def _negative_ignores_places(original):
+    """DEC2BIN/DEC2OCT/DEC2HEX: Excel ignores ``places`` for a negative number (it is
+    written in 10 digits, two's complement); formulas 1.3.4 returns #NUM!."""
+    def convert(number, places=_ABSENT):
+        value = _scalar(number)
+        if places is not _ABSENT and isinstance(value, (int, float, np.integer, np.floating)) \
+                and not isinstance(value, bool) and value < 0:
+            return original(number)
+        return original(number) if places is _ABSENT else original(number, places)
+    return convert
+
+
+def _booleans_as_numbers(original):
+    """VDB: a TRUE/FALSE ``no_switch`` (as Excel's examples write it) is 1/0; formulas
+    1.3.4 returns #VALUE! for a boolean there."""
+    def call(*args):
+        return original(*[float(a) if isinstance(a, (bool, np.bool_)) else a for a in args])
+    return call
+
+
+def _not_equal_counts_everything_else(original):
+    """COUNTIF(range, "<>23"): Excel counts every cell not equal to 23, blanks and text
+    included (6 of 23, 5, "x", blank, 23, 7, 8, 9); formulas 1.3.4 counts only numbers.
+    Counted as the range's size minus the cells equal to the rest (``"=23"``)."""
+    def countif(range_, criteria):
+        text = _scalar(criteria)
+        if not (isinstance(text, str) and text.startswith("<>")) \
+                or not isinstance(range_, np.ndarray):
+            return original(range_, criteria)
+        rest = text[2:]
+        if rest == "":
+            blank = sum(1 for v in range_.ravel().tolist() if v is sh.EMPTY or v == "")
+            return float(range_.size - blank)
+        equal = _scalar(original(range_, "=" + rest))
+        if is_error(equal):
+            return equal
+        return float(range_.size - float(equal))
+    return countif

@@ -673,6 +673,10 @@ def templatize(formula: str, names: Names, sheet: str, row: int, col: int,
     pieces = _in_context(_apply_range_operators(pieces, notes), row, col, intersect, notes,
                          intersected)
     out, refs, index = [], [], {}
+    # formulas' parser drops line breaks inside string literals: spelled as CHAR(10)
+    pieces = [f'({piece})'.replace("\r", '"&CHAR(13)&"').replace("\n", '"&CHAR(10)&"')
+              if isinstance(piece, str) and piece.startswith('"') and ("\n" in piece or "\r" in piece)
+              else piece for piece in pieces]
     for piece in pieces:
         if isinstance(piece, Ref):
             k = index.setdefault(piece, len(refs))

@@ -384,3 +384,34 @@ def test_time_value_functions_match_excels_documented_examples(tmp_path):
     for cell, (formula, expected, tolerance) in formulas.items():
         assert values[cell] == pytest.approx(expected, abs=tolerance), (cell, formula)
     assert {code(values[c]) for c in ("D7", "D20", "D21")} == {"#NUM!"}
+
+
+def test_formulas_functions_that_disagreed_with_excel(tmp_path):
+    """Each case as Excel's function reference defines it.
+
+    DEC2BIN(10, C1) with places 6 read from a cell: "001010"; DEC2HEX(-25, 4): a
+    negative number ignores places and is 10 hex digits of two's complement:
+    2^40 - 25 = FFFFFFFFE7. VDB(2400,300,10,0,1,1.5,FALSE): the first year of 150 %
+    declining balance, 2400*1.5/10 = 360. COUNTIF(A1:A8,"<>23") over 23, 5, "x", blank,
+    23, 7, 8, 9 counts every cell but the two 23s: 6. XLOOKUP with if_not_found
+    omitted: #N/A. A text literal keeps its line break: LEN("a<LF>b") = 3.
+    """
+    cells = {"A1": 23, "A2": 5, "A3": "x", "A5": 23, "A6": 7, "A7": 8, "A8": 9, "C1": 6,
+             "B1": "=DEC2BIN(10,C1)", "B2": "=DEC2HEX(-25,4)",
+             "B3": "=VDB(2400,300,10,0,1,1.5,FALSE)", "B4": '=COUNTIF(A1:A8,"<>23")',
+             "B5": "=_xlfn.XLOOKUP(99,A1:A8,A1:A8)", "B6": '="a\nb"', "B7": '=LEN("a\nb")'}
+    values = values_of(book(tmp_path, cells))
+    assert values["B1"] == "001010" and values["B2"] == "FFFFFFFFE7"
+    assert values["B3"] == 360.0 and values["B4"] == 6.0
+    assert code(values["B5"]) == "#N/A"
+    assert values["B6"] == "a\nb" and values["B7"] == 3.0
+
+
+def test_numpy_warnings_do_not_reach_the_terminal(tmp_path):
+    """=10^400 overflows inside numpy: the cell is an error, stderr stays empty."""
+    source = book(tmp_path, {"A1": "=10^400", "A2": "=SQRT(-1)", "A3": "=1+1"})
+    done = subprocess.run([sys.executable, "-W", "default", "-m", "npl_xl.cli", "recalc",
+                           str(source), "-o", str(tmp_path / "o.xlsx"), "--allow-errors"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0
+    assert "Warning" not in done.stderr and "Traceback" not in done.stderr
