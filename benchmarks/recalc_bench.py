@@ -2,6 +2,9 @@
 
 Measures, each in a fresh process (what a user waits for):
 
+0. (issue 17) the shape of an Excel-saved business workbook (:func:`build_business`:
+   thousands of VLOOKUP over ``Table[#All]``, INDIRECT and ROW formulas), and a
+   10,000-month loan schedule whose rows read the row above (:func:`build_schedule`).
 1. ``npl-xl recalc`` on a workbook with a 10,000-row x 18-column loan tape (an Excel
    table) and 50 formula cells: SUM/SUMPRODUCT/COUNTIF/AVERAGE over table columns,
    INDEX/MATCH and VLOOKUP lookups, NPL_BETA_* calls incl. NPL_BETA_FIT over 10,000 rows.
@@ -345,6 +348,15 @@ def main() -> None:
     column_runs = [wall(NPL_XL + ["recalc", str(with_columns), "-o", str(out), "--allow-errors"])[0]
                    for _ in range(2)]
     columnar = json.loads(wall([PYTHON, "-c", EVALUATE_ONLY, str(with_columns)])[1].stdout)
+    business = work / "business.xlsx"
+    business_cells = build_business(business)
+    business_runs = [wall(NPL_XL + ["recalc", str(business), "-o", str(out), "--allow-errors"])
+                     for _ in range(2)]
+    schedule = work / "schedule_10000.xlsx"
+    schedule_cells = build_schedule(schedule)
+    schedule_runs = [wall(NPL_XL + ["recalc", str(schedule), "-o", str(out), "--allow-errors"])
+                     for _ in range(2)]
+    load_after = os.getloadavg()[0]
     phases = json.loads(wall([PYTHON, "-c", PHASES, str(full), str(out)])[1].stdout)
 
     from npl_xl.recalc import recalc_workbook
@@ -391,6 +403,11 @@ def main() -> None:
         f"| `npl-xl recalc`, same tape + 2 calculated columns (+20,000 formula cells), 2 runs | "
         f"{' / '.join(f'{s:.2f}' for s in column_runs)} | - |",
         f"| second process start-up: import registry + one NPL_BETA_DRAWS call (warm numba cache), 3 runs | {' / '.join(f'{s:.2f}' for s in startups)} | < 2 |",
+        f"| business workbook: 3,000-row table, {business_cells:,} formula cells "
+        "(3,600 IF(ISNA(VLOOKUP(..,Orders[#All],..))), 3,800 INDIRECT, 3,800 ROW), 2 runs | "
+        f"{' / '.join(f'{s:.2f}' for s, _ in business_runs)} | seconds, not minutes |",
+        f"| 10,000-month schedule, each row reading the row above ({schedule_cells:,} formula "
+        f"cells), 2 runs | {' / '.join(f'{s:.2f}' for s, _ in schedule_runs)} | - |",
     ]
     total, result = model
     lines.append(f"| `formulas.ExcelModel`: loads().finish() + calculate() ({model_rows:,} rows, "
@@ -407,6 +424,13 @@ def main() -> None:
         lines += [f"- {cell}: ExcelModel {result['values'][cell]!r}, ours {ours.values[cell]!r}"
                   for cell in differ]
     lines += [
+        "",
+        f"1-minute load average after the business and schedule runs: {load_after:.2f}. "
+        "CPU seconds (user) are steadier than wall time on a shared machine; both commands' "
+        "outputs:",
+        "",
+        f"- business: `{business_runs[-1][1].stdout.strip()}`",
+        f"- schedule: `{schedule_runs[-1][1].stdout.strip()}`",
         "",
         f"Command output: `{summary}`",
         "",
