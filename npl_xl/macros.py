@@ -154,7 +154,7 @@ def _run_info(book, pool, result) -> list[tuple[str, object, str | None]]:
         ("discount_rate (annual, for the PV below)", result.settings.discount_rate, FMT_RATE),
         ("PV of simulated collections at discount_rate", result.pool_pv_mean, FMT_MONEY),
         ("PV standard error", result.pool_pv_stderr, FMT_MONEY),
-        ("liquidity provider's expected loss (advances written off at the legal final)",
+        ("liquidity facility expected loss (written off)",
          getattr(result, "liquidity_loss_mean", 0.0), FMT_MONEY),
         ("liquidity loss standard error", getattr(result, "liquidity_loss_stderr", 0.0), FMT_MONEY),
     ]

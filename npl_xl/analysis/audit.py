@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from npl_xl.engine.waterfall import FLOW_COLUMNS, LEGACY_FLOW_COLUMNS, deterministic_waterfall
+from npl_xl.analysis.cashflows import in_table_order
+from npl_xl.engine.waterfall import FLOW_COLUMNS, deterministic_waterfall
 from npl_xl.errors import InputTypeError
 
 __all__ = ["base_case_collections", "audit_frames", "write_audit", "parse_paths", "BASE_CASE"]
@@ -54,10 +55,7 @@ def _frame(collections, tranches, settings, forecast) -> pd.DataFrame:
     flows, columns, missed, arrears = deterministic_waterfall(
         collections, tranches, settings, forecast=forecast,
         dates=settings.period_dates.astype(np.float64))
-    frame = pd.DataFrame(flows, columns=columns)
-    legacy = list(LEGACY_FLOW_COLUMNS)
-    added = [c for c in FLOW_COLUMNS if c not in legacy]
-    frame = frame[legacy + columns[len(FLOW_COLUMNS):] + added]
+    frame = in_table_order(pd.DataFrame(flows, columns=columns), columns[len(FLOW_COLUMNS):])
     frame.insert(0, "month", settings.period_dates[:len(frame)])
     frame.insert(0, "period", np.arange(1, len(frame) + 1))
     for j, name in enumerate(tranches.names):

@@ -17,7 +17,17 @@ from npl_xl.engine.waterfall import FLOW_COLUMNS, LEGACY_FLOW_COLUMNS, determini
 from npl_xl.errors import DomainError
 from npl_xl.inputs.deal import parse_settings, parse_tranches
 
-__all__ = ["waterfall_table"]
+__all__ = ["waterfall_table", "in_table_order"]
+
+
+def in_table_order(frame: pd.DataFrame, tranche_columns) -> pd.DataFrame:
+    """The flow columns in NPL_WATERFALL's order: its original columns (they keep their
+    places), then the tranches' ``tranche_columns``, then the columns added later (liquidity
+    interest and write-off, reserve target, deferred fees, cumulative collections and
+    forecast, CCR, trigger states). Used by NPL_WATERFALL and the audit trail."""
+    legacy = list(LEGACY_FLOW_COLUMNS)
+    added = [c for c in FLOW_COLUMNS if c not in legacy]
+    return frame[legacy + list(tranche_columns) + added]
 
 
 def waterfall_table(collections, tranches, settings=None, forecast=None) -> pd.DataFrame:
@@ -81,11 +91,7 @@ def waterfall_table(collections, tranches, settings=None, forecast=None) -> pd.D
     deal_settings = parse_settings(settings)
     flows, columns, _, _ = deterministic_waterfall(values, parse_tranches(tranches),
                                                    deal_settings, forecast=forecast)
-    frame = pd.DataFrame(flows, columns=columns)
-    # the original columns keep their places; the newer ones follow the tranche columns
-    legacy = list(LEGACY_FLOW_COLUMNS)
-    added = [c for c in FLOW_COLUMNS if c not in legacy]
-    frame = frame[legacy + columns[len(FLOW_COLUMNS):] + added]
+    frame = in_table_order(pd.DataFrame(flows, columns=columns), columns[len(FLOW_COLUMNS):])
     frame["ccr"] = frame["ccr"].astype(object).where(frame["ccr"].notna(), None)
     frame.insert(0, "month", np.arange(1, len(frame) + 1) * deal_settings.payment_months)
     frame.insert(0, "period", np.arange(1, len(frame) + 1))

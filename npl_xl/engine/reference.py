@@ -16,6 +16,7 @@ import numpy as np
 from scipy import optimize, special
 
 from npl_xl import rng
+from npl_xl.inputs.deal import KIND_MEZZANINE, KIND_SENIOR, KIND_SUBORDINATED
 
 __all__ = ["philox_uniforms", "reference_collections", "reference_waterfall",
            "reference_metrics"]
@@ -128,16 +129,16 @@ def reference_waterfall(coll, tranches, settings, dates=None, forecast=None) -> 
     forecast = list(coll) if forecast is None else list(forecast)
     tr = list(tranches)
     groups = _groups(tr)
-    senior_groups = [g for g in groups if tr[g[0]].kind == 0]
-    mezz_groups = [g for g in groups if tr[g[0]].kind == 1]
-    sub_groups = [g for g in groups if tr[g[0]].kind == 2]
+    senior_groups = [g for g in groups if tr[g[0]].kind == KIND_SENIOR]
+    mezz_groups = [g for g in groups if tr[g[0]].kind == KIND_MEZZANINE]
+    sub_groups = [g for g in groups if tr[g[0]].kind == KIND_SUBORDINATED]
     bal = [t.balance for t in tr]
     arrears = [0.0] * len(tr)
     missed = [False] * len(tr)
     interest = [[0.0] * K for _ in tr]
     principal = [[0.0] * K for _ in tr]
     residual = [[0.0] * K for _ in tr]
-    sub_total = sum(t.balance for t in tr if t.kind == 2)
+    sub_total = sum(t.balance for t in tr if t.kind == KIND_SUBORDINATED)
     s = settings
     mezz_before = s.mezz_interest == "before_senior_principal"
     reserve, liquidity, liq_interest = s.initial_reserve, 0.0, 0.0
@@ -158,7 +159,7 @@ def reference_waterfall(coll, tranches, settings, dates=None, forecast=None) -> 
         cum_c += c
         cum_f += forecast[k]
         breached = s.ccr_trigger > 0 and cum_f > 0 and cum_c / cum_f < s.ccr_trigger
-        senior_start = sum(start[j] for j, t in enumerate(tr) if t.kind == 0)
+        senior_start = sum(start[j] for j, t in enumerate(tr) if t.kind == KIND_SENIOR)
         liquidity_start = liquidity
 
         def senior_pay(due):
@@ -210,7 +211,7 @@ def reference_waterfall(coll, tranches, settings, dates=None, forecast=None) -> 
                 interest[j][k] += share
                 missed[j] = missed[j] or arrears[j] > 1e-9 * max(1.0, tr[j].balance)
 
-        mezz_accrued = {j: start[j] * t.coupon * taus[k] for j, t in enumerate(tr) if t.kind == 1}
+        mezz_accrued = {j: start[j] * t.coupon * taus[k] for j, t in enumerate(tr) if t.kind == KIND_MEZZANINE}
         if not mezz_sub:
             for g in mezz_groups:
                 pay_deferrable(g, mezz_accrued)
@@ -270,7 +271,7 @@ def reference_waterfall(coll, tranches, settings, dates=None, forecast=None) -> 
             part = _allocate(cash, g, bal, tr[g[0]].pro_rata)
             for j, x in part.items():
                 bal[j] -= x; principal[j][k] += x; cash -= x; out += x
-        sub_accrued = {j: start[j] * s.sub_return_rate * taus[k] for j, t in enumerate(tr) if t.kind == 2}
+        sub_accrued = {j: start[j] * s.sub_return_rate * taus[k] for j, t in enumerate(tr) if t.kind == KIND_SUBORDINATED}
         for g in sub_groups:
             pay_deferrable(g, sub_accrued)
         if last:
@@ -281,7 +282,7 @@ def reference_waterfall(coll, tranches, settings, dates=None, forecast=None) -> 
         cash -= fee
         out += fee + cash  # excess fee and the residual
         for j, t in enumerate(tr):
-            if t.kind == 2:
+            if t.kind == KIND_SUBORDINATED:
                 residual[j][k] = cash * t.balance / sub_total
         log["reserve"][k] = reserve
         log["liquidity"][k] = liquidity

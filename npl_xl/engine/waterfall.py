@@ -26,7 +26,8 @@ collection curve; for a deterministic waterfall without a forecast, the collecti
    the last period, after an EoD and once the seniors are repaid (the reserve is released;
    cash and reserve together repay the seniors in full whenever they cover them).
    The reserve account starts at initial_reserve (funded at closing, default 0).
-7b. once the seniors are repaid: the deferred servicer fees
+7b. once the seniors are repaid: the deferred servicer fees (still unpaid at the legal final,
+    they are the servicer's loss; like unpaid taxes and fees they are not carried further)
 8. mezzanine groups in table order: interest (coupon on the start-of-period balance plus
    arrears; deferrable: a shortfall is not an EoD, but it is a missed payment for the
    tranche's PD) then principal

@@ -69,12 +69,12 @@ def rating_from_el(el: float, wal_years: float) -> str:
 
     Examples
     --------
-    An EL of 0.1% over a 3-year WAL rates A2 on Moody's idealized table; a 20% EL is
-    below the table:
+    An EL of 0.1% over a 3-year WAL rates A2 on Moody's idealized table; a 20% EL is Caa
+    (Caa's idealized EL at 3 years is 21.45%), a 25% EL below the table:
 
     >>> from npl_xl import rating_from_el
-    >>> rating_from_el(0.001, 3.0), rating_from_el(0.20, 3.0)
-    ('A2', 'Caa')
+    >>> rating_from_el(0.001, 3.0), rating_from_el(0.20, 3.0), rating_from_el(0.25, 3.0)
+    ('A2', 'Caa', 'Ca')
     """
     if not (0.0 <= el <= 1.0):
         raise DomainError(f"must be a decimal in [0, 1] (0.001 = 0.1%), got {el:g}", argument="el")
