@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "run": ("npl_xl.commands.run", "headless Run Simulation: read Tape, Tranches, Settings; write Results"),
     "install": ("npl_xl_udfs.install", "set up Excel (Windows) or print the steps (elsewhere); --libreoffice: Calc"),
     "functions": ("npl_xl.commands.functions", "list the worksheet functions and their arguments"),
+    "validate": ("npl_xl.commands.validate", "Validate Tape headless: problems, header mapping, data quality"),
 }
 
 

@@ -52,11 +52,64 @@ def _assumptions(book):
     return Assumptions.from_tables(tables) if tables else None
 
 
-def _tape(book):
+def _header_map(book, kind: str = "tape") -> dict[str, str]:
+    """The workbook's HeaderMap table (source header, field[, table]) for one table kind."""
+    from npl_xl.inputs.headers import parse_header_map
+
+    if not book.has_table("HeaderMap"):
+        return {}
+    table = book.read_table("HeaderMap")
+    try:
+        return parse_header_map(table.rows, kind)
+    except NplError as exc:
+        raise TableError([f"HeaderMap table ({table.origin}): {exc}"]) from None
+
+
+def _settings_or_default(book):
+    """The Settings table, or the defaults when it has problems (reported elsewhere)."""
+    from npl_xl.inputs.deal import DealSettings
+
+    try:
+        return _settings(book) if book.has_table("Settings") else DealSettings()
+    except NplError:
+        return DealSettings()
+
+
+def _tape(book, settings=None):
     from npl_xl.inputs.tape import read_tape
 
     table = book.read_table("Tape")
-    return read_tape(table.rows, origin=table.origin)
+    return read_tape(table.rows, origin=table.origin, header_map=_header_map(book),
+                     settings=settings if settings is not None else _settings_or_default(book))
+
+
+def _links(book, settings=None):
+    """(Collateral, Guarantees) frames read from the workbook's tables, None where absent."""
+    from npl_xl.inputs.tape import read_collateral, read_guarantees
+
+    settings = settings if settings is not None else _settings_or_default(book)
+    out = []
+    for name, kind, reader in (("Collateral", "collateral", read_collateral),
+                               ("Guarantees", "guarantees", read_guarantees)):
+        if not book.has_table(name):
+            out.append(None)
+            continue
+        table = book.read_table(name)
+        if all(c is None for row in table.rows[1:] for c in row):
+            out.append(None)
+            continue
+        out.append(reader(table.rows, table.origin, _header_map(book, kind), settings))
+    return tuple(out)
+
+
+def _valued(book, tape=None, settings=None):
+    """The valued tape with the workbook's Collateral and Guarantees tables."""
+    from npl_xl.model.loans import value_tape
+
+    settings = settings if settings is not None else _settings_or_default(book)
+    collateral, guarantees = _links(book, settings)
+    return value_tape(tape if tape is not None else _tape(book, settings), _assumptions(book),
+                      collateral, guarantees)
 
 
 def _deal_table(book, name: str, parse):
@@ -83,20 +136,23 @@ def _settings(book):
 
 
 def read_deal(book):
-    """(valued pool, tranches, settings, tape) read from the book; every problem of the
-    three tables is reported at once as one TableError."""
-    from npl_xl.model.loans import value_tape
-
+    """(valued pool, tranches, settings, tape) read from the book (with its HeaderMap,
+    Collateral and Guarantees tables when present); every problem of the tables is
+    reported at once as one TableError."""
     problems: list[str] = []
     parsed = {}
-    for key, reader in (("tape", _tape), ("tranches", _tranches), ("settings", _settings)):
+    for key, reader in (("settings", _settings), ("tranches", _tranches),
+                        ("tape", lambda b: _tape(b, parsed.get("settings"))),
+                        ("links", lambda b: _links(b, parsed.get("settings")))):
         try:
             parsed[key] = reader(book)
         except TableError as exc:
             problems.extend(exc.problems)
     if problems:
         raise TableError(problems)
-    pool = value_tape(parsed["tape"], _assumptions(book))
+    from npl_xl.model.loans import value_tape
+
+    pool = value_tape(parsed["tape"], _assumptions(book), *parsed["links"])
     return pool, parsed["tranches"], parsed["settings"], parsed["tape"]
 
 
@@ -173,35 +229,88 @@ def _problem_rows(problems: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["sheet", "cell", "column", "problem"])
 
 
-def validate_tape(book) -> list[str]:
-    """Ribbon: Validate Tape. Check Tape, Tranches and Settings; fill each bad cell in red
-    and list every problem (sheet, cell, column, message, with a link to the cell) on the
-    Problems sheet. Returns the problems (empty when all is well)."""
+def inspect_book(book):
+    """(problems, tape reading or None, quality report or None) of the workbook's Tape,
+    Collateral, Guarantees, HeaderMap, Tranches and Settings tables: what Validate Tape
+    shows and ``npl-xl validate`` prints."""
+    from npl_xl.inputs.quality import quality_report
+    from npl_xl.inputs.tape import inspect_tape
+
     problems: list[str] = []
-    n_loans = None
+    settings = None
     try:
-        n_loans = len(_tape(book))
+        settings = _settings(book)
     except TableError as exc:
         problems.extend(exc.problems)
-    for reader in (_tranches, _settings):
-        try:
-            reader(book)
-        except TableError as exc:
-            problems.extend(exc.problems)
+    try:
+        _tranches(book)
+    except TableError as exc:
+        problems.extend(exc.problems)
+    deal = settings if settings is not None else _settings_or_default(book)
+    reading = report = None
+    try:
+        table = book.read_table("Tape")
+        reading = inspect_tape(table.rows, table.origin, _header_map(book), deal)
+        problems.extend(reading.problems)
+        report = quality_report(reading, getattr(deal, "cut_off_date", None))
+    except NplError as exc:
+        problems.extend(getattr(exc, "problems", None) or [str(exc)])
+    try:
+        links = _links(book, deal)
+        if reading is not None and not reading.problems and any(t is not None for t in links):
+            from npl_xl.model.shared import collateral_links, guarantee_links
+
+            if links[0] is not None:
+                collateral_links(reading.frame, links[0])
+            if links[1] is not None:
+                guarantee_links(reading.frame, links[1])
+    except NplError as exc:
+        problems.extend(getattr(exc, "problems", None) or [str(exc)])
+    return problems, reading, report
+
+
+def validate_tape(book) -> list[str]:
+    """Ribbon: Validate Tape. Check Tape (with HeaderMap, Collateral, Guarantees), Tranches
+    and Settings; fill each bad cell in red and write on the Problems sheet every problem
+    (sheet, cell, column, message, with a link to the cell), which header mapped to which
+    field and which were ignored, and the data-quality report (share filled and defaulted
+    per field, outliers, completeness score). Returns the problems (empty when all is well)."""
+    from npl_xl.inputs.quality import MODEL_FIELDS
+
+    problems, reading, report = inspect_book(book)
     frame = _problem_rows(problems)
     for sheet, group in frame[frame["cell"] != ""].groupby("sheet"):
         if sheet in book.sheet_names():
             book.mark_cells(sheet, list(group["cell"]))
     if problems:
         links = {(i, "cell"): f"'{s}'!{c}" for i, (s, c) in enumerate(zip(frame["sheet"], frame["cell"])) if c}
-        block = Block("ProblemList", f"{len(problems)} problem(s) 问题; bad cells are filled in red",
-                      frame, links=links)
+        blocks = [Block("ProblemList", f"{len(problems)} problem(s) 问题; bad cells are filled in red",
+                        frame, links=links)]
         note = "Fix the cells listed below, then run Validate Tape again. 请修正下列单元格。"
     else:
-        block = Block("ProblemList", "No problems found 未发现问题",
-                      pd.DataFrame({"check": ["loans read"], "result": [n_loans]}))
+        blocks = [Block("ProblemList", "No problems found 未发现问题",
+                        pd.DataFrame({"check": ["loans read"], "result": [len(reading.frame)]}))]
         note = "Tape, Tranches and Settings read without problems."
-    book.write_sheet(SheetSpec("Problems", "Validate Tape 数据校验", [block], notes=[note]))
+    notes = [note]
+    if report is not None:
+        summary = pd.DataFrame({"measure": ["loans", "completeness score (mean share filled of "
+                                            + ", ".join(MODEL_FIELDS) + ")", "outliers",
+                                            "appraisal age measured at"],
+                                "value": [report.n_loans, report.completeness, len(report.outliers),
+                                          report.as_of]})
+        blocks += [
+            Block("QualitySummary", "Data quality 数据质量", summary),
+            Block("HeaderMapping", "Headers: which field each maps to 表头映射", report.headers),
+            Block("FieldQuality", "Share filled and defaulted per field 字段完整度", report.fields,
+                  formats={"share_filled": FMT_RATE, "share_defaulted": FMT_RATE,
+                           "share_missing": FMT_RATE}),
+            Block("Outliers", "Outliers: LTV > 3, claim <= 0, appraisal older than 3 years 异常值",
+                  report.outliers if len(report.outliers) else
+                  pd.DataFrame({"check": ["none found"], "loan_id": [""], "cell": [""], "value": [""],
+                                "detail": [""]})),
+        ]
+        notes.append(f"Completeness score {report.completeness:.1%}; {len(report.outliers)} outlier(s).")
+    book.write_sheet(SheetSpec("Problems", "Validate Tape 数据校验", blocks, notes=notes))
     book.set_status(None)
     return problems
 
@@ -212,12 +321,14 @@ def stratify_pool(book) -> SheetSpec:
     plus expected recovery by the same groups, on the Strat sheet."""
     from npl_xl.analysis.strat import stratify
 
-    tape = _tape(book)
+    settings = _settings_or_default(book)
+    tape = _tape(book, settings)
+    links = _links(book, settings)
     assumptions = _assumptions(book)
     blocks = []
     for by in STRAT_BY:
-        claims = stratify(tape, by, "claim", assumptions)
-        recovery = stratify(tape, by, "expected_recovery", assumptions)
+        claims = stratify(tape, by, "claim", assumptions, *links)
+        recovery = stratify(tape, by, "expected_recovery", assumptions, *links)
         merged = claims.merge(recovery.drop(columns=["count"]).rename(
             columns={"share": "share_of_recovery"}), on=claims.columns[0], how="left")
         sum_claim = merged.columns[2]
@@ -311,11 +422,10 @@ def price_bid(book, *, n_sims: int | None = None, seed: int | None = None) -> Sh
     and confidences, on the Bid sheet. The package's collections are simulated once and
     priced at every grid point (pricing.bid_collections and price_from_collections, the
     two halves of pricing.bid_price behind NPL_BID_PRICE: the same numbers)."""
-    from npl_xl.model.loans import value_tape
     from npl_xl.analysis.pricing import bid_collections, price_from_collections
 
-    pool = value_tape(_tape(book), _assumptions(book))
     settings = _settings(book).with_overrides(n_sims=n_sims, seed=seed)
+    pool = _valued(book, settings=settings)
     target = float(settings.discount_rate)
     collections = bid_collections(pool, settings)
     rows = []

@@ -42,8 +42,11 @@ def _resolve(tape: pd.DataFrame, name: str, argument: str) -> str:
 
 
 def stratify(tape: pd.DataFrame, by: str, measure: str = "claim",
-             assumptions: Assumptions | None = None) -> pd.DataFrame:
+             assumptions: Assumptions | None = None, collateral: pd.DataFrame | None = None,
+             guarantees: pd.DataFrame | None = None) -> pd.DataFrame:
     """Header [by, count, sum_<measure>, share] and one row per group (see module doc).
+    collateral, guarantees: the shared Collateral and Guarantees tables (read), used when
+    the measure or grouping needs the valuation.
 
     Examples
     --------
@@ -61,9 +64,10 @@ def stratify(tape: pd.DataFrame, by: str, measure: str = "claim",
     measure_column = _resolve(tape, measure, "measure")
     if measure_column == "balance":
         measure_column = "claim"
-    needs_value = any(c in VALUED_COLUMNS and (c not in tape.columns or tape[c].isna().any())
+    needs_value = any(c in VALUED_COLUMNS and (c not in tape.columns or tape[c].isna().any()
+                                               or collateral is not None or guarantees is not None)
                       for c in (by_column, measure_column))
-    frame = value_tape(tape, assumptions) if needs_value else tape
+    frame = value_tape(tape, assumptions, collateral, guarantees) if needs_value else tape
     raw = frame[measure_column]
     values = pd.to_numeric(raw, errors="coerce")
     text = values.isna() & raw.notna() & (raw.astype(str).str.strip() != "")

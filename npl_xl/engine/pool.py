@@ -168,10 +168,15 @@ def pool_from_frame(frame, sd_cap_factor: float | None = None) -> Pool:
                             frame["recovery_sd"].to_numpy(dtype=float), region, sd_cap_factor)
 
 
-def pool_from_tape(tape, assumptions=None) -> Pool:
+def pool_from_tape(tape, assumptions=None, collateral=None, guarantees=None, settings=None) -> Pool:
     """The engine's pool of a loan tape: read (:func:`npl_xl.inputs.tape.read_tape`), valued
     loan by loan (:func:`npl_xl.model.loans.value_tape`) and checked, with the assumptions'
-    sd_cap_factor.
+    sd_cap_factor. The one helper of every function that values a tape.
+
+    collateral, guarantees : the Collateral and Guarantees tables (ranges with a header row,
+        or frames already read), valued as shared collateral and guarantees
+        (:mod:`npl_xl.model.shared`); None = the Tape's own collateral. settings : the
+        Settings range or DealSettings (money_unit, appraisal ageing); None = defaults.
 
     tape : a list of rows with a header (a worksheet range), a DataFrame with the tape's
         columns, or a tape already read; assumptions : an
@@ -192,13 +197,14 @@ def pool_from_tape(tape, assumptions=None) -> Pool:
     [0.6307, 0.25]
     """
     from npl_xl.inputs.assumptions import Assumptions, from_argument, resolve
-    from npl_xl.inputs.tape import read_tape
+    from npl_xl.inputs.tape import read_tables
     from npl_xl.model.loans import value_tape
 
     if not isinstance(assumptions, Assumptions):
         assumptions = from_argument(assumptions)
     chosen = resolve(assumptions)
-    return pool_from_frame(value_tape(read_tape(tape), chosen), chosen.sd_cap_factor)
+    frames = read_tables(tape, collateral, guarantees, settings)
+    return pool_from_frame(value_tape(frames[0], chosen, frames[1], frames[2]), chosen.sd_cap_factor)
 
 
 def as_pool(pool) -> Pool:

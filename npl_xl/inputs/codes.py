@@ -168,7 +168,7 @@ COLLATERAL_TYPES = CodeSet("collateral type", {
                     "home", "apartment"],
     "commercial": ["商业", "商铺", "商业用房", "商服", "办公", "写字楼", "商住", "office",
                    "retail", "shop"],
-    "industrial": ["工业", "厂房", "工业用房", "仓储", "factory", "warehouse"],
+    "industrial": ["工业", "厂房", "工业用房", "工业厂房", "仓储", "factory", "warehouse"],
     "land": ["土地", "土地使用权", "国有土地使用权"],
     "other": ["其他", "其它", "车位", "设备", "机器设备"],
     "none": ["无", "信用", "纯信用", "无抵押", "保证", "unsecured", "credit", "guarantee"],

@@ -17,6 +17,7 @@ alias, default and unit is in :data:`SETTINGS`; an unknown key is ``#N/A``.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass, field, fields, make_dataclass, replace
 from typing import Any
@@ -328,7 +329,7 @@ def _raise(problems: list[tuple[type, str]], argument: str = "tranches"):
 @dataclass(frozen=True)
 class _Key:
     name: str
-    kind: str          # "int", "float", "bool", "choice" (one of ``choices``)
+    kind: str          # "int", "float", "bool", "choice" (one of ``choices``), "unit" (money unit: 元 per unit), "date" (Excel serial)
     default: Any
     low: float | None = None        # inclusive bounds
     high: float | None = None
@@ -426,6 +427,17 @@ SETTINGS: tuple[_Key, ...] = (
          doc="NPL_BID_PRICE and Price Bid: TRUE applies the rating stresses cap_at_expected "
              "and timing_stress to the buyer's collections; FALSE (default) prices the "
              "unstressed base case"),
+    _Key("money_unit", "unit", 1.0, aliases=("金额单位", "货币单位"),
+         doc="the workbook's currency unit: 元 (default), 千元, 万元, 百万元, 亿元, or the number of "
+             "元 per unit; tape money columns whose header states a unit, (万元), are converted "
+             "into it, the others are taken as already in it"),
+    _Key("appraisal_haircut_per_year", "float", 0.0, 0.0, 1.0, high_open=True,
+         aliases=("评估价值年折扣", "评估折扣率"),
+         doc="opt-in ageing of old appraisals, decimal per year, default 0 (off): collateral_value "
+             "x (1 - h) ^ (years from appraisal_date to cut_off_date)"),
+    _Key("cut_off_date", "date", None, aliases=("封包日", "基准日"),
+         doc="the pool's cut-off date (封包日; Excel date or 2024-03-05): the appraisals' age "
+             "for appraisal_haircut_per_year and the data-quality report"),
 )
 _KEY_LOOKUP = {}
 for _k in SETTINGS:
@@ -468,7 +480,7 @@ class _SettingsMethods:
                        cap_at_expected=False, timing_stress=0.0)
 
 
-_PY_TYPES = {"int": int, "float": float, "bool": bool, "choice": str}
+_PY_TYPES = {"int": int, "float": float, "bool": bool, "choice": str, "unit": float, "date": float}
 
 #: The deal's settings, one field per :data:`SETTINGS` key with that key's default: the keys'
 #: only source (add a key there and it is a field here, a row of the template's Settings table
@@ -494,6 +506,18 @@ def _convert_setting(key: _Key, value: Any) -> Any:
                 return choice
         raise DomainError(f"must be one of {', '.join(key.choices)}, got {value!r}",
                           argument=key.name)
+    if key.kind == "unit":
+        from npl_xl.inputs.headers import money_unit_factor
+
+        return money_unit_factor(value, key.name)
+    if key.kind == "date":
+        from npl_xl.inputs.tape import parse_date
+
+        try:
+            serial = (parse_date(value) - dt.datetime(1899, 12, 30)).total_seconds() / 86400.0
+        except ValueError as exc:
+            raise InputTypeError(str(exc), argument=key.name) from None
+        return serial
     number = _cell_number(value) if not isinstance(value, str) else None
     if number is None:
         if isinstance(value, str):

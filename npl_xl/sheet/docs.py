@@ -184,6 +184,8 @@ def _default_text(key) -> str:
         return "TRUE" if key.default else "FALSE"
     if isinstance(key.default, str):
         return f"`{key.default}`"
+    if key.kind == "unit":
+        return "元" if key.default == 1.0 else f"{key.default:g} 元"
     return f"{key.default:g}"
 
 
@@ -196,6 +198,8 @@ def _allowed_text(key) -> str:
         return " / ".join(f"`{c}`" for c in choices)
     if key.kind == "date":
         return "a date"
+    if key.kind == "unit":
+        return "元, 千元, 万元, 百万元, 亿元 or 元 per unit"
     return str(key.interval)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from npl_xl.model import loans
 from npl_xl.analysis import strat
-from npl_xl.inputs.tape import read_tape
+from npl_xl.sheet.tapes import COLLATERAL_ARG, GUARANTEES_ARG, read_tables
 from npl_xl.inputs.assumptions import from_argument
 from npl_xl.sheet.registry import Arg, worksheet_function
 from npl_xl.sheet.functions.timeline import ASSUMPTIONS_ARG
@@ -40,10 +40,11 @@ def loan_recovery(claim, collateral_value, collateral_type, province, stage, def
     Arg("tape", "table", doc="The loan tape with its header row (LoanTape)"),
     Arg("by", "text", doc="Tape column to group by (English or Chinese header), or balance, region_tier, difficulty"),
     Arg("measure", "text", default="claim", doc="Numeric column summed per group; default claim"),
-    ASSUMPTIONS_ARG,
+    ASSUMPTIONS_ARG, COLLATERAL_ARG, GUARANTEES_ARG,
     shape="header + one row per group: group, count, sum, share",
     zh="资产池分层统计：每组的笔数、指标合计及占比",
 )
-def stratify(tape, by, measure, assumptions):
+def stratify(tape, by, measure, assumptions, collateral, guarantees):
     """Pool stratification: one row per group with the count of loans, the sum of the measure and its share."""
-    return strat.stratify(read_tape(tape), by, measure, from_argument(assumptions))
+    frames = read_tables(tape, collateral, guarantees)
+    return strat.stratify(frames[0], by, measure, from_argument(assumptions), frames[1], frames[2])

@@ -9,6 +9,7 @@ from npl_xl.engine.pool import pool_from_tape
 from npl_xl.engine.simulate import simulate_deal
 from npl_xl.model.rating import rating_from_el
 from npl_xl.sheet.registry import Arg, worksheet_function
+from npl_xl.sheet.tapes import COLLATERAL_ARG, GUARANTEES_ARG
 from npl_xl.sheet.functions.timeline import ASSUMPTIONS_ARG
 
 _TAPE = Arg("tape", "table", doc="The loan tape with its header row (LoanTape)")
@@ -35,13 +36,15 @@ def waterfall(collections, tranches, settings, forecast):
     "NPL_TRANCHE_EL",
     _TAPE, _TRANCHES, _SETTINGS, _N_SIMS, _SEED, ASSUMPTIONS_ARG,
     Arg("stderr", "bool", default=False, doc="TRUE adds the standard errors of PD, WAL (years) and mean_irr as three more columns; default FALSE"),
+    COLLATERAL_ARG, GUARANTEES_ARG,
     shape="header + one row per tranche: name, EL, PD, WAL, mean_irr, rating, el_stderr",
     cached=True,
     zh="贷款清单与现金流瀑布的蒙特卡洛模拟：各档预期损失、违约概率、加权平均期限（年）、平均内部收益率、评级、预期损失标准误",
 )
-def tranche_el(tape, tranches, settings, n_sims, seed, assumptions, stderr):
+def tranche_el(tape, tranches, settings, n_sims, seed, assumptions, stderr, collateral, guarantees):
     """Monte Carlo tranche figures over the loan tape and the waterfall: EL, PD, WAL (years), mean IRR (effective annual), rating (NR: subordinated tranches are not rated), EL standard error."""
-    result = simulate_deal(pool_from_tape(tape, assumptions), tranches, settings, n_sims=n_sims, seed=seed)
+    pool = pool_from_tape(tape, assumptions, collateral, guarantees, settings)
+    result = simulate_deal(pool, tranches, settings, n_sims=n_sims, seed=seed)
     return result.contract_table(with_stderr=stderr)
 
 
@@ -64,13 +67,16 @@ def rating(el, wal_years):
     Arg("confidence", "number", default=0.5, doc="P(IRR >= target), decimal in (0, 1); default 0.5 (median)"),
     _SETTINGS, _N_SIMS, _SEED, ASSUMPTIONS_ARG,
     Arg("stderr", "bool", default=False, doc="TRUE adds a second row with the Monte Carlo standard errors of the three figures; default FALSE"),
+    COLLATERAL_ARG, GUARANTEES_ARG,
     shape="1x3: price, price_to_claim, irr_at_price_mean",
     cached=True,
     zh="资产包整体报价：使P(内部收益率≥目标收益率)=置信度的价格、价格占债权比例及该价格下的平均内部收益率",
 )
-def bid_price(tape, target_irr, confidence, settings, n_sims, seed, assumptions, stderr):
+def bid_price(tape, target_irr, confidence, settings, n_sims, seed, assumptions, stderr, collateral,
+              guarantees):
     """Package price with P(IRR >= target_irr) = confidence, IRR effective annual, recoveries to bid_horizon_months, unstressed unless bid_with_stresses: price, price/claims (principal + interest + fees), mean IRR at that price."""
-    result = pricing.bid_price(pool_from_tape(tape, assumptions), target_irr, confidence, settings,
+    pool = pool_from_tape(tape, assumptions, collateral, guarantees, settings)
+    result = pricing.bid_price(pool, target_irr, confidence, settings,
                                n_sims, seed)
     return [result.as_row(), result.stderr_row()] if stderr else [result.as_row()]
 
