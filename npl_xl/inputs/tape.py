@@ -52,7 +52,7 @@ from npl_xl.inputs.headers import HeaderMapping, closest_headers, map_headers
 __all__ = ["read_tape", "inspect_tape", "read_rows", "read_collateral", "read_guarantees",
            "TableReading", "TAPE_COLUMNS", "COLLATERAL_COLUMNS", "GUARANTEE_COLUMNS",
            "CLAIM_PARTS", "column_name", "parse_origin", "parse_date",
-           "apply_appraisal_haircut", "appraisal_age_years", "read_tables"]
+           "apply_appraisal_haircut", "appraisal_age_years", "read_tables", "row_cell"]
 
 
 @dataclass(frozen=True)
@@ -418,7 +418,10 @@ def _read_links(kind: str, rows: Any, origin: str, header_map, settings, argumen
     if reading.problems:
         raise TableError(reading.problems, argument=argument)
     frame = reading.frame
-    frame.attrs["cells"] = [reading.where(k, "loan_ids") for k in range(len(frame))]
+    # where each row's loan_ids cell is (for problems found later); a small tuple, since
+    # pandas deep-copies attrs on every column access
+    frame.attrs["loan_ids_cells"] = (reading.sheet, reading.col0 + reading.mapping.fields["loan_ids"],
+                                     reading.row0, np.asarray(reading.rows, dtype=np.int64))
     if kind == "collateral":
         problems = []
         for k, (ids, ranks) in enumerate(zip(frame["loan_ids"], frame["lien_rank"])):
@@ -431,6 +434,16 @@ def _read_links(kind: str, rows: Any, origin: str, header_map, settings, argumen
                               for i, r in zip(frame["loan_ids"], frame["lien_rank"])]
         problems.extend(apply_appraisal_haircut(frame, settings))
     return frame
+
+
+def row_cell(frame: pd.DataFrame, k: int) -> str:
+    """'row 2 (Collateral!B3), column loan_ids' for row k of a table read by
+    :func:`read_collateral` or :func:`read_guarantees` ('row k+1' for a frame built otherwise)."""
+    where = frame.attrs.get("loan_ids_cells")
+    if where is None:
+        return f"row {k + 1}, column loan_ids"
+    sheet, col, row0, rows = where
+    return f"row {rows[k]} ({sheet_address(sheet, row0 + int(rows[k]), col)}), column loan_ids"
 
 
 def read_collateral(rows: Any, origin: str = "Collateral!A1", header_map=None,

@@ -48,6 +48,7 @@ import pandas as pd
 
 from npl_xl.errors import TableError
 from npl_xl.inputs.assumptions import Assumptions, resolve
+from npl_xl.inputs.tape import row_cell
 from npl_xl.model.loans import case_arrays, combine_valuation
 
 __all__ = ["allocate", "value_shared", "Links", "collateral_links", "guarantee_links"]
@@ -119,8 +120,10 @@ def collateral_links(tape: pd.DataFrame, collateral: pd.DataFrame) -> tuple[pd.D
     """(one row per item, merged over rows of the same collateral_id; its links).
     Raises TableError for a loan id not on the tape or rows of one item that disagree."""
     index = _loan_index(tape)
-    cells = collateral.attrs.get("cells") or [f"row {k + 1}" for k in range(len(collateral))]
     problems: list[str] = []
+    values = {c: collateral[c].to_numpy(dtype=object) for c in _ITEM_COLUMNS}
+    loan_ids = collateral["loan_ids"].to_numpy(dtype=object)
+    ranks = collateral["lien_rank"].to_numpy(dtype=object)
     first_row: dict[str, int] = {}
     item_of: dict[str, int] = {}
     items, link_item, link_loan, link_rank = [], [], [], []
@@ -134,16 +137,16 @@ def collateral_links(tape: pd.DataFrame, collateral: pd.DataFrame) -> tuple[pd.D
         else:
             f = first_row[cid]
             for column in _ITEM_COLUMNS:
-                a, b = (_plain(collateral[column].iat[r]) for r in (f, k))
+                a, b = (_plain(values[column][r]) for r in (f, k))
                 if not (a == b or (pd.isna(a) and pd.isna(b))):
-                    problems.append(f"{cells[k]}: collateral {cid!r} has {column} {b!r} here but "
-                                    f"{a!r} in its first row ({cells[f]}); the rows of one item "
-                                    "must agree")
+                    problems.append(f"{row_cell(collateral, k)}: collateral {cid!r} has {column} "
+                                    f"{b!r} here but {a!r} in its first row "
+                                    f"({row_cell(collateral, f)}); the rows of one item must agree")
         item = item_of[cid]
-        for loan_id, rank in zip(collateral["loan_ids"].iat[k], collateral["lien_rank"].iat[k]):
+        for loan_id, rank in zip(loan_ids[k], ranks[k]):
             loan = index.get(str(loan_id))
             if loan is None:
-                problems.append(f"{cells[k]}: loan {loan_id!r} is not on the tape")
+                problems.append(f"{row_cell(collateral, k)}: loan {loan_id!r} is not on the tape")
                 continue
             link_item.append(item)
             link_loan.append(loan)
@@ -158,13 +161,12 @@ def collateral_links(tape: pd.DataFrame, collateral: pd.DataFrame) -> tuple[pd.D
 def guarantee_links(tape: pd.DataFrame, guarantees: pd.DataFrame) -> Links:
     """Links of the Guarantees table (one item per row). TableError for an unknown loan id."""
     index = _loan_index(tape)
-    cells = guarantees.attrs.get("cells") or [f"row {k + 1}" for k in range(len(guarantees))]
     problems, link_item, link_loan = [], [], []
-    for k, loan_ids in enumerate(guarantees["loan_ids"]):
+    for k, loan_ids in enumerate(guarantees["loan_ids"].to_numpy(dtype=object)):
         for loan_id in loan_ids:
             loan = index.get(str(loan_id))
             if loan is None:
-                problems.append(f"{cells[k]}: loan {loan_id!r} is not on the tape")
+                problems.append(f"{row_cell(guarantees, k)}: loan {loan_id!r} is not on the tape")
                 continue
             link_item.append(k)
             link_loan.append(loan)
