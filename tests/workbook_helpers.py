@@ -18,6 +18,7 @@ from npl_xl.workbook.graft import NS_MAIN, Package
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "workbooks" / "npl_template.xlsx"
 SAMPLE = ROOT / "workbooks" / "sample_deal.xlsx"
+MORTGAGE = ROOT / "workbooks" / "sample_mortgage.xlsx"
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 
 

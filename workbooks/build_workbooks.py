@@ -41,6 +41,7 @@ from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import sample_mortgage  # noqa: E402  (the mortgage sample's generator, beside this script)
 import sample_pool  # noqa: E402  (the sample deal's pool generator, beside this script)
 from npl_xl.inputs.assumptions import Assumptions  # noqa: E402
 from npl_xl.inputs.deal import SETTINGS as DEAL_SETTINGS  # noqa: E402
@@ -72,6 +73,7 @@ TAPE_COLUMNS = [
     ("expected_recovery", "预期回收", FMT_MONEY, None, "Override of the expected recovery amount; blank = valued 预期回收覆盖值"),
     ("expected_months", "预期回收时间", FMT_MONTHS, None, "Override of the months to recovery; blank = valued 预期回收月数覆盖值"),
     ("recovery_sd", "回收率标准差", FMT_RATE, None, "Override of the recovery-rate sd; blank = from difficulty 回收率标准差覆盖值"),
+    ("appraisal_date", "评估日期", "yyyy-mm-dd", None, "Date of the latest appraisal (data-quality report; ageing with appraisal_haircut_per_year) 最新评估日期"),
 ]
 TAPE_FORMULA_COLUMN = ("judicial_months", "司法处置月数(计算)", FMT_MONTHS,
                        "=NPL_JUDICIAL_MONTHS(Tape[[#This Row],[province]],Tape[[#This Row],[stage]],"
@@ -91,6 +93,7 @@ SETTINGS_FORMATS = {
     "liquidity_limit": FMT_MONEY, "sub_return_rate": FMT_RATE, "excess_fee_share": FMT_RATE,
     "discount_rate": FMT_RATE, "bid_horizon_months": "0",
     "liquidity_rate": FMT_RATE, "ccr_trigger": "0.00", "deferred_fee_share": FMT_RATE,
+    "appraisal_haircut_per_year": FMT_RATE, "cut_off_date": "yyyy-mm-dd",
 }
 
 
@@ -100,6 +103,23 @@ def settings_rows() -> list[tuple[str, object, str | None, str]]:
              (k.aliases[0] + " " if k.aliases else "") + k.doc) for k in DEAL_SETTINGS]
 
 
+# Link tables (Loan tapes as they come): (table, workbook name, sheet note, columns (key, 中文, format))
+LINK_TABLES = [
+    ("Collateral", "CollateralTable",
+     "Shared collateral 共享抵押物: one row per item (or per item and lien rank); loan_ids = loans it secures, "
+     "separated by , 、 or ; ; lien_rank one value or one per loan (1;2). Linked loans ignore their Tape collateral columns.",
+     [("collateral_id", "抵押物编号", None), ("loan_ids", "担保贷款编号", None), ("collateral_type", "抵押物类型", None),
+      ("province", "省份", None), ("collateral_value", "评估价值", FMT_MONEY), ("lien_rank", "抵押顺位", None),
+      ("prior_claims", "优先债权", FMT_MONEY), ("stage", "处置阶段", None), ("defects", "法律瑕疵", None),
+      ("appraisal_date", "评估日期", "yyyy-mm-dd")]),
+    ("Guarantees", "GuaranteeTable",
+     "Guarantees 保证: the guarantor's expected payment, shared among its loans pro rata to what each still has unrecovered.",
+     [("guarantor", "保证人", None), ("loan_ids", "担保贷款编号", None), ("expected_recovery", "预计回收金额", FMT_MONEY)]),
+    ("HeaderMap", "HeaderMapTable",
+     "Header map 表头映射: tape headers npl-xl does not know (docs/TAPES.md lists those it does) and the field each holds; "
+     "table = tape (blank), collateral or guarantees.",
+     [("source_header", "原表头", None), ("field", "字段", None), ("table", "表", None)]),
+]
 
 #: Systematic correlation of the sample deal, calibrated so that the senior rates near the
 #: top of the scale as published (AAA): with 10,000 paths the senior is Aaa at rho 0.01,
@@ -257,7 +277,9 @@ def write_settings(wb, fmt, overrides: dict) -> None:
             _validation(ws, 2 + i, 1, 2 + i, "BoolList", "TRUE or FALSE", key)
         elif isinstance(value, str):  # a choice key: its value is one of the listed words
             ws.write_string(2 + i, 1, value)
-        else:
+        elif isinstance(value, (dt.date, dt.datetime)):
+            ws.write_datetime(2 + i, 1, dt.datetime(value.year, value.month, value.day), fmt.num(code))
+        elif value is not None:
             ws.write_number(2 + i, 1, value, fmt.num(code))
         ws.write(2 + i, 2, meaning)
     ws.set_column(0, 0, 20)
@@ -294,6 +316,27 @@ def write_assumptions(wb, fmt) -> None:
         ws.set_column(j, j, w)
     # every table with its title row: the assumptions argument of the NPL functions
     wb.define_name("AssumptionTables", f"=Assumptions!$A$3:${xl_col_to_name(last_col)}${last_row + 1}")
+
+
+def write_link_tables(wb, fmt, tables: dict | None = None) -> None:
+    """The Collateral, Guarantees and HeaderMap tables (empty unless ``tables`` gives rows)."""
+    tables = tables or {}
+    for name, range_name, note, columns in LINK_TABLES:
+        ws = wb.add_worksheet(name)
+        ws.write(0, 0, note, fmt.zh)
+        for j, (key, zh, code) in enumerate(columns):
+            ws.set_column(j, j, max(14, len(key) + 3))
+        rows = tables.get(name, [])
+        last = 1 + max(len(rows), 1)
+        ws.add_table(1, 0, last, len(columns) - 1, {
+            "name": name, "style": "Table Style Medium 2",
+            "columns": [{"header": key, "format": fmt.num(code)} for key, _, code in columns]})
+        for i, row in enumerate(rows):
+            for j, value in enumerate(row):
+                if value is not None:
+                    ws.write(2 + i, j, value, fmt.num(columns[j][2]))
+        wb.define_name(range_name, f"={name}!$A$2:${xl_col_to_name(len(columns) - 1)}${last + 1}")
+        ws.freeze_panes(2, 0)
 
 
 def write_history(wb, fmt) -> None:
@@ -385,6 +428,9 @@ COMMON_README = [
     "Tranches 证券分层 — table `Tranches`, name `TrancheTable`: name, kind (senior/mezzanine/subordinated), "
     "balance, coupon (annual decimal), issue_price (blank = balance).",
     "Settings 参数 — two-column key/value table `Settings`, name `DealSettings`.",
+    "Collateral 共享抵押物, Guarantees 保证 — optional tables `Collateral` (name `CollateralTable`) and "
+    "`Guarantees` (name `GuaranteeTable`) for collateral and guarantors shared by several loans; "
+    "HeaderMap 表头映射 — tape headers npl-xl does not know and their fields (docs/TAPES.md).",
     "Assumptions 假设 — the timeline, auction, cost and difficulty tables behind the defaults (editable).",
     "History 历史回收率 — recovery rates for Fit Recoveries (name `HistRecoveries`).",
     "Summary 汇总 — NPL_STRAT and NPL_TRANCHE_EL as array formulas over the named tables.",
@@ -424,6 +470,7 @@ def build(path: Path, tape: pd.DataFrame, tranches, settings: dict, readme: list
     write_summary(wb, fmt, _rows(tape), _tranche_rows(tranches), _settings_rows(settings), summary_sims)
     write_results_placeholder(wb, fmt)
     write_lists(wb, fmt)
+    write_link_tables(wb, fmt)
     wb.worksheets()[1].activate()
     wb.close()
 
@@ -481,9 +528,46 @@ def main(argv=None) -> int:
         "",
     ] + COMMON_README
 
+    mortgage = sample_mortgage.mortgage_pool()
+    mfig = sample_mortgage.pool_figures(mortgage)
+    mortgage_tranches = sample_mortgage.tranches(mfig["expected_recovery"])
+    published = sample_mortgage.PUBLISHED
+    by_year = ", ".join(f"{x:.1%}" for x in mfig["cumulative_by_year"])
+    by_year_published = ", ".join(f"{x:.2%}" for x in published["cumulative_by_year"])
+    regions = "; ".join(f"{k} {mfig['months_by_region_from_filing'][k]:.1f} months from filing "
+                        f"(published {lo}-{hi})" if lo != hi else
+                        f"{k} {mfig['months_by_region_from_filing'][k]:.1f} months from filing (published about {lo})"
+                        for k, (lo, hi) in published["months_by_region"].items())
+    mortgage_readme = [
+        "Personal residential-mortgage NPL sample 个人住房抵押不良贷款样例 (synthetic) — npl-xl",
+        "A SYNTHETIC pool shaped like China's personal-mortgage NPL ABS (the 建鑫 deals of China Construction "
+        "Bank) and China Bond Rating's study of 50 such deals (中债资信ABS团队《证券化评级视角下个贷抵押类不良贷款"
+        "回收影响因素分析》). No loan here is real. 本表数据为模拟生成，非真实贷款。",
+        f"Generated by workbooks/sample_mortgage.py with numpy.random.default_rng({sample_mortgage.SEED}); knobs are "
+        "constants at the top of that script; workbooks/build_workbooks.py writes this workbook.",
+        f"By construction: {mfig['loans']:,} loans, claims {mfig['claims'] / 1e8:.2f}亿 CNY, residential "
+        f"{mfig['residential_share_of_claims']:.1%} of claims (rest commercial), weighted LTV (claim / appraisal) "
+        f"{mfig['weighted_ltv']:.1%} (published 83.6%-106.2%); defects on "
+        + ", ".join(f"{d} {x:.1%}" for d, x in mfig["defect_shares"].items())
+        + " of loans (pre_registration as published 23.6%-26.5%; the others assumed).",
+        f"Not calibrated — what the packaged assumptions give: expected recovery {mfig['recovery_rate']:.1%} of "
+        f"claims (published: 60.70% for pools over 90% residential, 58.03% for personal-mortgage NPL ABS); "
+        f"cumulative by years 1-5 {by_year} (published {by_year_published}); commercial property "
+        f"{mfig['commercial_extra_months']:.1f} months slower than the same loan as residential (published 3-6); "
+        f"{regions}. docs/MODEL.md explains the differences.",
+        f"Tranches as in the 建鑫 mortgage deals: senior {mortgage_tranches[0][2] / 1e8:.2f}亿 "
+        f"({sample_mortgage.SENIOR_SHARE_OF_RECOVERY:.0%} of the valued expected recovery) at "
+        f"{sample_mortgage.SENIOR_COUPON:.2%}, subordinated {mortgage_tranches[1][2] / 1e8:.2f}亿 "
+        f"({sample_mortgage.SUB_SHARE_OF_RECOVERY:.0%}).",
+        "Run it: npl-xl run workbooks/sample_mortgage.xlsx ; data quality: npl-xl validate workbooks/sample_mortgage.xlsx",
+        "",
+    ] + COMMON_README
+
     jobs = [
         ("npl_template.xlsx", TEMPLATE_TAPE, TEMPLATE_TRANCHES, {}, template_readme, True, 1000),
         ("sample_deal.xlsx", tape, SAMPLE_TRANCHES, SAMPLE_SETTINGS, sample_readme, False, 2000),
+        ("sample_mortgage.xlsx", mortgage, mortgage_tranches, sample_mortgage.SETTINGS, mortgage_readme,
+         False, 1000),
     ]
     for name, job_tape, tranches, settings, readme, with_formula, sims in jobs:
         out = args.out / name
