@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "install": ("npl_xl_udfs.install", "set up Excel (Windows) or print the steps (elsewhere); --libreoffice: Calc"),
     "functions": ("npl_xl.commands.functions", "list the worksheet functions and their arguments"),
     "validate": ("npl_xl.commands.validate", "Validate Tape headless: problems, header mapping, data quality"),
+    "import-eba": ("npl_xl.commands.import_eba", "EBA NPL data templates into a deal workbook (Tape, Collateral, Guarantees)"),
 }
 
 
