@@ -42,7 +42,7 @@ from npl_xl.workbook.a1 import parse_address, parse_range
 from npl_xl.workbook.graft import Package, graft_sheets, mark_cells
 from npl_xl.workbook.progress import ProgressBar
 
-__all__ = ["RangeValues", "Book", "FileBook", "write_sheet_xlsxwriter"]
+__all__ = ["RangeValues", "Book", "FileBook", "write_sheet_xlsxwriter", "write_file_atomically"]
 
 #: Fill of a marked (bad) input cell: Excel's "light red" conditional-format fill.
 BAD_CELL_RGB = "FFFFC7CE"
@@ -190,22 +190,46 @@ class FileBook:
             graft_sheets(package, scratch, list(self._pending))
         for sheet, cells in self._marks.items():
             mark_cells(package, sheet, sorted(set(cells), key=parse_address), BAD_CELL_RGB)
-        data = package.to_bytes()
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".npl-xl-", suffix=out_path.suffix,
-                                   dir=out_path.parent or ".")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
+        return write_file_atomically(out_path, package.to_bytes())
+
+
+def write_file_atomically(out_path, data: bytes, *, overwrite: bool = True) -> Path:
+    """Write ``data`` to a temporary file in ``out_path``'s folder and rename it to
+    ``out_path``, so a failure never leaves half a file; with overwrite=False an existing
+    file (also one that appears meanwhile) is an NplError and stays as it was."""
+    out_path = Path(out_path)
+    if not overwrite and out_path.exists():
+        raise NplError(f"{out_path} exists; npl-xl never overwrites a file: choose another name")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".npl-xl-", suffix=out_path.suffix,
+                               dir=out_path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
+        if overwrite:
             os.replace(tmp, out_path)
-        except BaseException:
-            if os.path.exists(tmp):
+        else:
+            try:
+                os.link(tmp, out_path)  # fails if the name was taken meanwhile
+            except FileExistsError:
+                raise
+            except OSError:  # no hard links on this file system: check, then rename
+                if out_path.exists():
+                    raise FileExistsError(out_path) from None
+                os.replace(tmp, out_path)
+            else:
                 os.unlink(tmp)
-            raise
-        return out_path
+    except FileExistsError:
+        os.unlink(tmp)
+        raise NplError(f"{out_path} exists; npl-xl never overwrites a file: choose another name") from None
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return out_path
 
 
 def _scratch_workbook(specs: list[SheetSpec]) -> bytes:

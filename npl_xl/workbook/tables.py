@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import pandas as pd
 from lxml import etree
 
 from npl_xl.errors import NplError
+from npl_xl.workbook.book import write_file_atomically
 from npl_xl.workbook.graft import NS_MAIN, Package, graft_sheets
 
 __all__ = ["TableSheet", "write_from_template"]
@@ -115,20 +114,4 @@ def write_from_template(template: Path, out: Path, sheets: list[TableSheet], sum
         if element is None:
             element = etree.SubElement(defined, f"{{{NS_MAIN}}}definedName", {"name": name})
         element.text = ref
-    data = package.to_bytes()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".npl-xl-", suffix=out.suffix, dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        if out.exists():
-            raise NplError(f"{out} appeared while writing; npl-xl never overwrites a file")
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return out
+    return write_file_atomically(out, package.to_bytes(), overwrite=False)
