@@ -116,20 +116,37 @@ def _loan_index(tape: pd.DataFrame) -> dict[str, int]:
     return {str(i): k for k, i in enumerate(tape["loan_id"].to_numpy(dtype=object))}
 
 
+def _links(tape: pd.DataFrame, table: pd.DataFrame, item_of_row: list[int], ranks, n_items: int,
+           problems: list[str], argument: str) -> Links:
+    """The links of a table whose row k belongs to item item_of_row[k] and names the loans of
+    its loan_ids, each at the rank of ``ranks[k]`` (one per loan). Raises TableError with
+    ``problems`` and every loan id not on the tape."""
+    index = _loan_index(tape)
+    link_item, link_loan, link_rank = [], [], []
+    for k, loan_ids in enumerate(table["loan_ids"].to_numpy(dtype=object)):
+        for loan_id, rank in zip(loan_ids, ranks[k]):
+            loan = index.get(str(loan_id))
+            if loan is None:
+                problems.append(f"{row_cell(table, k)}: loan {loan_id!r} is not on the tape")
+                continue
+            link_item.append(item_of_row[k])
+            link_loan.append(loan)
+            link_rank.append(rank)
+    if problems:
+        raise TableError(problems, argument=argument)
+    return Links(np.array(link_item, dtype=np.int64), np.array(link_loan, dtype=np.int64),
+                 np.array(link_rank, dtype=np.int64), n_items)
+
+
 def collateral_links(tape: pd.DataFrame, collateral: pd.DataFrame) -> tuple[pd.DataFrame, Links]:
     """(one row per item, merged over rows of the same collateral_id; its links).
     Raises TableError for a loan id not on the tape or rows of one item that disagree."""
-    index = _loan_index(tape)
     problems: list[str] = []
     values = {c: collateral[c].to_numpy(dtype=object) for c in _ITEM_COLUMNS}
-    loan_ids = collateral["loan_ids"].to_numpy(dtype=object)
-    ranks = collateral["lien_rank"].to_numpy(dtype=object)
     first_row: dict[str, int] = {}
     item_of: dict[str, int] = {}
-    items, link_item, link_loan, link_rank = [], [], [], []
-    ids = collateral["collateral_id"].to_numpy(dtype=object)
-    for k in range(len(collateral)):
-        cid = str(ids[k])
+    items, item_of_row = [], []
+    for k, cid in enumerate(collateral["collateral_id"].astype(str).to_numpy(dtype=object)):
         if cid not in first_row:
             first_row[cid] = k
             item_of[cid] = len(items)
@@ -142,38 +159,18 @@ def collateral_links(tape: pd.DataFrame, collateral: pd.DataFrame) -> tuple[pd.D
                     problems.append(f"{row_cell(collateral, k)}: collateral {cid!r} has {column} "
                                     f"{b!r} here but {a!r} in its first row "
                                     f"({row_cell(collateral, f)}); the rows of one item must agree")
-        item = item_of[cid]
-        for loan_id, rank in zip(loan_ids[k], ranks[k]):
-            loan = index.get(str(loan_id))
-            if loan is None:
-                problems.append(f"{row_cell(collateral, k)}: loan {loan_id!r} is not on the tape")
-                continue
-            link_item.append(item)
-            link_loan.append(loan)
-            link_rank.append(rank)
-    if problems:
-        raise TableError(problems, argument="collateral")
-    frame = collateral.iloc[items].reset_index(drop=True)
-    return frame, Links(np.array(link_item, dtype=np.int64), np.array(link_loan, dtype=np.int64),
-                        np.array(link_rank, dtype=np.int64), len(items))
+        item_of_row.append(item_of[cid])
+    links = _links(tape, collateral, item_of_row, collateral["lien_rank"].to_numpy(dtype=object),
+                   len(items), problems, "collateral")
+    return collateral.iloc[items].reset_index(drop=True), links
 
 
 def guarantee_links(tape: pd.DataFrame, guarantees: pd.DataFrame) -> Links:
-    """Links of the Guarantees table (one item per row). TableError for an unknown loan id."""
-    index = _loan_index(tape)
-    problems, link_item, link_loan = [], [], []
-    for k, loan_ids in enumerate(guarantees["loan_ids"].to_numpy(dtype=object)):
-        for loan_id in loan_ids:
-            loan = index.get(str(loan_id))
-            if loan is None:
-                problems.append(f"{row_cell(guarantees, k)}: loan {loan_id!r} is not on the tape")
-                continue
-            link_item.append(k)
-            link_loan.append(loan)
-    if problems:
-        raise TableError(problems, argument="guarantees")
-    item = np.array(link_item, dtype=np.int64)
-    return Links(item, np.array(link_loan, dtype=np.int64), np.ones_like(item), len(guarantees))
+    """Links of the Guarantees table (one item per row, rank 1). TableError for an unknown
+    loan id."""
+    ones = [(1,) * len(ids) for ids in guarantees["loan_ids"]]
+    return _links(tape, guarantees, list(range(len(guarantees))), ones, len(guarantees), [],
+                  "guarantees")
 
 
 def value_shared(tape: pd.DataFrame, collateral: pd.DataFrame | None = None,
