@@ -25,6 +25,10 @@ SUBCOMMANDS = {
     "validate": ("npl_xl.commands.validate", "Validate Tape headless: problems, header mapping, data quality"),
     "import-eba": ("npl_xl.commands.import_eba", "EBA NPL data templates into a deal workbook (Tape, Collateral, Guarantees)"),
 }
+SUBCOMMANDS["surveil"] = ("npl_xl.commands.surveil",
+                          "headless Surveillance Report: Collections against the issuance model, re-rating")
+SUBCOMMANDS["collections"] = ("npl_xl.commands.collections",
+                              "collections import FILE --book BOOK: append a servicer export to Collections")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

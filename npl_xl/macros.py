@@ -462,3 +462,114 @@ def clear_results(book) -> list[str]:
                                         "fill this sheet. 已清除。"))
             cleared.append(sheet)
     return cleared
+
+
+# --- surveillance ------------------------------------------------------------------------
+
+OUTPUT_SHEETS["surveillance_report"] = "Surveillance"
+
+
+def read_collections_table(book, settings, valued):
+    """The book's Collections table as a frame (loan_id, month, amount, resolved, row);
+    None when the book has no Collections table."""
+    from npl_xl.inputs.collections import read_collections
+
+    if not book.has_table("Collections"):
+        return None
+    table = book.read_table("Collections")
+    try:
+        return read_collections(table.rows, origin=table.origin,
+                                closing_date=settings.closing_date,
+                                loan_ids=list(valued["loan_id"].astype(str)))
+    except TableError as exc:
+        raise TableError([f"Collections table ({table.origin}): {p}" for p in exc.problems]) from None
+
+
+def report_date(settings, collections) -> float:
+    """The report date (months after closing): as_of_months, or when that is 0 and there
+    are collections, the first payment date on or after the latest one."""
+    import math
+
+    if settings.as_of_months > 0 or collections is None or not len(collections):
+        return float(settings.as_of_months)
+    latest = float(collections["month"].max())
+    return max(1, math.ceil(latest / settings.payment_months - 1e-9)) * settings.payment_months
+
+
+def surveillance_report(book, progress=None, *, n_sims: int | None = None,
+                        seed: int | None = None, as_of: float | None = None):
+    """Ribbon: Surveillance Report (跟踪报告). Compare the Collections table with the
+    issuance model, re-project the open loans and re-rate the tranches from the report date;
+    write the Surveillance sheet. Returns (issuance DealResult, report-date DealResult or
+    None, SheetSpec).
+
+    The report date is ``as_of`` (months after closing), else Settings as_of_months, else
+    (as_of_months 0) the first payment date on or after the latest collection."""
+    from dataclasses import replace
+
+    from npl_xl.analysis import surveillance as sv
+    from npl_xl.engine import simulate_deal
+    from npl_xl.engine.pool import pool_from_frame
+    from npl_xl.workbook.surveillance_sheet import (group_table, rating_change,
+                                                     shortfall_table, surveillance_sheet)
+
+    book.set_status("npl-xl: reading Tape, Tranches, Settings, Collections…")
+    valued, tranches, settings, _ = read_deal(book)
+    frame = read_collections_table(book, settings, valued)
+    if frame is None:
+        raise TableError(["the workbook has no Collections table (贷款编号, 回收月份 or 回收日期, "
+                          "回收金额, 已结清): add one, or import a servicer's report with "
+                          "npl-xl collections import"])
+    settings = replace(settings, as_of_months=float(as_of if as_of is not None
+                                                      else report_date(settings, frame)))
+    settings = settings.with_overrides(n_sims=n_sims, seed=seed)
+    report = progress or book.progress
+    book.set_status(f"npl-xl: issuance model, {len(valued):,} loans…")
+    issuance = simulate_deal(pool_from_frame(valued), tranches, replace(settings, as_of_months=0.0),
+                             progress=lambda *a: report(*_done_total(a)))
+    avse = sv.actual_vs_expected(valued, frame, settings,
+                                 issuance.collection_curve["expected_collections"].to_numpy())
+    collected, resolved = sv.loan_status(valued, frame)
+    expected_now = sv.expected_to_date(valued, settings, settings.as_of_months)
+    status = np.where(resolved, "resolved", "open")
+    book.set_status("npl-xl: re-projecting from the report date…")
+    deal = sv.remaining_deal(valued, book.read_table("Tranches").rows, settings, frame)
+    figures, after = sv.tranche_figures(deal, progress=lambda *a: report(*_done_total(a)))
+    before = issuance.contract_table()
+    change = pd.DataFrame({
+        "name": before["name"], "issuance_balance": [t.balance for t in tranches],
+        "issuance_EL": before["EL"], "issuance_rating": before["rating"],
+        "outstanding": [deal.outstanding[t.name] for t in tranches],
+        "report_EL": figures["EL"], "report_PD": figures["PD"], "report_WAL": figures["WAL"],
+        "report_rating": figures["rating"], "report_el_stderr": figures["el_stderr"],
+        "rating_change": [rating_change(a, b) for a, b in zip(before["rating"], figures["rating"])]})
+    if after is not None:
+        curve = after.collection_curve.copy()
+        curve["month"] = curve["month"] + settings.as_of_months
+        curve["cumulative_share_of_claims"] = (np.cumsum(curve["expected_collections"])
+                                               / float(valued["claim"].sum()))
+    else:
+        curve = pd.DataFrame(columns=["period", "month", "expected_collections", "stderr",
+                                      "cumulative_share_of_claims"])
+    claims = float(valued["claim"].sum())
+    total_actual = float(frame["amount"].sum())
+    info = [("report date (as_of_months)", settings.as_of_months, "0.0"),
+            ("n_sims (paths)", issuance.n_paths, "#,##0"), ("seed", settings.seed, "0"),
+            ("loans", len(valued), "#,##0"),
+            ("loans resolved", int(resolved.sum()), "#,##0"),
+            ("initial claims", claims, FMT_MONEY),
+            ("collected to date", total_actual, FMT_MONEY),
+            ("collected / initial claims", total_actual / claims if claims else 0.0, FMT_RATE),
+            ("expected to date (issuance model)", float(avse["expected"].sum()) if len(avse) else 0.0,
+             FMT_MONEY),
+            ("remaining expected recovery (open loans)", float(deal.pool.expected_recovery.sum()),
+             FMT_MONEY),
+            ("reserve at the report date", deal.reserve, FMT_MONEY)]
+    spec = surveillance_sheet(
+        avse, group_table(valued, expected_now, collected, "province"),
+        group_table(valued, expected_now, collected, "collateral_type"),
+        shortfall_table(valued, expected_now, collected, status), curve, change, info)
+    book.write_sheet(spec)
+    book.set_status(None)
+    return issuance, after, spec
+__all__ += ["surveillance_report", "read_collections_table", "report_date"]

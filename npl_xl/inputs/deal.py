@@ -438,6 +438,18 @@ SETTINGS: tuple[_Key, ...] = (
     _Key("cut_off_date", "date", None, aliases=("封包日", "基准日"),
          doc="the pool's cut-off date (封包日; Excel date or 2024-03-05): the appraisals' age "
              "for appraisal_haircut_per_year and the data-quality report"),
+    _Key("as_of_months", "float", 0.0, 0.0, 1200.0, aliases=("报告日", "跟踪月份", "报告月份"),
+         doc="surveillance report date, months after closing; 0 = issuance; a re-projection "
+             "from it needs a payment date (a multiple of payment_months)"),
+    _Key("overdue_months", "float", 6.0, 0.0, 600.0, low_open=True, aliases=("逾期回收月数",),
+         doc="surveillance: an open loan already past its expected month is expected within "
+             "this many more months"),
+    _Key("reserve_balance", "float", None, 0.0, None, aliases=("储备金余额", "报告日储备金余额"),
+         doc="surveillance: the reserve account at the report date, currency; blank = the "
+             "deterministic waterfall of the booked collections (initial_reserve at issuance)"),
+    _Key("closing_date", "date", None, aliases=("信托生效日", "起算日", "成立日"),
+         doc="the deal's closing date (Excel date or ISO text), to turn Collections dates "
+             "into months after closing"),
 )
 _KEY_LOOKUP = {}
 for _k in SETTINGS:

@@ -32,6 +32,10 @@ Public Sub OnClearResults(control As IRibbonControl)
     RunNplMacro "clear_results"
 End Sub
 
+Public Sub OnSurveillanceReport(control As IRibbonControl)
+    RunNplMacro "surveillance_report"
+End Sub
+
 Public Sub OnExplainError(control As IRibbonControl)
     RunNplMacro "explain_error"
 End Sub

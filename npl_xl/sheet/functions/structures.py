@@ -3,13 +3,15 @@ NPL_RIGHTS_SPLIT."""
 
 from __future__ import annotations
 
-from npl_xl.analysis import pricing, rights
+from npl_xl.analysis import pricing, rights, surveillance
 from npl_xl.analysis.cashflows import waterfall_table
+from npl_xl.inputs.deal import parse_settings
 from npl_xl.engine.pool import pool_from_tape
 from npl_xl.engine.simulate import simulate_deal
 from npl_xl.model.rating import rating_from_el
 from npl_xl.sheet.registry import Arg, worksheet_function
-from npl_xl.sheet.tapes import COLLATERAL_ARG, GUARANTEES_ARG
+from npl_xl.sheet.functions.surveillance import COLLECTIONS_ARG
+from npl_xl.sheet.tapes import COLLATERAL_ARG, GUARANTEES_ARG, valued_tape
 from npl_xl.sheet.functions.timeline import ASSUMPTIONS_ARG
 
 _TAPE = Arg("tape", "table", doc="The loan tape with its header row (LoanTape)")
@@ -36,16 +38,21 @@ def waterfall(collections, tranches, settings, forecast):
     "NPL_TRANCHE_EL",
     _TAPE, _TRANCHES, _SETTINGS, _N_SIMS, _SEED, ASSUMPTIONS_ARG,
     Arg("stderr", "bool", default=False, doc="TRUE adds the standard errors of PD, WAL (years) and mean_irr as three more columns; default FALSE"),
-    COLLATERAL_ARG, GUARANTEES_ARG,
+    COLLECTIONS_ARG, COLLATERAL_ARG, GUARANTEES_ARG,
     shape="header + one row per tranche: name, EL, PD, WAL, mean_irr, rating, el_stderr",
     cached=True,
     zh="贷款清单与现金流瀑布的蒙特卡洛模拟：各档预期损失、违约概率、加权平均期限（年）、平均内部收益率、评级、预期损失标准误",
 )
-def tranche_el(tape, tranches, settings, n_sims, seed, assumptions, stderr, collateral, guarantees):
-    """Monte Carlo tranche figures over the loan tape and the waterfall: EL, PD, WAL (years), mean IRR (effective annual), rating (NR: subordinated tranches are not rated), EL standard error."""
-    pool = pool_from_tape(tape, assumptions, collateral, guarantees, settings)
-    result = simulate_deal(pool, tranches, settings, n_sims=n_sims, seed=seed)
-    return result.contract_table(with_stderr=stderr)
+def tranche_el(tape, tranches, settings, n_sims, seed, assumptions, stderr, collections,
+               collateral, guarantees):
+    """Monte Carlo tranche figures over the loan tape and the waterfall: EL, PD, WAL (years), mean IRR (effective annual), rating (NR: subordinated tranches are not rated), EL standard error; with collections and as_of_months, from the report date on."""
+    if collections is None and parse_settings(settings).as_of_months == 0:
+        pool = pool_from_tape(tape, assumptions, collateral, guarantees, settings)
+        result = simulate_deal(pool, tranches, settings, n_sims=n_sims, seed=seed)
+        return result.contract_table(with_stderr=stderr)
+    valued = valued_tape(tape, assumptions, collateral, guarantees, settings)
+    deal = surveillance.remaining_deal(valued, tranches, settings, collections)
+    return surveillance.tranche_figures(deal, n_sims, seed, with_stderr=stderr)[0]
 
 
 @worksheet_function(
