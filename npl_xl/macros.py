@@ -169,6 +169,8 @@ def run_simulation(book, progress=None, *, n_sims: int | None = None, seed: int 
 
     book.set_status("npl-xl: reading Tape, Tranches, Settings…")
     pool, tranches, settings, _ = read_deal(book)
+    if settings.as_of_months > 0 and book.has_table("Collections"):
+        return run_from_report_date(book, pool, tranches, settings, progress, n_sims, seed)
     report = progress or book.progress
     book.set_status(f"npl-xl: simulating {len(pool):,} loans…")
     result = simulate_deal(pool, tranches, settings, n_sims=n_sims, seed=seed,
@@ -572,4 +574,29 @@ def surveillance_report(book, progress=None, *, n_sims: int | None = None,
     book.write_sheet(spec)
     book.set_status(None)
     return issuance, after, spec
-__all__ += ["surveillance_report", "read_collections_table", "report_date"]
+def run_from_report_date(book, valued, tranches, settings, progress=None, n_sims=None, seed=None):
+    """Run Simulation on a book with Collections and as_of_months > 0: the deal from the
+    report date (open loans' remaining recoveries, outstanding balances, the reserve then);
+    the Results sheet's months stay months after closing. Returns (DealResult, SheetSpec)."""
+    from npl_xl.analysis import surveillance as sv
+    from npl_xl.engine import simulate_deal
+
+    frame = read_collections_table(book, settings, valued)
+    deal = sv.remaining_deal(valued, book.read_table("Tranches").rows, settings, frame)
+    if deal.tranches is None:
+        raise TableError([f"every tranche is repaid at the report date (as_of_months "
+                          f"{settings.as_of_months:g}): nothing left to simulate"])
+    report = progress or book.progress
+    book.set_status(f"npl-xl: simulating from month {settings.as_of_months:g}…")
+    result = simulate_deal(deal.pool, deal.tranches, deal.settings, n_sims=n_sims, seed=seed,
+                           progress=lambda *a: report(*_done_total(a)))
+    result.collection_curve["month"] = result.collection_curve["month"] + settings.as_of_months
+    info = [("report date (as_of_months): figures from this date on", settings.as_of_months, "0.0"),
+            ("loans resolved or fully collected by then", int((deal.valued["claim"] == 0).sum()), "#,##0")]
+    spec = results_sheet(result, info + _run_info(book, deal.valued, result))
+    book.write_sheet(spec)
+    book.set_status(None)
+    return result, spec
+
+
+__all__ += ["surveillance_report", "read_collections_table", "report_date", "run_from_report_date"]

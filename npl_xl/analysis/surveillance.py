@@ -9,8 +9,9 @@ after closing unless said):
 
 - **Booking.** A collection at month m belongs to payment period k when
   t_k - payment_months < m <= t_k (t_k = k x payment_months; month 0 goes to period 1).
-- **Collected** (per loan): the sum of its collections up to the report date as_of_months.
-  A loan is *resolved* when any of its Collections rows says so, otherwise *open*.
+- **Collected** (per loan): the sum of its collections up to the report date as_of_months
+  (later receipts are not known then and are left out). A loan is *resolved* when any of
+  its Collections rows up to the report date says so, otherwise *open*.
 - **Re-projection** (per loan): a resolved loan has remaining_expected 0; an open loan has
   remaining_expected = max(0, expected_recovery - collected) and remaining_months =
   expected_months - as_of_months when that is positive, otherwise overdue_months (already
@@ -52,7 +53,7 @@ from npl_xl.inputs.deal import DealSettings, KIND_SUBORDINATED, Tranches, parse_
 
 __all__ = ["OUTSTANDING_ALIASES", "book_collections", "loan_status", "reproject",
            "expected_to_date", "actual_vs_expected", "deal_state", "RemainingDeal",
-           "remaining_deal", "tranche_figures", "read_outstanding"]
+           "remaining_deal", "tranche_figures", "read_outstanding", "up_to_report_date"]
 
 #: Headers of the Tranches table's optional column ``outstanding`` (balance at the report date).
 OUTSTANDING_ALIASES = ("outstanding", "outstanding balance", "current balance", "剩余本金",
@@ -75,15 +76,14 @@ def _collections_frame(collections, settings: DealSettings, loan_ids=None) -> pd
     return read_collections(collections, closing_date=settings.closing_date, loan_ids=loan_ids)
 
 
-def _check_report_date(frame: pd.DataFrame, settings: DealSettings) -> None:
-    late = frame["month"].to_numpy() > settings.as_of_months + _TOL
-    if late.any():
-        i = int(np.flatnonzero(late)[0])
-        raise DomainError(
-            f"row {int(frame['row'].iloc[i])}: a collection at month {frame['month'].iloc[i]:g} "
-            f"is after the report date (as_of_months {settings.as_of_months:g}); set "
-            f"as_of_months to the report date" + (f" ({int(late.sum())} rows in all)" if late.sum() > 1 else ""),
-            argument="collections")
+def up_to_report_date(frame: pd.DataFrame, settings: DealSettings) -> pd.DataFrame:
+    """The collections up to the report date: receipts dated after as_of_months (and their
+    resolved flags) are not known at the report date and are left out (the frame's
+    ``attrs["n_after_report_date"]`` counts them)."""
+    keep = frame["month"].to_numpy() <= settings.as_of_months + _TOL
+    kept = frame[keep].reset_index(drop=True)
+    kept.attrs["n_after_report_date"] = int((~keep).sum())
+    return kept
 
 
 def book_collections(months: np.ndarray, amounts: np.ndarray, period_dates: np.ndarray,
@@ -146,7 +146,7 @@ def reproject(valued: pd.DataFrame, collections, settings=None) -> pd.DataFrame:
     """
     settings = parse_settings(settings)
     frame = _collections_frame(collections, settings, list(valued["loan_id"].astype(str)))
-    _check_report_date(frame, settings)
+    frame = up_to_report_date(frame, settings)
     collected, resolved = loan_status(valued, frame)
     remaining, remaining_months = _remaining(valued, collected, resolved, settings)
     return pd.DataFrame({"loan_id": valued["loan_id"].astype(str).to_numpy(),
@@ -253,8 +253,8 @@ def remaining_deal(valued: pd.DataFrame, tranches, settings=None, collections=No
     used when present) or :class:`Tranches`; settings : Settings with as_of_months,
     overdue_months, reserve_balance; collections : the Collections table or None.
 
-    Raises DomainError (``#NUM!``) when the report date is not a payment date, is at or past
-    the legal final, or a collection is dated after it."""
+    Raises DomainError (``#NUM!``) when the report date is not a payment date or is at or
+    past the legal final."""
     outstanding_given = read_outstanding(tranches)
     tranches = parse_tranches(tranches)
     settings = parse_settings(settings)
@@ -276,7 +276,7 @@ def remaining_deal(valued: pd.DataFrame, tranches, settings=None, collections=No
                           f"({settings.legal_final_months:g} months)", argument="as_of_months")
     frame = _collections_frame(collections if collections is not None else None, settings,
                                list(valued["loan_id"].astype(str)))
-    _check_report_date(frame, settings)
+    frame = up_to_report_date(frame, settings)
     collected, resolved = loan_status(valued, frame)
     remaining, remaining_months = _remaining(valued, collected, resolved, settings)
     # the deal state at the report date
@@ -371,7 +371,7 @@ def actual_vs_expected(valued: pd.DataFrame, collections, settings=None,
     = as_of_months) with the expected collections pro rata to the elapsed time."""
     settings = parse_settings(settings)
     frame = _collections_frame(collections, settings, list(valued["loan_id"].astype(str)))
-    _check_report_date(frame, settings)
+    frame = up_to_report_date(frame, settings)
     dates = settings.period_dates
     as_of = settings.as_of_months
     n_full = int(np.searchsorted(dates, as_of + _TOL, side="right"))

@@ -88,11 +88,14 @@ def test_reproject_open_loan_ahead_of_its_month():
     assert rows["B"] == [0.0, 80.0, 1.0, "open"]     # 7 - 6
 
 
-def test_collection_after_the_report_date_names_the_row():
-    coll = COLL3 + [["C", 13, 1.0, False]]
-    out = REGISTRY["NPL_REPROJECT"](TAPE3, coll, SETTINGS3)
-    assert isinstance(out, XlError) and out.code == "#NUM!"
-    assert "row 4" in out.message and "as_of_months" in out.message
+def test_collections_after_the_report_date_are_left_out():
+    # C's receipt at month 13 and B's resolution at month 14 are not known at month 12.
+    coll = COLL3[:3] + [["C", 13, 7.0, True], ["B", 14, 0.0, True]]
+    by_id = {r[0]: r[1:] for r in REGISTRY["NPL_REPROJECT"](TAPE3, coll, SETTINGS3)[1:]}
+    assert by_id["C"] == [0.0, 30.0, 6.0, "open"]
+    assert by_id["B"] == [0.0, 80.0, 6.0, "open"]
+    rows = REGISTRY["NPL_ACTUAL_VS_EXPECTED"](TAPE3, coll, SETTINGS3)[1:]
+    assert sum(r[3] for r in rows) == pytest.approx(55.0)
 
 
 def test_unknown_loan_and_bad_amount_are_reported_with_cells():
