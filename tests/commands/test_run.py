@@ -58,7 +58,8 @@ def test_results_sheet_holds_the_tables(sample_run):
     for j in (3, 4):
         assert sum(r[j] for r in loss[1:]) == pytest.approx(1.0)
     # the user's sheets are still there, in order, with their tables
-    assert wb.sheetnames[:7] == ["README", "Tape", "Tranches", "Settings", "Assumptions", "History", "Summary"]
+    assert wb.sheetnames[:8] == ["README", "Tape", "Tranches", "Settings", "Assumptions", "History",
+                                 "Collections", "Summary"]
     assert "Tape" in wb["Tape"].tables
 
 
