@@ -368,8 +368,9 @@ COLLECTION_COLUMNS = [("loan_id", "贷款编号", None), ("month", "回收月份
 
 
 def write_collections(wb, fmt, collections: pd.DataFrame | None) -> None:
-    """The Collections table (name CollectionsTable = Collections[#All], so the name follows
-    the table as rows are added): cash per loan after closing, for Surveillance Report."""
+    """The Collections table (name CollectionsTable over its range with the header; `npl-xl
+    collections import` moves the name with the table): cash per loan after closing, for
+    Surveillance Report."""
     ws = wb.add_worksheet("Collections")
     rows = [] if collections is None else list(collections.itertuples(index=False))
     for j, (key, zh, code) in enumerate(COLLECTION_COLUMNS):
@@ -380,7 +381,7 @@ def write_collections(wb, fmt, collections: pd.DataFrame | None) -> None:
         "columns": [{"header": k, "format": fmt.num(c)} for k, _, c in COLLECTION_COLUMNS]})
     for i, row in enumerate(rows):
         ws.write_row(2 + i, 0, [row.loan_id, float(row.month), float(row.amount), bool(row.resolved)])
-    wb.define_name("CollectionsTable", "=Collections[#All]")
+    wb.define_name("CollectionsTable", f"=Collections!$A$2:$D${2 + max(1, len(rows))}")
     ws.write(0, len(COLLECTION_COLUMNS) + 1, "month = months after closing (or a date column 回收日期 "
              "with Settings closing_date); resolved TRUE once the workout is finished. "
              "回收月份为信托设立后月数。", fmt.zh)

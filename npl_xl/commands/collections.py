@@ -69,6 +69,43 @@ def _number_or_text(cell):
         return text
 
 
+def _point_name_at_table(path: Path, name: str, table: str) -> None:
+    """Point the workbook name ``name`` at table ``table``'s range (header included) in the
+    file we just wrote (our own output: rewritten through a temporary file and a rename)."""
+    import os
+    import tempfile
+
+    from npl_xl.workbook.a1 import quote_sheet
+    from npl_xl.workbook.graft import NS_MAIN, Package
+
+    package = Package.read(path)
+    info = next((t for t in package.tables() if t["name"] == table), None)
+    if info is None:
+        return
+    first, _, last = info["ref"].partition(":")
+    split = lambda a: (a.rstrip("0123456789"), a[len(a.rstrip("0123456789")):])  # noqa: E731
+    (c0, r0), (c1, r1) = split(first), split(last or first)
+    target = f"{quote_sheet(info['sheet'])}!${c0}${r0}:${c1}${r1}"
+    root = package.xml(package.workbook_part)
+    q = "{%s}" % NS_MAIN
+    names = root.find(q + "definedNames")
+    if names is None:
+        return
+    for element in names.findall(q + "definedName"):
+        if element.get("name") == name and element.get("localSheetId") is None:
+            element.text = target
+    fd, tmp = tempfile.mkstemp(prefix=".npl-xl-", suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(package.to_bytes())
+        os.chmod(tmp, os.stat(path).st_mode & 0o777)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def main(args: argparse.Namespace) -> int:
     from npl_xl.inputs.collections import read_collections
     from npl_xl.macros import read_deal
@@ -103,6 +140,7 @@ def main(args: argparse.Namespace) -> int:
                             "months after closing."])
     book.write_sheet(spec)
     book.save(out)
+    _point_name_at_table(out, "CollectionsTable", "Collections")
     print(f"imported {len(new)} rows ({new['amount'].sum():,.2f}) into {len(merged)} collections")
     print(f"wrote {out}")
     return 0

@@ -182,6 +182,10 @@ OTHERS = [
     ("B14", 12, 2, '=NPL_RIGHTS_SPLIT(Comps!E1:E12,"senior",10,10)'),
     ("F14", 14, 12, "=NPL_WATERFALL(Comps!E1:E12,TrancheTable,DealSettings)"),
     ("B30", 1, 3, "=NPL_BID_PRICE(LoanTape,0.12,0.5,DealSettings,200,7)"),
+    # surveillance at month 24 of the sample deal's collection history; Comps!G1:H3 holds
+    # the report's settings
+    ("B40", 5, 7, "=NPL_ACTUAL_VS_EXPECTED(LoanTape,CollectionsTable,Comps!G1:H3)"),
+    ("J40", 1200, 5, "=NPL_REPROJECT(LoanTape,CollectionsTable,Comps!G1:H3)"),
 ]
 
 
@@ -198,6 +202,9 @@ def others(tmp_path_factory):
             comps.cell(r, c, value)
     for r in range(3, 13):
         comps.cell(r, 5, 10.0 * r)
+    for r, (key, value) in enumerate([("as_of_months", 24), ("n_sims", 200), ("seed", 3)], 1):
+        comps.cell(r, 7, key)
+        comps.cell(r, 8, value)
     sheet = book.create_sheet("Others")
     for where, rows, cols, formula in OTHERS:
         if rows * cols > 1:

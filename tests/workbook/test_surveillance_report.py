@@ -86,6 +86,9 @@ def test_collections_import_appends_in_a_copy(tmp_path):
     assert "imported 3 rows (6,000.00)" in done.stdout
     rows = FileBook(out).read_table("Collections").rows
     assert len(rows) - 1 == n_before + 3
+    # the workbook name follows the table: NPL_ACTUAL_VS_EXPECTED(LoanTape, CollectionsTable, ..)
+    named = FileBook(out).read_name("CollectionsTable").rows
+    assert named == rows
     assert rows[-1][:3] == [ids[2], 25.0, 3000.0]
     assert sha256(SAMPLE) == before
     # a loan that is not in the tape: one line, exit 2, nothing written
