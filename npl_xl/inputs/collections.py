@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,10 +48,6 @@ COLLECTION_COLUMNS: dict[str, tuple[str, ...]] = {
 _LOOKUP = {normalise(alias): column for column, aliases in COLLECTION_COLUMNS.items()
            for alias in aliases}
 
-#: Excel's day 0 (serial 1 = 1900-01-01, with Excel's phantom 1900-02-29 for serials >= 60).
-_EXCEL_EPOCH = dt.date(1899, 12, 30)
-_CHINESE_DATE = re.compile(r"^\s*(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?\s*$")
-_SLASH_DATE = re.compile(r"^\s*(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})(?:[ T].*)?$")
 
 
 def collection_column(header: Any) -> str | None:
@@ -61,28 +56,18 @@ def collection_column(header: Any) -> str | None:
 
 
 def excel_serial(value: Any) -> float | None:
-    """A date cell as an Excel serial day number (float), or None if it is not a date.
+    """A date cell as an Excel serial day number (float), or None if it is not a date:
+    the tape's date rules (:func:`npl_xl.inputs.tape.parse_date`: an Excel serial, a
+    date, 2024-03-05, 2024/3/5, 2024年3月5日, 20240305)."""
+    from npl_xl.inputs.tape import parse_date
 
-    Accepts a number (already a serial), a ``datetime``/``date``, ISO text (2024-03-05),
-    2024/3/5 and 2024年3月5日."""
-    if isinstance(value, bool):
+    if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        number = float(value)
-        return number if math.isfinite(number) and number > 0 else None
-    if isinstance(value, dt.datetime):
-        value = value.date()
-    if isinstance(value, dt.date):
-        return float((value - _EXCEL_EPOCH).days)
-    if isinstance(value, str):
-        match = _CHINESE_DATE.match(value) or _SLASH_DATE.match(value)
-        if match:
-            try:
-                day = dt.date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
-            except ValueError:
-                return None
-            return float((day - _EXCEL_EPOCH).days)
-    return None
+    try:
+        day = parse_date(value)
+    except ValueError:
+        return None
+    return (day - dt.datetime(1899, 12, 30)).total_seconds() / 86400.0
 
 
 def months_between(closing_serial: float, serial: float) -> float:
