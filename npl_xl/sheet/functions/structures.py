@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from npl_xl.analysis import pricing, rights
 from npl_xl.analysis.cashflows import waterfall_table
+from npl_xl.analysis.convergence import simulate_to_target
 from npl_xl.engine.pool import pool_from_tape
-from npl_xl.engine.simulate import simulate_deal
 from npl_xl.model.rating import rating_from_el
 from npl_xl.sheet.registry import Arg, worksheet_function
 from npl_xl.sheet.functions.timeline import ASSUMPTIONS_ARG
@@ -41,7 +41,7 @@ def waterfall(collections, tranches, settings, forecast):
 )
 def tranche_el(tape, tranches, settings, n_sims, seed, assumptions, stderr):
     """Monte Carlo tranche figures over the loan tape and the waterfall: EL, PD, WAL (years), mean IRR (effective annual), rating (NR: subordinated tranches are not rated), EL standard error."""
-    result = simulate_deal(pool_from_tape(tape, assumptions), tranches, settings, n_sims=n_sims, seed=seed)
+    result, _ = simulate_to_target(pool_from_tape(tape, assumptions), tranches, settings, n_sims, seed)
     return result.contract_table(with_stderr=stderr)
 
 
