@@ -21,6 +21,8 @@ SUBCOMMANDS = {
     "run": ("npl_xl.commands.run", "headless Run Simulation: read Tape, Tranches, Settings; write Results"),
     "install": ("npl_xl_udfs.install", "set up Excel (Windows) or print the steps (elsewhere); --libreoffice: Calc"),
     "functions": ("npl_xl.commands.functions", "list the worksheet functions and their arguments"),
+    "size": ("npl_xl.commands.size", "headless Size Tranches: senior size per rating and break-evens (Structuring sheet)"),
+    "sensitivity": ("npl_xl.commands.sensitivity", "headless Sensitivity: tornadoes, stress grid, price table (Sensitivity sheet)"),
 }
 
 

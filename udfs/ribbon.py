@@ -14,6 +14,8 @@ from __future__ import annotations
 #: taking a book, and a function of this module taking nothing.
 MACROS = ("validate_tape", "stratify_pool", "fit_recoveries", "run_simulation", "price_bid",
           "clear_results")
+#: Structuring and analysis buttons (Size Tranches, Sensitivity).
+MACROS += ("size_tranches", "sensitivity_analysis")
 
 
 def _run(name: str) -> None:

@@ -35,10 +35,11 @@ def test_ribbon_xml_is_well_formed_office_2010_customui():
     root, buttons = ribbon_buttons()
     assert root.tag == f"{{{CUSTOMUI_NS}}}customUI"
     ids = [b.get("id") for b in buttons]
-    assert len(ids) == len(set(ids)) == 7
+    assert len(ids) == len(set(ids)) == 9
     labels = {b.get("label") for b in buttons}
     assert labels == {"Run Simulation", "Fit Recoveries", "Validate Tape", "Stratify Pool",
-                      "Price Bid", "Clear Results", "Explain Error"}
+                      "Price Bid", "Clear Results", "Explain Error", "Size Tranches",
+                      "Sensitivity"}
 
 
 def test_every_onaction_has_its_vba_sub_with_the_callback_signature():
