@@ -364,7 +364,7 @@ def clear_results(book) -> list[str]:
 
 #: Output sheets of the structuring macros (Clear Results empties them too).
 OUTPUT_SHEETS.update({"size_tranches": "Structuring", "sensitivity_analysis": "Sensitivity"})
-__all__ += ["size_tranches", "sensitivity_analysis", "SIZE_RATINGS"]
+__all__ += ["size_tranches", "sensitivity_analysis", "structuring_sheet", "SIZE_RATINGS"]
 
 #: Rating levels the Size Tranches macro sizes the senior for (Moody's idealized scale).
 SIZE_RATINGS = ("Aaa", "Aa2", "A2", "Baa2", "Ba2", "B2")
@@ -389,27 +389,40 @@ def size_tranches(book, progress=None, *, n_sims: int | None = None, seed: int |
     tranche, on the Structuring sheet with a chart of the senior size per rating.
     The pool's collections are simulated once (target_stderr honoured) and the waterfall
     re-run per candidate balance. Returns the SheetSpec."""
-    from npl_xl.analysis.breakeven import breakeven
     from npl_xl.analysis.convergence import simulate_to_target
-    from npl_xl.analysis.sizing import size_from_collections, tranche_index
 
     book.set_status("npl-xl: reading Tape, Tranches, Settings…")
     pool, tranches, settings, _ = read_deal(book)
     settings = settings.with_overrides(n_sims=n_sims, seed=seed)
     result, convergence = simulate_to_target(pool, tranches, settings,
                                              progress=_stage_progress(book, "simulating", 0, 2))
+    book.progress(500, 1000)
+    book.set_status("npl-xl: sizing the senior (waterfall per candidate balance)…")
+    info = _run_info(book, pool, result) + convergence.run_info()
+    spec = structuring_sheet(pool, tranches, result, info,
+                             progress=lambda k: book.progress(500 + min(499, 10 * k), 1000))
+    book.progress(1000, 1000)
+    book.write_sheet(spec)
+    book.set_status(None)
+    return spec
+
+
+def structuring_sheet(pool, tranches, result, run_info, ratings=SIZE_RATINGS,
+                      extra_blocks=(), progress=None) -> SheetSpec:
+    """The Structuring sheet: the first senior's largest balance per rating (on the paths of
+    ``result``, the DealResult of the deal as given), the senior as given, each tranche's
+    break-evens and a chart of the senior size per rating. ``pool`` is the valued tape,
+    ``run_info`` the run block's (key, value, format) rows; ``extra_blocks`` are appended
+    (the sample deal's published figures)."""
+    from npl_xl.analysis.breakeven import breakeven
+    from npl_xl.analysis.sizing import size_from_collections, tranche_index
+
     settings = result.settings
     j = tranche_index(tranches, None)
     senior = tranches.items[j]
     expected = float(pool["expected_recovery"].sum())
-    done = [0]
-
-    def evaluations(k):
-        done[0] = k
-        book.progress(500 + min(499, 10 * k), 1000)
-    book.set_status("npl-xl: sizing the senior (waterfall per candidate balance)…")
-    sized = size_from_collections(result.path_collections, tranches, SIZE_RATINGS, None,
-                                  settings, expected, progress=evaluations)
+    sized = size_from_collections(result.path_collections, tranches, ratings, None,
+                                  settings, expected, progress=progress)
     sizes = sized.table[["target_rating", "balance", "share_of_expected_recovery", "EL", "WAL",
                          "el_stderr"]].copy()
     given = result.tranche_table.iloc[j]
@@ -422,10 +435,8 @@ def size_tranches(book, progress=None, *, n_sims: int | None = None, seed: int |
                                          "breakeven_collections"),
                                         (t.name, *breakeven(pool, tranches, t.name, settings))))
                                for t in tranches])
-    book.progress(1000, 1000)
-    info = _run_info(book, pool, result) + convergence.run_info() + [
-        ("tranche sized", senior.name, None),
-        ("waterfall runs (all rating levels)", sized.evaluations, "#,##0")]
+    info = list(run_info) + [("tranche sized", senior.name, None),
+                             ("waterfall runs (all rating levels)", sized.evaluations, "#,##0")]
     blocks = [
         Block("StructRun", "Run 运行信息", pd.DataFrame({"key": [r[0] for r in info],
                                                      "value": [r[1] for r in info]}),
@@ -441,7 +452,7 @@ def size_tranches(book, progress=None, *, n_sims: int | None = None, seed: int |
               "recovery haircut and delay at which each tranche first misses", breakevens,
               formats={"recovery_haircut": FMT_RATE, "delay_months": FMT_MONTHS,
                        "breakeven_collections": FMT_MONEY}),
-    ]
+    ] + list(extra_blocks)
     spec = SheetSpec("Structuring", "Size Tranches 分层测算", blocks, notes=[
         "Senior size at each rating of Moody's idealized EL scale, on one simulation of the "
         "pool (common random numbers); share = balance / the pool's valued expected recovery. "
@@ -452,8 +463,6 @@ def size_tranches(book, progress=None, *, n_sims: int | None = None, seed: int |
                                      "share_of_expected_recovery"),),
                              x_title="rating", y_title="senior / expected recovery",
                              percent_axis=True, anchor=_chart_anchor(spec, 2))]
-    book.write_sheet(spec)
-    book.set_status(None)
     return spec
 
 
