@@ -478,7 +478,7 @@ def sensitivity_analysis(book, progress=None, *, n_sims: int | None = None,
     from npl_xl.analysis.price_table import table_from_collections
     from npl_xl.analysis.pricing import bid_collections, price_from_collections
     from npl_xl.analysis.sensitivity import bid_tornado, stress_grid, tornado
-    from npl_xl.analysis.sizing import as_pool
+    from npl_xl.engine.pool import as_pool
 
     book.set_status("npl-xl: reading Tape, Tranches, Settings…")
     frame, tranches, settings, _ = read_deal(book)

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from npl_xl.analysis.sizing import as_pool, tranche_index
+from npl_xl.analysis.sizing import tranche_index
+from npl_xl.engine.pool import as_pool
 from npl_xl.engine.waterfall import waterfall_paths
 from npl_xl.inputs.deal import parse_settings, parse_tranches
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from npl_xl.analysis.pricing import BidCollections, bid_collections, quantile_stderr
-from npl_xl.analysis.sizing import as_pool
+from npl_xl.engine.pool import as_pool
 from npl_xl.engine.simulate import mc_mean
 from npl_xl.engine.waterfall import irr_paths
 from npl_xl.errors import DomainError, InputTypeError

@@ -26,7 +26,8 @@ import pandas as pd
 
 from npl_xl.analysis.convergence import converged_settings
 from npl_xl.analysis.pricing import BidCollections, price_from_collections
-from npl_xl.analysis.sizing import as_pool, tranche_index
+from npl_xl.analysis.sizing import tranche_index
+from npl_xl.engine.pool import as_pool
 from npl_xl.engine.scenarios import VARIABLES, Scenario, simulate_scenarios
 from npl_xl.engine.simulate import n_paths_for, tranche_table
 from npl_xl.engine.waterfall import waterfall_paths

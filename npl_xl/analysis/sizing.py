@@ -43,7 +43,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from npl_xl.engine.pool import Pool, pool_from_frame
+from npl_xl.engine.pool import as_pool
 from npl_xl.engine.simulate import simulate_collections, tranche_table
 from npl_xl.engine.waterfall import waterfall_paths
 from npl_xl.errors import DomainError, InputTypeError, UnknownCodeError
@@ -51,7 +51,7 @@ from npl_xl.inputs.deal import KIND_SENIOR, Tranches, parse_settings, parse_tran
 from npl_xl.model.rating import BELOW_TABLE, RATINGS, idealized_el, rating_from_el
 
 __all__ = ["SizeResult", "tranche_size", "size_from_collections", "tranche_index",
-           "parse_ratings", "with_balance", "as_pool", "GRID_SHARES", "BALANCE_TOL"]
+           "parse_ratings", "with_balance", "GRID_SHARES", "BALANCE_TOL"]
 
 #: Relative tolerance of the balance found (the contract's 0.01 %).
 BALANCE_TOL = 1e-4
@@ -63,15 +63,6 @@ _RATING_MARGIN = 1e-9
 _EL_FLOOR = 1e-15
 #: The shared first grid, as multiples of the mean total collections per path.
 GRID_SHARES = (0.25, 0.5, 0.625, 0.75, 0.875, 1.0, 1.25, 1.5)
-
-
-def as_pool(pool) -> Pool:
-    """An engine Pool from a Pool or the valued tape's DataFrame."""
-    if isinstance(pool, Pool):
-        return pool
-    if hasattr(pool, "columns"):
-        return pool_from_frame(pool)
-    raise InputTypeError("must be the valued tape or an engine Pool", argument="tape")
 
 
 def tranche_index(tranches: Tranches, name) -> int:

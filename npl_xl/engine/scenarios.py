@@ -16,8 +16,8 @@ How each shock uses the draws (loan i, path p, uniforms u, normals z = Phi^-1(u)
 - recovery multiplier f: the rate R (after cap_at_expected) becomes min(1, f R), a
   per-loan scale of the same draw, so the loan's expected recovery is f times its own
   (less what the cap at the claim removes when f > 1);
-- sd multiplier k: the loan's Beta is refitted with sd k x recovery_sd (capped at
-  0.9 sqrt(mu (1 - mu)) as usual) and read at the same Z;
+- sd multiplier k: the loan's Beta is refitted with sd k x recovery_sd (capped at the
+  pool's sd_cap_factor x sqrt(mu (1 - mu)) as usual) and read at the same Z;
 - delay d: the recovery month is (expected_months + d) x timing multiplier + eta;
 - timing sd: eta = timing_sd' x z_timing with the same z_timing.
 
@@ -96,7 +96,7 @@ def _sd_tables(pool: Pool, multipliers: Sequence[float]) -> tuple[np.ndarray, di
         else:
             shocked = Pool.from_arrays(pool.claim, pool.expected_recovery,
                                        pool.expected_months, pool.recovery_sd * k,
-                                       pool.region_id)
+                                       pool.region_id, pool.sd_cap_factor)
             tables.append(pool_tables(shocked))
     stacked = tables[0][None] if len(tables) == 1 else np.stack(tables)
     return stacked, {k: j for j, k in enumerate(distinct)}

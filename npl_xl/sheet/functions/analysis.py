@@ -7,10 +7,7 @@ from npl_xl.analysis import breakeven as breakeven_core
 from npl_xl.analysis import price_table as price_table_core
 from npl_xl.analysis import sensitivity as sensitivity_core
 from npl_xl.analysis import sizing
-from npl_xl.engine.pool import pool_from_frame
-from npl_xl.inputs.assumptions import from_argument
-from npl_xl.inputs.tape import read_tape
-from npl_xl.model.loans import value_tape
+from npl_xl.engine.pool import pool_from_tape
 from npl_xl.sheet.functions.timeline import ASSUMPTIONS_ARG
 from npl_xl.sheet.registry import Arg, worksheet_function
 
@@ -20,10 +17,6 @@ _TRANCHE = Arg("tranche", "text", default=None, doc="Name of a row of the tranch
 _SETTINGS = Arg("settings", "table", default=None, doc="Two-column Settings table of key and value (DealSettings); blank = defaults")
 _N_SIMS = Arg("n_sims", "integer", default=None, doc="Monte Carlo paths; blank = the settings' n_sims (default 10,000)")
 _SEED = Arg("seed", "integer", default=None, doc="Random seed >= 0; blank = the settings' seed (default 0)")
-
-
-def _pool(tape, assumptions=None):
-    return pool_from_frame(value_tape(read_tape(tape), from_argument(assumptions)))
 
 
 def _texts(value) -> list:
@@ -46,7 +39,7 @@ def _texts(value) -> list:
 )
 def tranche_size(tape, tranches, target_rating, tranche, settings, n_sims, seed, assumptions):
     """Largest balance (currency) of the tranche, the others unchanged, at which NPL_RATING(EL, WAL) is the target rating or better, to 0.01 %: balance, share of the pool's expected recovery, EL, WAL (years)."""
-    result = sizing.tranche_size(_pool(tape, assumptions), tranches, _texts(target_rating),
+    result = sizing.tranche_size(pool_from_tape(tape, assumptions), tranches, _texts(target_rating),
                                  tranche, settings, n_sims, seed)
     return result.contract_table()
 
@@ -59,7 +52,7 @@ def tranche_size(tape, tranches, target_rating, tranche, settings, n_sims, seed,
 )
 def breakeven(tape, tranches, tranche, settings, assumptions):
     """Deterministic break-evens of the tranche: the smallest recovery haircut (decimal, to 1e-4) and uniform delay (months, to 0.01) at which it misses interest or principal, and the pool's collections (currency) at that haircut."""
-    return [list(breakeven_core.breakeven(_pool(tape, assumptions), tranches, tranche, settings))]
+    return [list(breakeven_core.breakeven(pool_from_tape(tape, assumptions), tranches, tranche, settings))]
 
 
 @worksheet_function(
@@ -76,7 +69,7 @@ def breakeven(tape, tranches, tranche, settings, assumptions):
 def sensitivity(tape, tranches, variable, shocks, figure, tranche, settings, n_sims, seed,
                 assumptions):
     """The tranche figure (EL, PD, WAL in years, mean IRR or rating) under each shock of one variable, every shock on the same random numbers; a shock equal to the base case gives NPL_TRANCHE_EL's figure."""
-    return sensitivity_core.sensitivity(_pool(tape, assumptions), tranches, variable, shocks,
+    return sensitivity_core.sensitivity(pool_from_tape(tape, assumptions), tranches, variable, shocks,
                                         figure, tranche, settings, n_sims, seed)
 
 
@@ -92,5 +85,5 @@ def sensitivity(tape, tranches, variable, shocks, figure, tranche, settings, n_s
 )
 def price_table(tape, prices, settings, n_sims, seed, assumptions, stderr):
     """Per package price (currency): price/claims, mean IRR, 10th/50th/90th percentile IRR (annual), mean multiple of collections over price, and the share of paths collecting less than the price."""
-    return price_table_core.price_table(_pool(tape, assumptions), prices, settings, n_sims,
+    return price_table_core.price_table(pool_from_tape(tape, assumptions), prices, settings, n_sims,
                                         seed, stderr)
