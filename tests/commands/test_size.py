@@ -72,3 +72,18 @@ def test_run_block_states_the_paths_of_target_stderr(monkeypatch):
     assert run["target met"] == "yes" and run["el_stderr achieved"] <= target
     again, _ = macros.run_simulation(FileBook(SAMPLE), n_sims=500)
     assert again.n_paths == result.n_paths and again.tranche_table.equals(result.tranche_table)
+
+
+def test_ctrl_c_stops_cleanly_without_an_output(tmp_path, monkeypatch, capsys):
+    from npl_xl import macros
+
+    def interrupted(book, **_):
+        book.progress(1, 2)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(macros, "size_tranches", interrupted)
+    out = tmp_path / "deal.size.xlsx"
+    assert main_cli(["size", str(SAMPLE), "-o", str(out)]) == 130
+    assert not out.exists() and not list(tmp_path.iterdir())
+    err = capsys.readouterr().err
+    assert err.strip().endswith("npl-xl size: interrupted") and "Traceback" not in err
