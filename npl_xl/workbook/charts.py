@@ -92,8 +92,8 @@ def add_native_chart(workbook, worksheet, spec: ChartSpec, locate) -> None:
     chart.set_title({"name": spec.title, "name_font": {"size": 12}})
     chart.set_x_axis({"name": spec.x_title, "num_font": {"rotation": -45} if spec.kind == "column" else {}})
     y_axis = {"name": spec.y_title, "major_gridlines": {"visible": True}}
-    if spec.kind == "bar":  # categories down the left, values across, labels clear of bars
-        chart.set_x_axis({"name": spec.x_title, "label_position": "low"})
+    if spec.kind == "bar":  # categories down the left (first on top), labels clear of bars
+        chart.set_x_axis({"name": spec.x_title, "label_position": "low", "reverse": True})
     if spec.percent_axis:
         y_axis["num_format"] = "0%"
     elif spec.value_format:
@@ -165,7 +165,8 @@ def _draw(specs, frames, path, title, label) -> None:
     fig, axes = plt.subplots(len(specs), 1, figsize=(9, 3.4 * len(specs)), squeeze=False)
     for ax, spec in zip(axes[:, 0], specs):
         frame = frames[spec.block]
-        labels = [f"{v:g}" if isinstance(v, float) else str(v) for v in frame[spec.categories]]
+        labels = [(f"{v:,.0f}" if abs(v) >= 1e5 else f"{v:g}") if isinstance(v, float) else str(v)
+                  for v in frame[spec.categories]]
         x = np.arange(len(labels))
         width = 0.8 / max(1, len(spec.series))
         for k, series in enumerate(spec.series):
@@ -182,6 +183,7 @@ def _draw(specs, frames, path, title, label) -> None:
         step = max(1, len(labels) // 20)
         if spec.kind == "bar":
             ax.set_yticks(x, labels, fontsize=8)
+            ax.invert_yaxis()  # the first category (the largest swing) on top, as in Excel
             ax.axvline(0.0, color="black", linewidth=0.8)
             ax.set_title(label(spec.title), fontsize=11)
             ax.set_xlabel(spec.y_title)
