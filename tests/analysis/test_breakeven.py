@@ -96,3 +96,33 @@ def test_limits():
     # without a coupon it misses only when nothing arrives by month 24: L1 (3 + d) is the
     # last loan inside the legal final, until d > 21
     assert 21.0 < d <= 21.01
+
+
+def test_headless_recalculation_of_a_breakeven_cell(tmp_path):
+    """NPL_BREAKEVEN typed in a workbook (a legacy array formula over 1x3) and computed by
+    the headless engine gives the hand-computed break-evens."""
+    import openpyxl
+    import xlsxwriter
+
+    from npl_xl.recalc import recalc_workbook
+
+    tape = [["loan_id", "province", "claim", "collateral_type", "expected_recovery",
+             "expected_months", "recovery_sd"]] + [
+        [f"L{i + 1}", "江苏", 100.0, "none", r, m, 0.2] for i, (r, m) in enumerate(zip(RECOVERY, MONTHS))]
+    source = tmp_path / "deal.xlsx"
+    wb = xlsxwriter.Workbook(str(source))
+    ws = wb.add_worksheet("Deal")
+    for r, row in enumerate(tape):
+        ws.write_row(r, 0, row)          # A1:G6
+    for r, row in enumerate(TRANCHES):
+        ws.write_row(r, 8, row)          # I1:L3
+    for r, row in enumerate(SETTINGS_ROWS):
+        ws.write_row(r, 13, row)         # N1:O7
+    ws.write_array_formula("A10:C10", "{=NPL_BREAKEVEN(A1:G6,I1:L3,,N1:O7)}")
+    wb.close()
+    recalc_workbook(source, tmp_path / "deal.recalc.xlsx")
+    values = [c.value for c in openpyxl.load_workbook(tmp_path / "deal.recalc.xlsx",
+                                                      data_only=True)["Deal"]["A10:C10"][0]]
+    h_star = 13.176 / 75.6
+    assert h_star <= values[0] <= h_star + 1e-4 and 3.0 < values[1] <= 3.01
+    assert values[2] == pytest.approx(90.0 * (1 - values[0]))
