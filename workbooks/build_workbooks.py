@@ -413,8 +413,8 @@ def _tranche_rows(tranches) -> list[list]:
     return [[c[0] for c in TRANCHE_COLUMNS]] + [list(r) for r in tranches]
 
 
-#: 16农盈1 as published: senior 20.62亿 against CCXI's expected recovery of 40.65亿 (seed 002;
-#: research structuring §1.2 from the ABC press release and the CCXI pre-sale report).
+#: 16农盈1 as published: senior 20.62亿 against CCXI's expected recovery of 40.65亿
+#: ([ABC-16NY1], [CCXI-16NY1] in docs/SOURCES.md).
 PUBLISHED_SENIOR = 2_062_000_000
 PUBLISHED_EXPECTED_RECOVERY = 4_065_000_000
 #: Paths of the sample deal's Structuring sheet.
