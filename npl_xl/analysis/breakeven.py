@@ -19,6 +19,10 @@ by the same waterfall (:func:`npl_xl.engine.waterfall.waterfall_paths` on one pa
   more, true of interest due on a larger outstanding balance.
 - breakeven_collections: the pool's total collections at h, (1 - h) x the base case's.
 
+The issuance forecast the waterfall compares collections with (the CCR trigger, the reserve
+target) stays the base case under every haircut and delay: the stressed deal is measured
+against the plan it was issued on.
+
 Both are 0 when the base case already misses; h is 1 (d the legal final) when no haircut
 (delay) makes the tranche miss.
 """
@@ -54,9 +58,12 @@ def base_collections(pool, settings, delay: float = 0.0) -> np.ndarray:
     return out
 
 
-def misses(collections: np.ndarray, tranches, settings, j: int) -> bool:
-    """Whether tranche j misses (the PD event) on one vector of period collections."""
-    metrics = waterfall_paths(np.asarray(collections, dtype=float)[None, :], tranches, settings)
+def misses(collections: np.ndarray, tranches, settings, j: int, forecast=None) -> bool:
+    """Whether tranche j misses (the PD event) on one vector of period collections;
+    ``forecast`` is the issuance forecast per period (the CCR trigger's denominator and the
+    reserve target's next-period collections; default the collections themselves)."""
+    metrics = waterfall_paths(np.asarray(collections, dtype=float)[None, :], tranches, settings,
+                              forecast=forecast)
     return bool(metrics["default"][0, j] > 0.0)
 
 
@@ -83,17 +90,18 @@ def breakeven(pool, tranches, tranche=None, settings=None) -> tuple[float, float
     j = tranche_index(tranches, tranche)
     base = base_collections(pool, settings)
     total = float(base.sum())
-    if misses(base, tranches, settings, j):
+    if misses(base, tranches, settings, j, base):
         return 0.0, 0.0, total
-    if not misses(np.zeros_like(base), tranches, settings, j):
+    if not misses(np.zeros_like(base), tranches, settings, j, base):
         haircut = 1.0
     else:
-        haircut = _bisect(lambda h: misses(base * (1.0 - h), tranches, settings, j), 0.0, 1.0,
+        haircut = _bisect(lambda h: misses(base * (1.0 - h), tranches, settings, j, base), 0.0, 1.0,
                           HAIRCUT_TOL)
     final = float(settings.legal_final_months)
-    if not misses(base_collections(pool, settings, final), tranches, settings, j):
+    if not misses(base_collections(pool, settings, final), tranches, settings, j, base):
         delay = final
     else:
-        delay = _bisect(lambda d: misses(base_collections(pool, settings, d), tranches, settings, j),
+        delay = _bisect(lambda d: misses(base_collections(pool, settings, d), tranches, settings,
+                                         j, base),
                         0.0, final, DELAY_TOL)
     return float(haircut), float(delay), float(total * (1.0 - haircut))

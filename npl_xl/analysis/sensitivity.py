@@ -29,7 +29,7 @@ from npl_xl.analysis.pricing import BidCollections, price_from_collections
 from npl_xl.analysis.sizing import tranche_index
 from npl_xl.engine.pool import as_pool
 from npl_xl.engine.scenarios import VARIABLES, Scenario, simulate_scenarios
-from npl_xl.engine.simulate import n_paths_for, tranche_table
+from npl_xl.engine.simulate import mc_mean, n_paths_for, tranche_table
 from npl_xl.engine.waterfall import waterfall_paths
 from npl_xl.errors import DomainError, InputTypeError
 from npl_xl.inputs.deal import parse_settings, parse_tranches
@@ -72,11 +72,24 @@ def scenario_tables(pool, tranches, settings, scenarios: Sequence[Scenario],
                     progress=None) -> list[pd.DataFrame]:
     """The tranche table (as simulate_deal's) of every scenario, on common random numbers."""
     tranches = parse_tranches(tranches)
+    scenarios = list(scenarios)
+    # the issuance forecast (CCR trigger, reserve target) is the base case's expected
+    # collection curve for every scenario, as simulate_deal computes it: a stressed
+    # scenario is measured against the plan the deal was issued on
+    with_base = not scenarios or scenarios[0] != Scenario()
+    runs = [Scenario()] + scenarios if with_base else scenarios
+    forecast = []
 
-    def each(_k, coll):
-        return tranche_table(waterfall_paths(coll, tranches, settings), tranches, settings)
+    def each(k, coll):
+        if k == 0:
+            forecast.append(mc_mean(coll, settings.variance_reduction)[0])
+            if with_base:
+                return None
+        metrics = waterfall_paths(coll, tranches, settings, forecast=forecast[0])
+        return tranche_table(metrics, tranches, settings)
 
-    return scenario_collections(as_pool(pool), settings, scenarios, each, progress)
+    tables = scenario_collections(as_pool(pool), settings, runs, each, progress)
+    return tables[1:] if with_base else tables
 
 
 def _check_figure(figure) -> str:

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from npl_xl.engine.pool import as_pool
-from npl_xl.engine.simulate import simulate_collections, tranche_table
+from npl_xl.engine.simulate import mc_mean, simulate_collections, tranche_table
 from npl_xl.engine.waterfall import waterfall_paths
 from npl_xl.errors import DomainError, InputTypeError, UnknownCodeError
 from npl_xl.inputs.deal import KIND_SENIOR, Tranches, parse_settings, parse_tranches
@@ -135,12 +135,15 @@ class _Evaluator:
         self.settings = settings
         self.cache: dict[float, pd.Series] = {}
         self.progress = progress
+        # the issuance forecast (CCR trigger, reserve target), as simulate_deal computes it
+        self.forecast = mc_mean(collections, settings.variance_reduction)[0]
 
     def row(self, balance: float) -> pd.Series:
         balance = float(balance)
         if balance not in self.cache:
             candidate = with_balance(self.tranches, self.j, balance)
-            metrics = waterfall_paths(self.collections, candidate, self.settings)
+            metrics = waterfall_paths(self.collections, candidate, self.settings,
+                                      forecast=self.forecast)
             self.cache[balance] = tranche_table(metrics, candidate, self.settings).iloc[self.j]
             if self.progress is not None:
                 self.progress(len(self.cache))
