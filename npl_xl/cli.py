@@ -24,6 +24,8 @@ SUBCOMMANDS = {
     "functions": ("npl_xl.commands.functions", "list the worksheet functions and their arguments"),
     "validate": ("npl_xl.commands.validate", "Validate Tape headless: problems, header mapping, data quality"),
     "import-eba": ("npl_xl.commands.import_eba", "EBA NPL data templates into a deal workbook (Tape, Collateral, Guarantees)"),
+    "size": ("npl_xl.commands.size", "headless Size Tranches: senior size per rating and break-evens (Structuring sheet)"),
+    "sensitivity": ("npl_xl.commands.sensitivity", "headless Sensitivity: tornadoes, stress grid, price table (Sensitivity sheet)"),
 }
 SUBCOMMANDS["surveil"] = ("npl_xl.commands.surveil",
                           "headless Surveillance Report: Collections against the issuance model, re-rating")

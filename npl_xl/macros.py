@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from xlsxwriter.utility import xl_rowcol_to_cell
+
 from npl_xl.workbook.charts import ChartSpec, Series
 from npl_xl.errors import InputTypeError, NplError, TableError
 from npl_xl.workbook.results import (FMT_MONEY, FMT_MONTHS, FMT_RATE, Block, SheetSpec, note_sheet,
@@ -165,7 +167,7 @@ def run_simulation(book, progress=None, *, n_sims: int | None = None, seed: int 
     ``progress(done, total)`` is called as paths complete (default: the book's progress).
     Returns (DealResult, SheetSpec).
     """
-    from npl_xl.engine import simulate_deal
+    from npl_xl.analysis.convergence import simulate_to_target
 
     book.set_status("npl-xl: reading Tape, Tranches, Settings…")
     pool, tranches, settings, _ = read_deal(book)
@@ -173,9 +175,13 @@ def run_simulation(book, progress=None, *, n_sims: int | None = None, seed: int 
         return run_from_report_date(book, pool, tranches, settings, progress, n_sims, seed)
     report = progress or book.progress
     book.set_status(f"npl-xl: simulating {len(pool):,} loans…")
-    result = simulate_deal(pool, tranches, settings, n_sims=n_sims, seed=seed,
-                           progress=lambda *a: report(*_done_total(a)))
-    spec = results_sheet(result, _run_info(book, pool, result))
+    # target_stderr (Settings) set: as many paths as the target needs (analysis.convergence)
+    result, convergence = simulate_to_target(pool, tranches, settings, n_sims, seed,
+                                             progress=lambda *a: report(*_done_total(a)))
+    info = _run_info(book, pool, result)
+    if convergence.target is not None:
+        info += convergence.run_info()
+    spec = results_sheet(result, info)
     book.write_sheet(spec)
     book.set_status(None)
     return result, spec
@@ -574,6 +580,8 @@ def surveillance_report(book, progress=None, *, n_sims: int | None = None,
     book.write_sheet(spec)
     book.set_status(None)
     return issuance, after, spec
+
+
 def run_from_report_date(book, valued, tranches, settings, progress=None, n_sims=None, seed=None):
     """Run Simulation on a book with Collections and as_of_months > 0: the deal from the
     report date (open loans' remaining recoveries, outstanding balances, the reserve then);
@@ -600,3 +608,197 @@ def run_from_report_date(book, valued, tranches, settings, progress=None, n_sims
 
 
 __all__ += ["surveillance_report", "read_collections_table", "report_date", "run_from_report_date"]
+
+
+# --- structuring and sensitivity (issue 11) ------------------------------------------------
+
+#: Output sheets of the structuring macros (Clear Results empties them too).
+OUTPUT_SHEETS.update({"size_tranches": "Structuring", "sensitivity_analysis": "Sensitivity"})
+__all__ += ["size_tranches", "sensitivity_analysis", "structuring_sheet", "SIZE_RATINGS"]
+
+#: Rating levels the Size Tranches macro sizes the senior for (Moody's idealized scale).
+SIZE_RATINGS = ("Aaa", "Aa2", "A2", "Baa2", "Ba2", "B2")
+#: Prices of the Sensitivity sheet's price table, as multiples of the bid at discount_rate.
+PRICE_MULTIPLES = (0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4)
+
+
+def _stage_progress(book, label: str, stage: int, stages: int):
+    """A progress callback for one stage of a multi-run analysis (status bar / stderr)."""
+    report = book.progress
+
+    def progress(done, total):
+        if total > 0:
+            report(int(1000 * (stage + done / total) / stages), 1000)
+    book.set_status(f"npl-xl: {label} ({stage + 1}/{stages})…")
+    return progress
+
+
+def size_tranches(book, progress=None, *, n_sims: int | None = None, seed: int | None = None):
+    """Ribbon: Size Tranches. NPL_TRANCHE_SIZE for the first senior tranche at each of
+    :data:`SIZE_RATINGS`, beside the Tranches table's own senior, and NPL_BREAKEVEN for every
+    tranche, on the Structuring sheet with a chart of the senior size per rating.
+    The pool's collections are simulated once (target_stderr honoured) and the waterfall
+    re-run per candidate balance. Returns the SheetSpec."""
+    from npl_xl.analysis.convergence import simulate_to_target
+
+    book.set_status("npl-xl: reading Tape, Tranches, Settings…")
+    pool, tranches, settings, _ = read_deal(book)
+    settings = settings.with_overrides(n_sims=n_sims, seed=seed)
+    result, convergence = simulate_to_target(pool, tranches, settings,
+                                             progress=_stage_progress(book, "simulating", 0, 2))
+    book.progress(500, 1000)
+    book.set_status("npl-xl: sizing the senior (waterfall per candidate balance)…")
+    info = _run_info(book, pool, result) + convergence.run_info()
+    spec = structuring_sheet(pool, tranches, result, info,
+                             progress=lambda k: book.progress(500 + min(499, 10 * k), 1000))
+    book.progress(1000, 1000)
+    book.write_sheet(spec)
+    book.set_status(None)
+    return spec
+
+
+def structuring_sheet(pool, tranches, result, run_info, ratings=SIZE_RATINGS,
+                      extra_blocks=(), progress=None) -> SheetSpec:
+    """The Structuring sheet: the first senior's largest balance per rating (on the paths of
+    ``result``, the DealResult of the deal as given), the senior as given, each tranche's
+    break-evens and a chart of the senior size per rating. ``pool`` is the valued tape,
+    ``run_info`` the run block's (key, value, format) rows; ``extra_blocks`` are appended
+    (the sample deal's published figures)."""
+    from npl_xl.analysis.breakeven import breakeven
+    from npl_xl.analysis.sizing import size_from_collections, tranche_index
+
+    settings = result.settings
+    j = tranche_index(tranches, None)
+    senior = tranches.items[j]
+    expected = float(pool["expected_recovery"].sum())
+    sized = size_from_collections(result.path_collections, tranches, ratings, None,
+                                  settings, expected, progress=progress)
+    sizes = sized.table[["target_rating", "balance", "share_of_expected_recovery", "EL", "WAL",
+                         "el_stderr"]].copy()
+    given = result.tranche_table.iloc[j]
+    current = pd.DataFrame([{
+        "tranche": senior.name, "balance": senior.balance,
+        "share_of_expected_recovery": senior.balance / expected if expected else np.nan,
+        "EL": given["EL"], "WAL": given["WAL"], "rating": given["rating"],
+        "el_stderr": given["el_stderr"]}])
+    breakevens = pd.DataFrame([dict(zip(("tranche", "recovery_haircut", "delay_months",
+                                         "breakeven_collections"),
+                                        (t.name, *breakeven(pool, tranches, t.name, settings))))
+                               for t in tranches])
+    info = list(run_info) + [("tranche sized", senior.name, None),
+                             ("waterfall runs (all rating levels)", sized.evaluations, "#,##0")]
+    blocks = [
+        Block("StructRun", "Run 运行信息", pd.DataFrame({"key": [r[0] for r in info],
+                                                     "value": [r[1] for r in info]}),
+              row_formats=[r[2] for r in info]),
+        Block("StructSizes", f"Largest {senior.name} balance per rating (NPL_TRANCHE_SIZE, "
+              "others unchanged) 各评级下优先档最大规模", sizes,
+              formats={"share_of_expected_recovery": FMT_RATE, "EL": "0.0000%",
+                       "el_stderr": "0.0000%"}),
+        Block("StructGiven", "The Tranches table's senior as given 交易结构中的优先档", current,
+              formats={"share_of_expected_recovery": FMT_RATE, "EL": "0.0000%",
+                       "el_stderr": "0.0000%"}),
+        Block("StructBreakeven", "Break-evens (NPL_BREAKEVEN, deterministic) 盈亏平衡: "
+              "recovery haircut and delay at which each tranche first misses", breakevens,
+              formats={"recovery_haircut": FMT_RATE, "delay_months": FMT_MONTHS,
+                       "breakeven_collections": FMT_MONEY}),
+    ] + list(extra_blocks)
+    spec = SheetSpec("Structuring", "Size Tranches 分层测算", blocks, notes=[
+        "Senior size at each rating of Moody's idealized EL scale, on one simulation of the "
+        "pool (common random numbers); share = balance / the pool's valued expected recovery. "
+        "按评级测算优先档规模。See docs/MODEL.md on how this scale relates to domestic AAA."])
+    spec.charts = [ChartSpec("Senior size as a share of expected recovery, by rating 各评级优先档规模占预期回收比例",
+                             "column", "StructSizes", "target_rating",
+                             (Series("share of expected recovery", "StructSizes",
+                                     "share_of_expected_recovery"),),
+                             x_title="rating", y_title="senior / expected recovery",
+                             percent_axis=True, anchor=_chart_anchor(spec, 2))]
+    return spec
+
+
+def sensitivity_analysis(book, progress=None, *, n_sims: int | None = None,
+                         seed: int | None = None):
+    """Ribbon: Sensitivity. On the Sensitivity sheet: a tornado of the senior's EL and one
+    of the package price (NPL_BID_PRICE at the Settings' discount_rate) over rho, recovery
+    multiplier, sd multiplier, delay and timing sd (eleven scenarios each, common random
+    numbers); the price over a recovery x delay stress grid (a heat map); and the price
+    table (NPL_PRICE_TABLE) around the bid, with its price-IRR fan chart. Returns the
+    SheetSpec."""
+    from npl_xl.analysis.convergence import converged_settings
+    from npl_xl.analysis.price_table import table_from_collections
+    from npl_xl.analysis.pricing import bid_collections, price_from_collections
+    from npl_xl.analysis.sensitivity import bid_tornado, stress_grid, tornado
+    from npl_xl.engine.pool import as_pool
+
+    book.set_status("npl-xl: reading Tape, Tranches, Settings…")
+    frame, tranches, settings, _ = read_deal(book)
+    pool = as_pool(frame)
+    settings = settings.with_overrides(n_sims=n_sims, seed=seed)
+    settings, convergence, _ = converged_settings(pool, tranches, settings)
+    el = tornado(pool, tranches, settings, progress=_stage_progress(book, "EL tornado", 0, 4))
+    price = bid_tornado(pool, settings, progress=_stage_progress(book, "price tornado", 1, 4))
+    grid = stress_grid(pool, settings, progress=_stage_progress(book, "stress grid", 2, 4))
+    _stage_progress(book, "price table", 3, 4)(0, 1)
+    collections = bid_collections(pool, settings)
+    target = float(settings.discount_rate)
+    bid = price_from_collections(collections, target, 0.5)
+    prices = table_from_collections(collections, [bid.price * m for m in PRICE_MULTIPLES])
+    book.progress(1000, 1000)
+    heat = grid.frame()
+    delay_columns = [c for c in heat.columns if c != "recovery"]
+    rows = [("workbook", Path(getattr(book, "path", "")).name or "(live Excel)", None),
+            ("n_sims (paths)", int(settings.n_sims), "#,##0"), ("seed", settings.seed, "0"),
+            ("target IRR of the prices (discount_rate)", target, FMT_RATE),
+            ("bid at the target, median IRR (NPL_BID_PRICE)", bid.price, FMT_MONEY)]
+    if convergence is not None:
+        rows += convergence.run_info()
+    tornado_formats = {c: "0.0000%" for c in ("base", "low_value", "high_value", "low_change",
+                                              "high_change", "swing")}
+    price_formats = {c: FMT_MONEY for c in ("base", "low_value", "high_value", "low_change",
+                                            "high_change", "swing")}
+    blocks = [
+        Block("SensRun", "Run 运行信息", pd.DataFrame({"key": [r[0] for r in rows],
+                                                   "value": [r[1] for r in rows]}),
+              row_formats=[r[2] for r in rows]),
+        Block("SensTornadoEL", "Tornado: senior EL under low and high shocks 优先档预期损失敏感性",
+              el, formats=tornado_formats),
+        Block("SensTornadoPrice", "Tornado: package price at the target IRR 收购报价敏感性",
+              price, formats=price_formats),
+        Block("SensStressGrid", "Stress grid: package price by recovery multiplier (rows) and "
+              "delay in months (columns) 回收率与延迟压力矩阵", heat,
+              formats={**{c: FMT_MONEY for c in delay_columns}, "recovery": "0.00"},
+              color_scale=tuple(delay_columns)),
+        Block("SensPriceTable", "Price table (NPL_PRICE_TABLE) 报价表: IRR range, multiple, "
+              "probability of a loss", prices,
+              formats={"price": FMT_MONEY, "price_to_claim": FMT_RATE, "mean_irr": FMT_RATE,
+                       "irr_p10": FMT_RATE, "irr_p50": FMT_RATE, "irr_p90": FMT_RATE,
+                       "moic": "0.00", "p_loss": FMT_RATE}),
+    ]
+    spec = SheetSpec("Sensitivity", "Sensitivity 敏感性分析", blocks, notes=[
+        "Every scenario on the same random numbers (common random numbers): differences are "
+        "the shocks', not Monte Carlo noise. 所有情景使用同一组随机数。"])
+    spec.chart_band_rows = 18
+    band = xl_rowcol_to_cell(spec.chart_band_row, 0)
+    size = (520, 310)
+    spec.charts = [
+        ChartSpec("Tornado: change in senior EL 优先档预期损失变化", "bar", "SensTornadoEL",
+                  "variable", (Series("low shock", "SensTornadoEL", "low_change"),
+                               Series("high shock", "SensTornadoEL", "high_change")),
+                  x_title="variable", y_title="change in EL", value_format="0.000%",
+                  anchor=band, size=size),
+        ChartSpec("Tornado: change in package price 报价变化", "bar", "SensTornadoPrice",
+                  "variable", (Series("low shock", "SensTornadoPrice", "low_change"),
+                               Series("high shock", "SensTornadoPrice", "high_change")),
+                  x_title="variable", y_title="change in price", value_format=FMT_MONEY,
+                  anchor=band, size=size, offset=(size[0] + 12, 0)),
+        ChartSpec("Price-IRR fan: 10th, 50th, 90th percentile IRR 价格-收益率", "line",
+                  "SensPriceTable", "price",
+                  (Series("IRR p10", "SensPriceTable", "irr_p10"),
+                   Series("IRR p50", "SensPriceTable", "irr_p50"),
+                   Series("IRR p90", "SensPriceTable", "irr_p90")),
+                  x_title="price", y_title="IRR (annual)", percent_axis=True,
+                  anchor=band, size=size, offset=(2 * (size[0] + 12), 0)),
+    ]
+    book.write_sheet(spec)
+    book.set_status(None)
+    return spec

@@ -16,12 +16,39 @@ the VBA wrapper from ``inspect.signature``. A last parameter ``caller`` is xlwin
 reserved argument (the calling range; hidden from Excel's signature): when a cell's result is
 an error, its message is kept under the cell's address for the ribbon's *Explain Error*
 button, which runs in this same process because the add-in sets xlwings' "Use UDF Server".
+
+Excel stays responsive: the Monte Carlo functions (the registry's ``cached=True`` ones:
+NPL_TRANCHE_EL, NPL_BID_PRICE, NPL_TRANCHE_SIZE, NPL_SENSITIVITY, NPL_PRICE_TABLE) are
+declared with xlwings' ``async_mode="threading"``: the cell shows ``#N/A waiting...`` while
+a worker thread computes, then xlwings rewrites the cell's formula and Excel recalculates it
+from xlwings' cache. The key ``NPL_ASYNC`` of the user's xlwings.conf (``~/.xlwings/``;
+``"NPL_ASYNC","false"``) turns it off: every function then runs synchronously, as before.
+Designed around xlwings' known problems with threading UDFs:
+
+- results served from the cache on recalculation: after the first run, identical
+  arguments are answered from the registry's own cache (no Monte Carlo), so an F9, a
+  re-opened workbook or a cell left at ``#N/A waiting...`` when xlwings' formula rewrite
+  failed under load (xlwings issue #2134) comes back at once;
+- arguments that are formulas depending on lookups and named ranges make Excel call an
+  async UDF again and again with intermediate values while it recalculates (#2218). Each
+  request is filed under its calling range; a request is dropped, without simulating,
+  when a request with *different* arguments for the same range arrives within
+  :data:`ASYNC_DEBOUNCE_SECONDS` or while it waits for the one Monte Carlo lock (runs are
+  serialised: numba already uses every core). Only the latest argument set is simulated;
+  the dropped ones return ``#N/A`` ("superseded") into a cache entry Excel never reads
+  again;
+- spilled results (Excel 365) need xlwings to rewrite the formula with ``Formula2`` (else
+  Excel adds the implicit-intersection ``@`` and shows one cell, #1277): fixed in the
+  xlwings releases this package requires (>= 0.33); legacy Ctrl+Shift+Enter arrays keep
+  their range;
+- async functions are never volatile (a volatile async UDF recalculates itself for ever).
 """
 
 from __future__ import annotations
 
 import keyword
 import logging
+import threading
 import time
 from collections import OrderedDict
 from typing import Any
@@ -32,7 +59,8 @@ from npl_xl.errors import XlError
 from npl_xl.sheet.registry import WorksheetFunction, load_all
 from npl_xl.workbook.a1 import parse_address
 
-__all__ = ["to_excel", "EXCEL_ERROR_SCODES", "build_udf", "explain"]
+__all__ = ["to_excel", "EXCEL_ERROR_SCODES", "build_udf", "explain", "async_enabled", "evaluate_async",
+           "ASYNC_CONFIG_KEY", "ASYNC_DEBOUNCE_SECONDS"]
 
 logger = logging.getLogger("npl_xl")
 
@@ -85,6 +113,68 @@ ERROR_MESSAGES: OrderedDict[tuple[str, str, str], tuple[str, str, float]] = Orde
 MAX_MESSAGES = 2000
 
 
+#: The xlwings.conf key that turns the threading async mode of the Monte Carlo UDFs off.
+ASYNC_CONFIG_KEY = "NPL_ASYNC"
+#: Seconds an async request waits for a newer one from the same calling range (#2218).
+ASYNC_DEBOUNCE_SECONDS = 0.25
+
+
+def async_enabled(config: dict[str, str] | None = None) -> bool:
+    """Whether the Monte Carlo UDFs use xlwings' threading async mode: True unless the
+    user's xlwings.conf sets NPL_ASYNC to false/0/no/off."""
+    if config is None:
+        try:
+            from xlwings.utils import read_user_config
+
+            config = read_user_config()
+        except Exception:  # no readable config: the default
+            config = {}
+    value = str(config.get(ASYNC_CONFIG_KEY.lower(), "true")).strip().lower()
+    return value not in ("false", "0", "no", "off")
+
+
+_ASYNC_STATE = threading.Lock()
+_MONTE_CARLO = threading.Lock()
+_LATEST: dict[tuple, tuple[int, str | None]] = {}
+_TOKENS = iter(range(1, 1 << 62))
+
+
+def _caller_key(caller) -> tuple | None:
+    """(book, sheet, address) of the calling range: an xlwings Range, or in async mode
+    xlwings' ComRange (marshalled to this worker thread by its ``impl``)."""
+    try:
+        if not hasattr(caller, "sheet") and hasattr(caller, "impl"):
+            caller = xw.Range(impl=caller.impl)
+        return (caller.sheet.book.name, caller.sheet.name, caller.address.replace("$", ""))
+    except Exception:
+        return None
+
+
+def evaluate_async(function: WorksheetFunction, caller, args) -> Any:
+    """Run in xlwings' worker thread: the latest-request-wins guard (module docstring),
+    then the ordinary evaluation under the Monte Carlo lock."""
+    key = _caller_key(caller)
+    if key is None or function.is_cached(args):
+        return _evaluate(function, caller, args)
+    mine = function.cache_key(args)
+    with _ASYNC_STATE:
+        token = next(_TOKENS)
+        _LATEST[key] = (token, mine)
+
+    def superseded() -> bool:
+        with _ASYNC_STATE:
+            _, latest = _LATEST.get(key, (token, mine))
+            return latest != mine
+
+    time.sleep(ASYNC_DEBOUNCE_SECONDS)
+    if superseded():
+        return to_excel(XlError("#N/A", "superseded by a newer calculation of this cell"))
+    with _MONTE_CARLO:
+        if superseded():
+            return to_excel(XlError("#N/A", "superseded by a newer calculation of this cell"))
+        return _evaluate(function, caller, args)
+
+
 def _evaluate(function: WorksheetFunction, caller, args) -> Any:
     result = function(*args)
     if caller is not None and _has_error(result):
@@ -102,9 +192,8 @@ def _first_error(rows) -> XlError:
 
 
 def _remember(caller, error: XlError) -> None:
-    try:  # a few COM calls, made only when a cell ends in an error
-        key = (caller.sheet.book.name, caller.sheet.name, caller.address.replace("$", ""))
-    except Exception:  # no address to file it under: the log still has it
+    key = _caller_key(caller)  # a few COM calls, made only when a cell ends in an error
+    if key is None:  # no address to file it under: the log still has it
         return
     ERROR_MESSAGES.pop(key, None)
     ERROR_MESSAGES[key] = (error.code, error.message, time.time())
@@ -126,8 +215,11 @@ def explain(book: str, sheet: str, cell: str) -> str | None:
     return None
 
 
-def build_udf(function: WorksheetFunction):
-    """Generate the xlwings UDF for one registry function, with a real signature."""
+def build_udf(function: WorksheetFunction, use_async: bool | None = None):
+    """Generate the xlwings UDF for one registry function, with a real signature; a
+    ``cached`` (Monte Carlo) function in xlwings' threading async mode unless
+    ``use_async`` is False (default: :func:`async_enabled`)."""
+    run_async = function.cached and (async_enabled() if use_async is None else use_async)
     names = [arg.name for arg in function.args]
     for name in names:  # VBA parameter names: letters, digits, underscore; not reserved
         if not name.isidentifier() or keyword.iskeyword(name):
@@ -137,7 +229,7 @@ def build_udf(function: WorksheetFunction):
     params = ", ".join(a.name if a.required else f"{a.name}=None" for a in function.args)
     source = (f"def {function.name}({params}, caller=None):\n"
               f"    return _evaluate(_function, caller, ({', '.join(names)},))\n")
-    namespace = {"_evaluate": _evaluate, "_function": function}
+    namespace = {"_evaluate": evaluate_async if run_async else _evaluate, "_function": function}
     exec(source, namespace)  # noqa: S102 - source built from validated identifiers only
     udf = namespace[function.name]
     udf.__doc__ = function.doc[:255]
@@ -147,6 +239,8 @@ def build_udf(function: WorksheetFunction):
         if arg.kind in _RANGE_KINDS:
             options["ndim"] = 2
         udf = xw.arg(arg.name, **options)(udf)
+    if run_async:
+        return xw.func(category=function.category, async_mode="threading")(udf)
     return xw.func(category=function.category)(udf)
 
 

@@ -21,7 +21,7 @@ class XlwingsBook:
     ``table.api``), as the add-in is Windows-only.
     """
 
-    _CHART_TYPES = {"column": "column_clustered", "line": "line"}
+    _CHART_TYPES = {"column": "column_clustered", "line": "line", "bar": "bar_clustered"}
 
     def __init__(self, book):
         self.book = book
@@ -88,6 +88,10 @@ class XlwingsBook:
             for (i, column), target in block.links.items():
                 cell = top.offset(1 + i, columns.index(column))
                 cell.add_hyperlink(f"#{target}", str(cell.value))
+            if block.color_scale and rows:
+                cols = [columns.index(str(c)) for c in block.color_scale]
+                heat = top.offset(1, min(cols)).resize(len(rows), max(cols) - min(cols) + 1)
+                heat.api.FormatConditions.AddColorScale(3)  # Windows COM: red-yellow-green
             if block.row_formats:
                 for i, code in enumerate(block.row_formats):
                     if code:

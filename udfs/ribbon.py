@@ -14,7 +14,8 @@ from __future__ import annotations
 #: taking a book, and a function of this module taking nothing.
 MACROS = ("validate_tape", "stratify_pool", "fit_recoveries", "run_simulation", "price_bid",
           "clear_results")
-MACROS += ("surveillance_report",)
+#: Structuring and analysis buttons (Size Tranches, Sensitivity), then Surveillance Report.
+MACROS += ("size_tranches", "sensitivity_analysis", "surveillance_report")
 
 
 def _run(name: str) -> None:

@@ -41,7 +41,7 @@ import numpy as np
 from npl_xl import rng
 from npl_xl.engine.quantile import table_lookup
 
-__all__ = ["factors", "collect"]
+__all__ = ["factors", "collect", "collect_scenarios"]
 
 #: Paths per parallel work item of the collection kernel (a multiple of 2).
 SUB_CHUNK = 512
@@ -218,4 +218,137 @@ def collect(seed_words, first_path: int, n_paths: int, n_total: int, antithetic:
              pool.mean, settings.cap_at_expected, pool.expected_months, pool.region_id,
              sys_z, time_mult, math.sqrt(1.0 - settings.rho), settings.timing_sd_months,
              settings.payment_months, settings.legal_final_months, NORMAL_TABLE, out)
+    return out
+
+
+# --- several scenarios on the same draws (common random numbers) ------------------------
+
+@nb.njit(cache=True, parallel=True)
+def _collect_scenarios(k0, k1, first_path, antithetic, coefs, coef_index, claim, mean, cap,
+                       months, region, sys_z, time_mult, s_idio, rate_scale, delay, timing_sd,
+                       payment_months, legal_final, normal_table, out):
+    """:func:`_collect` for S scenarios at once, from one set of draws.
+
+    Per scenario s: coefs[coef_index[s]] are the loans' quantile tables, sys_z[s] and
+    s_idio[s] the systematic term sqrt(rho_s) M and the idiosyncratic scale
+    sqrt(1 - rho_s), rate_scale[s] multiplies each recovery rate (capped at 1),
+    delay[s] months are added to each expected month, timing_sd[s] scales the timing
+    normal. The uniforms and normal quantiles are computed once per (loan, pair) and
+    shared; every scenario's rates, periods and bookings are computed exactly as
+    :func:`_collect` computes them (same operations in the same order), so a scenario
+    equal to the settings gives bit-identical collections.
+    """
+    n_scen, n, n_periods = out.shape
+    n_loans = claim.shape[0]
+    n_sub = (n + SUB_CHUNK - 1) // SUB_CHUNK
+    any_timing = False
+    for s in range(n_scen):
+        if timing_sd[s] > 0.0:
+            any_timing = True
+    for c in nb.prange(n_sub):
+        p0 = c * SUB_CHUNK
+        p1 = min(n, p0 + SUB_CHUNK)
+        for s in range(n_scen):
+            for p in range(p0, p1):
+                for k in range(n_periods):
+                    out[s, p, k] = 0.0
+        m = (p1 - p0) // 2 if antithetic else p1 - p0
+        first_counter = (first_path + p0) >> 1 if antithetic else first_path + p0
+        u0 = np.empty(m)
+        u1 = np.empty(m)
+        z0 = np.empty(m)
+        z1 = np.zeros(m)
+        eps = np.empty(m)
+        eta = np.zeros(m)
+        rate = np.empty(m)
+        rate2 = np.zeros(m)
+        period = np.empty(m, dtype=np.int64)
+        period2 = np.empty(m, dtype=np.int64)
+        for i in range(n_loans):
+            cl = claim[i]
+            if cl == 0.0:
+                continue
+            for j in range(m):
+                a, b = rng.uniform_pair(k0, k1, rng.STREAM_IDIOSYNCRATIC, first_counter + j, i)
+                u0[j] = a
+                u1[j] = b
+            _normals(u0, normal_table, 1.0, z0)
+            if any_timing:
+                _normals(u1, normal_table, 1.0, z1)
+            r = region[i]
+            mu = mean[i]
+            for s in range(n_scen):
+                table = coefs[coef_index[s], i]
+                em = months[i] + delay[s]
+                scale = s_idio[s]
+                for j in range(m):
+                    eps[j] = scale * z0[j]
+                if timing_sd[s] > 0.0:
+                    tsd = timing_sd[s]
+                    for j in range(m):
+                        eta[j] = tsd * z1[j]
+                else:
+                    for j in range(m):
+                        eta[j] = 0.0
+                for j in range(m):
+                    p = p0 + 2 * j if antithetic else p0 + j
+                    rate[j] = table_lookup(table, sys_z[s, p, r] + eps[j])
+                    period[j] = _period(em * time_mult[p, r] + eta[j], payment_months,
+                                        legal_final, n_periods)
+                    if antithetic:
+                        rate2[j] = table_lookup(table, sys_z[s, p + 1, r] - eps[j])
+                        period2[j] = _period(em * time_mult[p + 1, r] - eta[j],
+                                             payment_months, legal_final, n_periods)
+                if cap:
+                    for j in range(m):
+                        rate[j] = min(rate[j], mu)
+                        rate2[j] = min(rate2[j], mu)
+                if rate_scale[s] != 1.0:
+                    f = rate_scale[s]
+                    for j in range(m):
+                        rate[j] = min(rate[j] * f, 1.0)
+                        rate2[j] = min(rate2[j] * f, 1.0)
+                for j in range(m):
+                    p = p0 + 2 * j if antithetic else p0 + j
+                    if period[j] >= 0:
+                        out[s, p, period[j]] += cl * rate[j]
+                    if antithetic and period2[j] >= 0:
+                        out[s, p + 1, period2[j]] += cl * rate2[j]
+
+
+def collect_scenarios(seed_words, first_path: int, n_paths: int, n_total: int,
+                      antithetic: bool, coefs: np.ndarray, pool, settings, rho, coef_index,
+                      rate_scale, delay, timing_sd) -> np.ndarray:
+    """Collections of S scenarios on the same draws, paths first_path .. first_path +
+    n_paths - 1: array (S, n_paths, n_periods), currency.
+
+    coefs : (n_sets, n_loans, N_INTERVALS, 4) quantile tables (one set per recovery-sd
+        scenario); coef_index (S,) picks each scenario's set.
+    rho (S,) replaces settings.rho; rate_scale (S,) multiplies every recovery rate
+    (capped at 1, after cap_at_expected); delay (S,) months are added to every loan's
+    expected months; timing_sd (S,) replaces settings.timing_sd_months. Everything else
+    (timing stress, regions, payment dates) is the settings'. A scenario with rho =
+    settings.rho, the settings' tables, scale 1, delay 0 and timing_sd =
+    settings.timing_sd_months gives exactly :func:`collect`'s numbers.
+    """
+    if antithetic and (first_path % 2 or n_paths % 2):
+        raise ValueError("antithetic blocks must start on an even path and hold whole pairs")
+    rho = np.ascontiguousarray(rho, dtype=np.float64)
+    n_scen = rho.shape[0]
+    sys_z = np.empty((n_scen, n_paths, pool.n_regions))
+    time_mult = None
+    for s in range(n_scen):
+        sys_z[s], tm = factors(seed_words, first_path, n_paths, n_total, antithetic,
+                               float(rho[s]), settings.region_weight, settings.timing_stress,
+                               pool.n_regions)
+        time_mult = tm if time_mult is None else time_mult  # the same for every rho
+    out = np.empty((n_scen, n_paths, settings.n_periods))
+    s_idio = np.sqrt(1.0 - rho)
+    _collect_scenarios(seed_words[0], seed_words[1], first_path, antithetic, coefs,
+                       np.ascontiguousarray(coef_index, dtype=np.int64), pool.claim, pool.mean,
+                       settings.cap_at_expected, pool.expected_months, pool.region_id, sys_z,
+                       time_mult, s_idio, np.ascontiguousarray(rate_scale, dtype=np.float64),
+                       np.ascontiguousarray(delay, dtype=np.float64),
+                       np.ascontiguousarray(timing_sd, dtype=np.float64),
+                       settings.payment_months, settings.legal_final_months, NORMAL_TABLE, out)
     return out

@@ -39,7 +39,7 @@ from npl_xl.engine.pool import Pool, as_pool
 from npl_xl.engine.waterfall import waterfall_paths, yield_at_coupon_basis
 
 __all__ = ["NOT_RATED", "DealResult", "simulate_deal", "simulate_collections", "mc_mean", "pool_tables",
-           "n_paths_for", "BLOCK_PATHS"]
+           "n_paths_for", "BLOCK_PATHS", "tranche_table"]
 
 #: The rating of a subordinated tranche: not rated (Chinese agencies do not rate them).
 NOT_RATED = "NR"
@@ -221,6 +221,42 @@ def _wal_stderr(wal_paths: np.ndarray, valid: np.ndarray, antithetic: bool) -> f
     return float(wal_paths[valid].std(ddof=1) / np.sqrt(valid.sum()))
 
 
+def tranche_table(metrics: dict[str, np.ndarray], tranches, settings: DealSettings) -> pd.DataFrame:
+    """The tranche table of :class:`DealResult` from the waterfall's per-path figures.
+
+    metrics : what :func:`npl_xl.engine.waterfall.waterfall_paths` returns (arrays
+        (n_paths, n_tranches): loss, wal, irr, default, pv, ...); tranches : parsed Tranches;
+        settings : the DealSettings of the run (variance_reduction, legal_final_months).
+    One row per tranche: name, kind, balance, coupon, EL, PD, WAL (years), mean_irr,
+    rating, el_stderr, pd_stderr, wal_stderr, irr_stderr, expected_pv,
+    yield_at_coupon_basis, yield_stderr (see DealResult).
+    The analyses (sizing, sensitivity) reduce their scenarios' paths with this function,
+    so that their figures are NPL_TRANCHE_EL's to the last bit.
+    """
+    antithetic = settings.variance_reduction
+    yields = yield_at_coupon_basis(metrics["irr"], settings.payment_months)
+    rows = []
+    for j, t in enumerate(tranches):
+        el, el_se = mc_mean(metrics["loss"][:, j], antithetic)
+        pd_, pd_se = mc_mean(metrics["default"][:, j], antithetic)
+        irr, irr_se = mc_mean(metrics["irr"][:, j], antithetic)
+        pv, _ = mc_mean(metrics["pv"][:, j], antithetic)
+        wal_paths = metrics["wal"][:, j]
+        valid = ~np.isnan(wal_paths)
+        wal = float(wal_paths[valid].mean()) if valid.any() else settings.legal_final_months / 12.0
+        wal_se = _wal_stderr(wal_paths, valid, antithetic)
+        yld, yld_se = mc_mean(yields[:, j], antithetic)
+        rating = rating_from_el(min(1.0, float(el)), wal) if t.rated else NOT_RATED
+        rows.append({"name": t.name, "kind": t.kind_name, "balance": t.balance,
+                     "coupon": t.coupon, "EL": float(el), "PD": float(pd_), "WAL": wal,
+                     "mean_irr": float(irr), "rating": rating,
+                     "el_stderr": float(el_se), "pd_stderr": float(pd_se),
+                     "wal_stderr": wal_se, "irr_stderr": float(irr_se),
+                     "expected_pv": float(pv), "yield_at_coupon_basis": float(yld),
+                     "yield_stderr": float(yld_se)})
+    return pd.DataFrame(rows)
+
+
 def simulate_deal(pool, tranches, settings=None, n_sims: int | None = None,
                   seed: int | None = None,
                   progress: Callable[[int, int], None] | None = None) -> DealResult:
@@ -267,27 +303,7 @@ def simulate_deal(pool, tranches, settings=None, n_sims: int | None = None,
     mean_k, se_k = mc_mean(coll, antithetic)
     # the issuance forecast (CCR trigger, reserve target): the expected collection curve
     metrics = waterfall_paths(coll, tranches, settings, forecast=mean_k)
-    yields = yield_at_coupon_basis(metrics["irr"], settings.payment_months)
-    rows = []
-    for j, t in enumerate(tranches):
-        el, el_se = mc_mean(metrics["loss"][:, j], antithetic)
-        pd_, pd_se = mc_mean(metrics["default"][:, j], antithetic)
-        irr, irr_se = mc_mean(metrics["irr"][:, j], antithetic)
-        pv, _ = mc_mean(metrics["pv"][:, j], antithetic)
-        wal_paths = metrics["wal"][:, j]
-        valid = ~np.isnan(wal_paths)
-        wal = float(wal_paths[valid].mean()) if valid.any() else settings.legal_final_months / 12.0
-        wal_se = _wal_stderr(wal_paths, valid, antithetic)
-        yld, yld_se = mc_mean(yields[:, j], antithetic)
-        rating = rating_from_el(min(1.0, float(el)), wal) if t.rated else NOT_RATED
-        rows.append({"name": t.name, "kind": t.kind_name, "balance": t.balance,
-                     "coupon": t.coupon, "EL": float(el), "PD": float(pd_), "WAL": wal,
-                     "mean_irr": float(irr), "rating": rating,
-                     "el_stderr": float(el_se), "pd_stderr": float(pd_se),
-                     "wal_stderr": wal_se, "irr_stderr": float(irr_se),
-                     "expected_pv": float(pv), "yield_at_coupon_basis": float(yld),
-                     "yield_stderr": float(yld_se)})
-    table = pd.DataFrame(rows)
+    table = tranche_table(metrics, tranches, settings)
     dates = settings.period_dates
     liq_loss, liq_loss_se = mc_mean(metrics["liquidity_loss"], antithetic)
     total_claim = pool.total_claim

@@ -450,6 +450,13 @@ SETTINGS: tuple[_Key, ...] = (
     _Key("closing_date", "date", None, aliases=("信托生效日", "起算日", "成立日"),
          doc="the deal's closing date (Excel date or ISO text), to turn Collections dates "
              "into months after closing"),
+    _Key("target_stderr", "float", None, 0.0, 1.0, low_open=True,
+         aliases=("目标标准误", "目标标准误差"),
+         doc="blank = off; else NPL_TRANCHE_EL, NPL_TRANCHE_SIZE, NPL_SENSITIVITY and Run "
+             "Simulation use as many paths as it takes for the first senior tranche's "
+             "el_stderr (decimal of par) to be at or below it, from n_sims up to max_sims"),
+    _Key("max_sims", "int", 1_000_000, 4, 2_000_000, aliases=("最大模拟次数",),
+         doc="most paths the target_stderr rule may use"),
 )
 _KEY_LOOKUP = {}
 for _k in SETTINGS:

@@ -137,6 +137,15 @@ class WorksheetFunction:
     def clear_cache(self) -> None:
         self._cache.clear()
 
+    def cache_key(self, raw_args) -> str | None:
+        """The key identical Excel-shaped arguments share in the result cache."""
+        return _cache_key(self.name, raw_args)
+
+    def is_cached(self, raw_args) -> bool:
+        """Whether these arguments' result is in the cache (a ``cached`` function only)."""
+        key = self.cache_key(raw_args) if self.cached else None
+        return key is not None and key in self._cache
+
 
 #: Every worksheet function, by upper-case name, in declaration order.
 REGISTRY: dict[str, WorksheetFunction] = {}

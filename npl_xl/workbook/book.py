@@ -46,6 +46,8 @@ __all__ = ["RangeValues", "Book", "FileBook", "write_sheet_xlsxwriter", "write_f
 
 #: Fill of a marked (bad) input cell: Excel's "light red" conditional-format fill.
 BAD_CELL_RGB = "FFFFC7CE"
+#: Colours of a heat map's low, middle and high values (Excel's red-yellow-green scale).
+HEAT_LOW, HEAT_MID, HEAT_HIGH = "#F8696B", "#FFEB84", "#63BE7B"
 
 
 @dataclass
@@ -310,6 +312,11 @@ def write_sheet_xlsxwriter(workbook, spec: SheetSpec):
                     sheet.write(header_row + 1 + i, col0 + j, value, cell_fmt)
                 if isinstance(value, str):
                     widths[col0 + j] = max(widths[col0 + j], min(40, len(value) + 2))
+        if block.color_scale and len(data):
+            cols = [col0 + columns.index(str(c)) for c in block.color_scale]
+            sheet.conditional_format(header_row + 1, min(cols), header_row + len(data), max(cols),
+                                     {"type": "3_color_scale", "min_color": HEAT_LOW,
+                                      "mid_color": HEAT_MID, "max_color": HEAT_HIGH})
     for col, width in widths.items():
         sheet.set_column(col, col, width)
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 __all__ = ["Series", "ChartSpec", "add_native_chart", "render_png"]
 
 #: Excel chart type for each spec kind (xlsxwriter names).
-_NATIVE_TYPES = {"column": {"type": "column"}, "line": {"type": "line"}}
+_NATIVE_TYPES = {"column": {"type": "column"}, "line": {"type": "line"},
+                 "bar": {"type": "bar"}}  # bar: horizontal bars (tornado charts)
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ class Series:
 class ChartSpec:
     """A chart of one or more series against the categories of a block column.
 
-    kind : "column" (clustered bars, histograms) or "line".
+    kind : "column" (clustered bars, histograms), "line", or "bar" (horizontal bars drawn
+        over each other on one line per category: a tornado of low and high changes).
     anchor : top-left cell of the chart on the sheet (e.g. "J2").
     size : (width, height) in pixels.
     percent_axis : format the value axis as percentages (else ``value_format`` if given).
@@ -80,6 +82,8 @@ def add_native_chart(workbook, worksheet, spec: ChartSpec, locate) -> None:
         }
         if spec.kind == "line":
             options["marker"] = {"type": "none"}
+        if spec.kind == "bar":
+            options["overlap"] = 100
         if series.errors:
             e_first, e_col, e_last = locate(series.block, series.errors)
             ref = f"='{sheet}'!{_a1(e_first, e_col, True)}:{_a1(e_last, e_col, True)}"
@@ -88,6 +92,8 @@ def add_native_chart(workbook, worksheet, spec: ChartSpec, locate) -> None:
     chart.set_title({"name": spec.title, "name_font": {"size": 12}})
     chart.set_x_axis({"name": spec.x_title, "num_font": {"rotation": -45} if spec.kind == "column" else {}})
     y_axis = {"name": spec.y_title, "major_gridlines": {"visible": True}}
+    if spec.kind == "bar":  # categories down the left (first on top), labels clear of bars
+        chart.set_x_axis({"name": spec.x_title, "label_position": "low", "reverse": True})
     if spec.percent_axis:
         y_axis["num_format"] = "0%"
     elif spec.value_format:
@@ -159,19 +165,34 @@ def _draw(specs, frames, path, title, label) -> None:
     fig, axes = plt.subplots(len(specs), 1, figsize=(9, 3.4 * len(specs)), squeeze=False)
     for ax, spec in zip(axes[:, 0], specs):
         frame = frames[spec.block]
-        labels = [f"{v:g}" if isinstance(v, float) else str(v) for v in frame[spec.categories]]
+        labels = [(f"{v:,.0f}" if abs(v) >= 1e5 else f"{v:g}") if isinstance(v, float) else str(v)
+                  for v in frame[spec.categories]]
         x = np.arange(len(labels))
         width = 0.8 / max(1, len(spec.series))
         for k, series in enumerate(spec.series):
             y = frames[series.block][series.values].to_numpy(dtype=float)
             err = (frames[series.block][series.errors].to_numpy(dtype=float)
                    if series.errors else None)
-            if spec.kind == "column":
+            if spec.kind == "bar":
+                ax.barh(x, y, 0.6, label=label(series.name))
+            elif spec.kind == "column":
                 ax.bar(x + (k - (len(spec.series) - 1) / 2) * width, y, width, yerr=err,
                        label=label(series.name), capsize=2)
             else:
                 ax.errorbar(x, y, yerr=err, label=label(series.name), capsize=2)
         step = max(1, len(labels) // 20)
+        if spec.kind == "bar":
+            ax.set_yticks(x, labels, fontsize=8)
+            ax.invert_yaxis()  # the first category (the largest swing) on top, as in Excel
+            ax.axvline(0.0, color="black", linewidth=0.8)
+            ax.set_title(label(spec.title), fontsize=11)
+            ax.set_xlabel(spec.y_title)
+            if spec.percent_axis:
+                ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+            ax.grid(axis="x", alpha=0.3)
+            if len(spec.series) > 1:
+                ax.legend(fontsize=8)
+            continue
         ax.set_xticks(x[::step], labels[::step], rotation=45 if spec.kind == "column" else 0,
                       ha="right" if spec.kind == "column" else "center", fontsize=8)
         ax.set_title(label(spec.title), fontsize=11)

@@ -62,6 +62,8 @@ class Block:
     row_formats: list | None = None
     table: bool = True
     links: dict = field(default_factory=dict)  #: (row, column) -> internal link target "Tape!C5"
+    #: columns shaded together by one red-yellow-green colour scale (a heat map: low red)
+    color_scale: tuple = ()
 
     def format_of(self, column: str) -> str | None:
         return self.formats.get(column, COLUMN_FORMATS.get(str(column)))

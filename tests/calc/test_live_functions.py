@@ -186,6 +186,11 @@ OTHERS = [
     # the report's settings
     ("B40", 5, 7, "=NPL_ACTUAL_VS_EXPECTED(LoanTape,CollectionsTable,Comps!G1:H3)"),
     ("J40", 1200, 5, "=NPL_REPROJECT(LoanTape,CollectionsTable,Comps!G1:H3)"),
+    # structuring and analysis, few paths
+    ("B50", 2, 5, '=NPL_TRANCHE_SIZE(LoanTape,TrancheTable,"A2",,DealSettings,200,3)'),
+    ("B53", 1, 3, "=NPL_BREAKEVEN(LoanTape,TrancheTable,,DealSettings)"),
+    ("B55", 3, 3, '=NPL_SENSITIVITY(LoanTape,TrancheTable,"recovery",Comps!I1:I2,"EL",,DealSettings,200,3)'),
+    ("B60", 3, 8, "=NPL_PRICE_TABLE(LoanTape,Comps!J1:J2,DealSettings,200,3)"),
 ]
 
 
@@ -205,6 +210,9 @@ def others(tmp_path_factory):
     for r, (key, value) in enumerate([("as_of_months", 24), ("n_sims", 200), ("seed", 3)], 1):
         comps.cell(r, 7, key)
         comps.cell(r, 8, value)
+    for r, (shock, price) in enumerate([(0.9, 2.5e9), (1.1, 3.5e9)], 1):
+        comps.cell(r, 9, shock)
+        comps.cell(r, 10, price)
     sheet = book.create_sheet("Others")
     for where, rows, cols, formula in OTHERS:
         if rows * cols > 1:

@@ -80,7 +80,8 @@ def test_unknown_kind_and_several_problems_at_once():
 
 
 def test_tranche_el_through_the_registry_and_cached(monkeypatch):
-    from npl_xl.sheet.functions import structures
+    # NPL_TRANCHE_EL simulates through the target_stderr rule (analysis.convergence)
+    from npl_xl.analysis import convergence as structures
 
     calls = []
     real = structures.simulate_deal

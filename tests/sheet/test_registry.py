@@ -36,6 +36,12 @@ CONTRACT = {
     "NPL_BID_PRICE": ["tape", "target_irr", "confidence", "settings", "n_sims", "seed"],
     "NPL_RIGHTS_SPLIT": ["collections", "mode", "investor_cost", "amc_cost", "investor_rate",
                          "amc_rate", "share"],
+    "NPL_TRANCHE_SIZE": ["tape", "tranches", "target_rating", "tranche", "settings", "n_sims",
+                         "seed", "assumptions"],
+    "NPL_BREAKEVEN": ["tape", "tranches", "tranche", "settings", "assumptions"],
+    "NPL_SENSITIVITY": ["tape", "tranches", "variable", "shocks", "figure", "tranche", "settings",
+                        "n_sims", "seed", "assumptions"],
+    "NPL_PRICE_TABLE": ["tape", "prices", "settings", "n_sims", "seed", "assumptions"],
 }
 # Arguments the contract shows in brackets: optional.
 REQUIRED_ARGS = {
@@ -44,6 +50,7 @@ REQUIRED_ARGS = {
     "NPL_JUDICIAL_MONTHS": 1, "NPL_JUDICIAL_SCHEDULE": 1, "NPL_LOAN_RECOVERY": 1,
     "NPL_STRAT": 2, "NPL_WATERFALL": 2, "NPL_TRANCHE_EL": 2, "NPL_RATING": 2,
     "NPL_BID_PRICE": 2, "NPL_RIGHTS_SPLIT": 4,
+    "NPL_TRANCHE_SIZE": 3, "NPL_BREAKEVEN": 2, "NPL_SENSITIVITY": 4, "NPL_PRICE_TABLE": 2,
 }
 
 

@@ -41,8 +41,8 @@ def test_npl_strat_with_collateral_and_guarantees_ranges():
 def test_npl_tranche_el_differs_with_collateral_and_is_reproducible():
     tranches = [["name", "kind", "balance", "coupon"], ["S", "senior", 5e6, 0.03], ["J", "sub", 1e6, 0.0]]
     plain = REGISTRY["NPL_TRANCHE_EL"](TAPE, tranches, None, 400, 1)
-    shared = REGISTRY["NPL_TRANCHE_EL"](TAPE, tranches, None, 400, 1, None, False, COLLATERAL, GUARANTEES)
-    again = REGISTRY["NPL_TRANCHE_EL"](TAPE, tranches, None, 400, 1, None, False, COLLATERAL, GUARANTEES)
+    shared = REGISTRY["NPL_TRANCHE_EL"](TAPE, tranches, None, 400, 1, None, False, None, COLLATERAL, GUARANTEES)
+    again = REGISTRY["NPL_TRANCHE_EL"](TAPE, tranches, None, 400, 1, None, False, None, COLLATERAL, GUARANTEES)
     assert shared == again
     assert shared[1][1] < plain[1][1]  # the senior's EL falls once the property is counted
     bad = REGISTRY["NPL_TRANCHE_EL"](TAPE, tranches, None, 400, 1, None, False,

@@ -37,8 +37,9 @@ def test_ribbon_xml_is_well_formed_office_2010_customui():
     ids = [b.get("id") for b in buttons]
     assert len(ids) == len(set(ids)) == len(ribbon.MACROS) + len(ribbon.EXCEL_ONLY)
     labels = {b.get("label") for b in buttons}
-    assert labels >= {"Run Simulation", "Fit Recoveries", "Validate Tape", "Stratify Pool",
-                      "Price Bid", "Clear Results", "Explain Error", "Surveillance Report"}
+    assert labels == {"Run Simulation", "Fit Recoveries", "Validate Tape", "Stratify Pool",
+                      "Price Bid", "Clear Results", "Explain Error", "Size Tranches",
+                      "Sensitivity", "Surveillance Report"}
 
 
 def test_every_onaction_has_its_vba_sub_with_the_callback_signature():

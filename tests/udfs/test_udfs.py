@@ -196,3 +196,85 @@ def test_every_udf_answers_blank_and_text_cells_with_an_error_variant(win):
             cells = [c for row in result for c in row] if isinstance(result, list) else [result]
             assert all(isinstance(c, VARIANT) and c.varianttype == VT_ERROR for c in cells), \
                 (name, value, result)
+
+
+# --- the threading async mode of the Monte Carlo functions --------------------------------
+
+MONTE_CARLO = {"NPL_TRANCHE_EL", "NPL_BID_PRICE", "NPL_TRANCHE_SIZE", "NPL_SENSITIVITY",
+               "NPL_PRICE_TABLE"}
+
+
+def test_monte_carlo_udfs_are_declared_async(win):
+    _, layer = win
+    assert MONTE_CARLO <= {n for n, f in REGISTRY.items() if f.cached}
+    for name, function in REGISTRY.items():
+        info = getattr(layer, name).__xlfunc__
+        assert info["async_mode"] == ("threading" if function.cached else None), name
+        assert info["volatile"] is False  # a volatile async UDF would recalculate for ever
+
+
+def test_the_config_switch_turns_async_off(monkeypatch, tmp_path):
+    import xlwings
+
+    import npl_xl_udfs
+
+    conf = tmp_path / "xlwings.conf"
+    conf.write_text('"UDF_MODULES","npl_xl_udfs"\n"NPL_ASYNC","False"\n')
+    monkeypatch.setattr(xlwings, "USER_CONFIG_FILE", str(conf))
+    assert npl_xl_udfs.async_enabled() is False
+    with windows_xlwings(monkeypatch) as (_, layer):
+        assert all(getattr(layer, n).__xlfunc__["async_mode"] is None for n in REGISTRY)
+    assert npl_xl_udfs.async_enabled({"npl_async": "true"}) is True
+    assert npl_xl_udfs.async_enabled({}) is True
+
+
+def test_generated_vba_of_async_functions_hands_over_the_caller(win):
+    # xlwings decides sync or async in Python (call_udf); the VBA must pass
+    # Application.Caller (without it xlwings' async path returns 0 and never writes back)
+    # and must not mark the function volatile
+    vba = generated_vba(*win)
+    for name in MONTE_CARLO:
+        body = vba[vba.index(f"Function {name}("):]
+        body = body[:body.index("End Function")]
+        assert "Application.Caller)" in body and "Application.Volatile" not in body
+
+
+def test_latest_request_per_cell_wins(monkeypatch):
+    """Two requests for one cell with different arguments (Excel recalculating a lookup
+    the cell depends on, xlwings #2218): only the latest is simulated; the same arguments
+    twice simulate once."""
+    import threading
+    import types
+
+    import npl_xl_udfs
+    from npl_xl.errors import XlError
+    from npl_xl.sheet.registry import Arg, WorksheetFunction
+
+    calls = []
+
+    def slow(x):
+        calls.append(x)
+        return x * 2.0
+
+    function = WorksheetFunction("NPL_TEST_SLOW", slow, (Arg("x", "number"),), "test",
+                                 cached=True)
+    caller = types.SimpleNamespace(address="$B$2", sheet=types.SimpleNamespace(
+        name="Calc", book=types.SimpleNamespace(name="deal.xlsx")))
+    monkeypatch.setattr(npl_xl_udfs, "ASYNC_DEBOUNCE_SECONDS", 0.3)
+    results = {}
+
+    def request(x):
+        results[x] = npl_xl_udfs.evaluate_async(function, caller, (x,))
+
+    first = threading.Thread(target=request, args=(1.0,))
+    first.start()
+    import time
+    time.sleep(0.05)
+    second = threading.Thread(target=request, args=(2.0,))
+    second.start()
+    first.join()
+    second.join()
+    assert calls == [2.0] and results[2.0] == 4.0
+    assert isinstance(results[1.0], XlError) and "superseded" in results[1.0].message
+    # the same arguments again: answered from the cache, no second simulation
+    assert npl_xl_udfs.evaluate_async(function, caller, (2.0,)) == 4.0 and calls == [2.0]

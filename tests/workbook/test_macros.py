@@ -19,7 +19,8 @@ from npl_xl.errors import NplError, TableError
 from npl_xl.workbook.graft import Package
 
 RIBBON_MACROS = ("validate_tape", "stratify_pool", "fit_recoveries", "run_simulation",
-                 "price_bid", "clear_results")
+                 "price_bid", "clear_results", "size_tranches", "sensitivity_analysis")
+SIMULATING = ("run_simulation", "price_bid", "size_tranches", "sensitivity_analysis")
 
 
 def test_every_ribbon_target_exists_with_a_book_argument():
@@ -39,7 +40,7 @@ def test_xlwings_book_imports():
     assert callable(XlwingsBook.write_sheet)
 
 
-@pytest.mark.parametrize("name", [m for m in RIBBON_MACROS if m not in ("run_simulation", "price_bid")])
+@pytest.mark.parametrize("name", [m for m in RIBBON_MACROS if m not in SIMULATING])
 def test_macro_runs_headless_on_the_template(name, tmp_path):
     book = FileBook(TEMPLATE)
     getattr(macros, name)(book)

@@ -40,6 +40,14 @@ Public Sub OnExplainError(control As IRibbonControl)
     RunNplMacro "explain_error"
 End Sub
 
+Public Sub OnSizeTranches(control As IRibbonControl)
+    RunNplMacro "size_tranches"
+End Sub
+
+Public Sub OnSensitivity(control As IRibbonControl)
+    RunNplMacro "sensitivity_analysis"
+End Sub
+
 Private Sub RunNplMacro(macroName As String)
     If ActiveWorkbook Is Nothing Then
         MsgBox "Open a deal workbook (Tape, Tranches, Settings) first.", vbExclamation, "npl-xl"

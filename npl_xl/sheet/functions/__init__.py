@@ -10,7 +10,7 @@ the headless engine and the docs pick it up from the registry.
 import importlib
 
 #: Modules that declare worksheet functions, in the order the function wizard lists them.
-MODULES = ["recovery", "collateral", "timeline", "loans", "structures", "surveillance"]
+MODULES = ["recovery", "collateral", "timeline", "loans", "structures", "analysis", "surveillance"]
 
 for _name in MODULES:
     importlib.import_module(f"{__name__}.{_name}")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from npl_xl.analysis import pricing, rights, surveillance
 from npl_xl.analysis.cashflows import waterfall_table
 from npl_xl.inputs.deal import parse_settings
+from npl_xl.analysis.convergence import simulate_to_target
 from npl_xl.engine.pool import pool_from_tape
-from npl_xl.engine.simulate import simulate_deal
 from npl_xl.model.rating import rating_from_el
 from npl_xl.sheet.registry import Arg, worksheet_function
 from npl_xl.sheet.functions.surveillance import COLLECTIONS_ARG
@@ -48,7 +48,7 @@ def tranche_el(tape, tranches, settings, n_sims, seed, assumptions, stderr, coll
     """Monte Carlo tranche figures over the loan tape and the waterfall: EL, PD, WAL (years), mean IRR (effective annual), rating (NR: subordinated tranches are not rated), EL standard error; with collections and as_of_months, from the report date on."""
     if collections is None and parse_settings(settings).as_of_months == 0:
         pool = pool_from_tape(tape, assumptions, collateral, guarantees, settings)
-        result = simulate_deal(pool, tranches, settings, n_sims=n_sims, seed=seed)
+        result, _ = simulate_to_target(pool, tranches, settings, n_sims, seed)
         return result.contract_table(with_stderr=stderr)
     valued = valued_tape(tape, assumptions, collateral, guarantees, settings)
     deal = surveillance.remaining_deal(valued, tranches, settings, collections)
