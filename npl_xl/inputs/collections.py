@@ -29,7 +29,7 @@ import pandas as pd
 
 from npl_xl.errors import InputTypeError, TableError
 from npl_xl.inputs.codes import normalise
-from npl_xl.sheet.convert import is_blank, to_bool
+from npl_xl.inputs.cells import is_blank, to_bool
 from npl_xl.workbook.a1 import parse_sheet_address, sheet_address
 
 __all__ = ["COLLECTION_COLUMNS", "read_collections", "excel_serial", "months_between",
