@@ -102,10 +102,12 @@ def read_deal(book):
 
 # --- the macros ------------------------------------------------------------------------
 
-def run_simulation(book, progress=None, *, n_sims: int | None = None, seed: int | None = None):
+def run_simulation(book, progress=None, *, n_sims: int | None = None, seed: int | None = None,
+                   scheduler: str | None = None):
     """Ribbon: Run Simulation. Simulate the deal and write the Results sheet.
 
-    n_sims and seed override the Settings table (the command line's --n-sims, --seed).
+    n_sims and seed override the Settings table (the command line's --n-sims, --seed);
+    scheduler overrides its scheduler key (--scheduler: where the paths are simulated).
     ``progress(done, total)`` is called as paths complete (default: the book's progress).
     Returns (DealResult, SheetSpec).
     """
@@ -116,7 +118,7 @@ def run_simulation(book, progress=None, *, n_sims: int | None = None, seed: int 
     report = progress or book.progress
     book.set_status(f"npl-xl: simulating {len(pool):,} loans…")
     result = simulate_deal(pool, tranches, settings, n_sims=n_sims, seed=seed,
-                           progress=lambda *a: report(*_done_total(a)))
+                           progress=lambda *a: report(*_done_total(a)), scheduler=scheduler)
     spec = results_sheet(result, _run_info(book, pool, result))
     book.write_sheet(spec)
     book.set_status(None)
