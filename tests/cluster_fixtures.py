@@ -69,13 +69,15 @@ class Processes:
         proc.wait(timeout=30)
 
     def end_all(self) -> None:
-        for proc in self.started:
+        """SIGTERM each process group, newest first (clients, then workers, then the
+        scheduler); SIGKILL what has not ended within 5 seconds."""
+        for proc in reversed(self.started):
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.started:
+        for proc in reversed(self.started):
             try:
-                proc.wait(timeout=15)
+                proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.kill(proc)
             for stream in (proc.stdout, proc.stderr):
