@@ -31,7 +31,8 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def local_cluster(n_workers: int):
-    """Yield the tcp:// address of a LocalCluster of ``n_workers`` processes on 127.0.0.1."""
+    """Yield a LocalCluster of ``n_workers`` processes on 127.0.0.1 (its tcp:// address is
+    ``.scheduler_address``; ``.scale(n)`` retires workers)."""
     import distributed
 
     from npl_xl.engine import cluster as npl_cluster
@@ -41,7 +42,7 @@ def local_cluster(n_workers: int):
         dashboard_address=None, worker_dashboard_address=None, silence_logs=logging.ERROR,
         env={"NUMBA_NUM_THREADS": "1"})
     try:
-        yield local.scheduler_address
+        yield local
     finally:
         try:
             npl_cluster.close_clients()

@@ -255,7 +255,9 @@ def write_settings(wb, fmt, overrides: dict) -> None:
         if isinstance(value, bool):
             ws.write_boolean(2 + i, 1, value)
             _validation(ws, 2 + i, 1, 2 + i, "BoolList", "TRUE or FALSE", key)
-        elif isinstance(value, str):  # a choice key: its value is one of the listed words
+        elif value is None or value == "":  # blank = the key's default (scheduler, block_paths)
+            ws.write_blank(2 + i, 1, None, fmt.num(code))
+        elif isinstance(value, str):
             ws.write_string(2 + i, 1, value)
         else:
             ws.write_number(2 + i, 1, value, fmt.num(code))

@@ -426,7 +426,7 @@ SETTINGS: tuple[_Key, ...] = (
          doc="NPL_BID_PRICE and Price Bid: TRUE applies the rating stresses cap_at_expected "
              "and timing_stress to the buyer's collections; FALSE (default) prices the "
              "unstressed base case"),
-    _Key("scheduler", "text", "", aliases=("调度器", "集群"),
+    _Key("scheduler", "text", None, aliases=("调度器", "集群"),
          doc="where the paths are simulated: blank = in this process; local or local:N = a "
              "Dask LocalCluster of N worker processes on this machine (local = one per "
              "core); tcp://HOST:PORT = an existing Dask cluster (pip install npl-xl[cluster]; "

@@ -14,6 +14,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import openpyxl
@@ -39,10 +40,27 @@ SEED = 11
 BLOCK_SIZES = (128, 1000)
 
 
-@pytest.fixture(scope="module", params=[1, 2], ids=["1-worker", "2-workers"])
-def cluster(request):
-    with local_cluster(request.param) as address:
-        yield address, request.param
+@pytest.fixture(scope="module")
+def shared_cluster():
+    """One LocalCluster for the module (starting worker processes is the slow part)."""
+    with local_cluster(2) as local:
+        yield local
+
+
+@pytest.fixture(scope="module", params=[2, 1], ids=["2-workers", "1-worker"])
+def cluster(request, shared_cluster):
+    """(address, worker count): two worker processes, then one (the other retired)."""
+    n_workers = request.param
+    address = shared_cluster.scheduler_address
+    with distributed.Client(address, timeout=30) as client:
+        if len(client.nthreads()) != n_workers:
+            npl_cluster.close_clients()
+            shared_cluster.scale(n_workers)
+            deadline = time.monotonic() + 60
+            while len(client.nthreads()) != n_workers and time.monotonic() < deadline:
+                time.sleep(0.1)
+        assert len(client.nthreads()) == n_workers
+    yield address, n_workers
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +83,16 @@ def in_process(sample_tables, sample_deal):
                        N_SIMS, SEED, None, True)
     pool, tranches, settings = sample_deal
     return table, simulate_deal(pool, tranches, settings, n_sims=N_SIMS, seed=SEED)
+
+
+def _with_keys(rows, **values):
+    """The Settings rows with these keys' values set (the sample lists every key)."""
+    rows = [list(r) for r in rows]
+    for row in rows:
+        if row[0] in values:
+            row[1] = values.pop(row[0])
+    assert not values, f"keys not in the table: {values}"
+    return rows
 
 
 def _same_cells(a, b) -> bool:
@@ -94,7 +122,8 @@ def test_tranche_el_on_a_cluster_is_the_in_process_table(cluster, block_paths, s
                                                           in_process):
     address, n_workers = cluster
     tranche_el = load_all()["NPL_TRANCHE_EL"]
-    settings = sample_tables["Settings"] + [["scheduler", address], ["block_paths", block_paths]]
+    tranche_el.clear_cache()  # the same cell on another worker count must compute again
+    settings = _with_keys(sample_tables["Settings"], scheduler=address, block_paths=block_paths)
     table, workers = _tasks_by_worker(address, lambda: tranche_el(
         sample_tables["Tape"], sample_tables["Tranches"], settings, N_SIMS, SEED, None, True))
     assert not isinstance(table, XlError), table
@@ -137,13 +166,16 @@ def _results_values(path) -> dict[str, list[list]]:
 
 @pytest.fixture(scope="module")
 def sample_with_block_setting(tmp_path_factory):
-    """The sample deal with its Settings row "seed" turned into block_paths 256 (the seed
-    comes from --seed instead), so the workbook itself asks for 5 blocks."""
+    """The sample deal asking for blocks of 256 paths (5 blocks) in its Settings table: the
+    rows of seed and block_paths (blank, so absent from the sheet XML) swap keys, and seed
+    0 becomes block_paths 256 (the seed comes from --seed)."""
     folder = tmp_path_factory.mktemp("blocks")
     sheet = openpyxl.load_workbook(SAMPLE)["Settings"]
-    row = next(c.row for c in sheet["A"] if c.value == "seed")
+    seed_row = next(c.row for c in sheet["A"] if c.value == "seed")
+    blocks_row = next(c.row for c in sheet["A"] if c.value == "block_paths")
     return with_cells(SAMPLE, folder / "sample_blocks.xlsx",
-                      {f"Settings!A{row}": "block_paths", f"Settings!B{row}": 256})
+                      {f"Settings!A{seed_row}": "block_paths", f"Settings!B{seed_row}": 256,
+                       f"Settings!A{blocks_row}": "seed"})
 
 
 @pytest.fixture(scope="module")
@@ -257,7 +289,8 @@ def test_without_the_extra_a_scheduler_names_the_install(tmp_path):
         book = FileBook({str(SAMPLE)!r})
         tables = [book.read_table(n).rows for n in ("Tape", "Tranches", "Settings")]
         cell = load_all()["NPL_TRANCHE_EL"](tables[0], tables[1],
-                                            tables[2] + [["scheduler", "local:2"]], 8, 0)
+                                            [r if r[0] != "scheduler" else ["scheduler", "local:2"]
+                                             for r in tables[2]], 8, 0)
         print("CELL", cell.code, cell.message)
         code = main_cli(["run", {str(SAMPLE)!r}, "-o", {str(tmp_path / 'x.xlsx')!r},
                          "--quiet", "--scheduler", "local:2"])
