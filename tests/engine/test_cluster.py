@@ -154,6 +154,33 @@ def test_every_path_on_a_cluster_equals_the_in_process_path(cluster, block_paths
                                                             expected.pool_pv_stderr)
 
 
+def test_scenario_waterfalls_through_run_blocks_on_a_cluster(cluster, sample_deal):
+    """The analyses' interface: one run_blocks call, collections per block then the
+    waterfall of every scenario per path, on the workers; equal to the in-process call and
+    to one simulate_deal per scenario (common random numbers)."""
+    from npl_xl.engine.simulate import ScenarioWaterfalls, run_blocks
+    from npl_xl.inputs.deal import parse_tranches
+
+    address, _ = cluster
+    pool, tranches, settings = sample_deal
+    settings = settings.with_overrides(n_sims=400, seed=SEED, block_paths=100)
+    thinner = parse_tranches([["name", "kind", "balance", "coupon"]]
+                             + [[t.name, t.kind_name, t.balance * (0.8 if t.kind == 0 else 1.0),
+                                 t.coupon] for t in tranches])
+    fees = settings.with_overrides(servicer_fee_rate=0.02)
+    scenarios = ScenarioWaterfalls((("base", tranches, None), ("thin", thinner, None),
+                                    ("fees", tranches, fees)))
+    here = run_blocks(pool, settings, scenarios, keep_collections=False)
+    there = run_blocks(pool, settings, scenarios, keep_collections=False, scheduler=address)
+    assert sorted(here) == sorted(there) and "collections" not in there
+    for key in here:
+        assert np.array_equal(here[key], there[key], equal_nan=True), key
+    for name, own, own_settings in scenarios.scenarios:
+        alone = simulate_deal(pool, own, own_settings or settings)
+        assert np.array_equal(there[f"{name}/loss"][:, 0], alone.tranche_loss[own.names[0]])
+    assert not np.array_equal(there["base/loss"], there["fees/loss"])
+
+
 def _results_values(path) -> dict[str, list[list]]:
     """Every Results table's cell values, except the run time stamp."""
     sheet = openpyxl.load_workbook(path)["Results"]
