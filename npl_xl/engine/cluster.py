@@ -60,7 +60,11 @@ class ClusterError(NplError):
     excel_code = "#VALUE!"
 
     def __reduce__(self):  # raised on a worker, re-raised on the client: keep the message
-        return (ClusterError, (self.detail,), {"argument": self.argument})
+        return (_cluster_error, (self.detail, self.argument))
+
+
+def _cluster_error(detail: str, argument: str | None) -> ClusterError:
+    return ClusterError(detail, argument=argument)
 
 
 def _distributed():
