@@ -13,10 +13,14 @@ How a run goes (:meth:`DaskBackend.map_blocks`):
    4 KB a loan, 64 times the pool, and building them costs each worker what it costs the
    client, so shipping them would only add traffic (benchmarks/results/cluster.md).
 3. One task per block of paths: :func:`block_task` = the version check then
-   :func:`npl_xl.engine.simulate.simulate_block`, the very function an in-process run calls.
-   A worker holds one block's arrays per thread at a time: memory per worker is bounded by
-   the block (block_paths x (n_periods + 5 x n_tranches) x 8 bytes, plus the pool and its
-   tables), not by n_sims.
+   :func:`npl_xl.engine.simulate.simulate_block`, the very function an in-process run calls:
+   the block's collections, then the caller's per-path function (the analyses' scenario
+   waterfalls, :class:`npl_xl.engine.simulate.ScenarioWaterfalls`). simulate_deal sends no
+   per-path function: its waterfall needs the whole run's expected collection curve (the
+   issuance forecast of the CCR trigger and reserve target), so it runs on the client after
+   the blocks are back. A worker holds one block's arrays per thread at a time: memory per
+   worker is bounded by the block (block_paths x n_periods x 8 bytes, plus what the
+   per-path function returns, the pool and its tables), not by n_sims.
 4. The client takes the blocks as they complete (progress per block) and puts them back in
    path order; :func:`npl_xl.engine.simulate.run_blocks` then reduces them exactly as it
    reduces an in-process run. A block whose worker dies is recomputed elsewhere by the

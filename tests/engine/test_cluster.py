@@ -158,7 +158,8 @@ def test_scenario_waterfalls_through_run_blocks_on_a_cluster(cluster, sample_dea
     """The analyses' interface: one run_blocks call, collections per block then the
     waterfall of every scenario per path, on the workers; equal to the in-process call and
     to one simulate_deal per scenario (common random numbers)."""
-    from npl_xl.engine.simulate import ScenarioWaterfalls, run_blocks
+    from npl_xl.engine.simulate import (ScenarioWaterfalls, mc_mean, run_blocks,
+                                        simulate_collections)
     from npl_xl.inputs.deal import parse_tranches
 
     address, _ = cluster
@@ -168,8 +169,11 @@ def test_scenario_waterfalls_through_run_blocks_on_a_cluster(cluster, sample_dea
                              + [[t.name, t.kind_name, t.balance * (0.8 if t.kind == 0 else 1.0),
                                  t.coupon] for t in tranches])
     fees = settings.with_overrides(servicer_fee_rate=0.02)
+    # pass 1: the issuance forecast (the whole run's expected collection curve) that
+    # simulate_deal gives its waterfall; pass 2: every scenario's waterfall per block
+    forecast = mc_mean(simulate_collections(pool, settings), settings.variance_reduction)[0]
     scenarios = ScenarioWaterfalls((("base", tranches, None), ("thin", thinner, None),
-                                    ("fees", tranches, fees)))
+                                    ("fees", tranches, fees)), forecast)
     here = run_blocks(pool, settings, scenarios, keep_collections=False)
     there = run_blocks(pool, settings, scenarios, keep_collections=False, scheduler=address)
     assert sorted(here) == sorted(there) and "collections" not in there
