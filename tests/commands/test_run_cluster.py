@@ -6,7 +6,6 @@ test (:class:`cluster_fixtures.Processes`, in a finally)."""
 
 from __future__ import annotations
 
-import re
 import time
 
 import openpyxl
@@ -41,12 +40,6 @@ def _results_values(path) -> dict[str, list[list]]:
             for name, ref in sheet.tables.items()}
 
 
-def _progress(log_path) -> int:
-    """The last percentage the run's progress bar drew (0 before the first)."""
-    found = re.findall(r"(\d+)%", log_path.read_text(errors="replace"))
-    return int(found[-1]) if found else 0
-
-
 def test_a_worker_killed_mid_run_changes_nothing(processes, tmp_path):
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
@@ -71,24 +64,22 @@ def test_a_worker_killed_mid_run_changes_nothing(processes, tmp_path):
         run_log = logs / "run.log"
         run = start("run", [VENV_BIN / "npl-xl", "run", SAMPLE, "-o", out, "--n-sims", N_SIMS,
                             "--seed", SEED, "--no-png", "--scheduler", address])
-        # kill a worker while it computes a block, once some blocks are done
+        # kill a worker while it computes a block
         victim = None
         deadline = time.monotonic() + TIMEOUT
         while victim is None and run.poll() is None and time.monotonic() < deadline:
             busy = {w: keys for w, keys in watcher.processing().items()
                     if any("block_task" in str(k) for k in keys)}
-            if busy and 0 < _progress(run_log) < 80:
+            if busy:  # a block in flight on that worker is lost with it
                 victim = next(w for w in workers if w.pid == pid_of[sorted(busy)[0]])
                 processes.kill(victim)
                 break
             time.sleep(0.02)
         assert victim is not None, "the run ended before a worker could be killed; raise N_SIMS"
-        killed_at = _progress(run_log)
         assert run.poll() is None  # mid-run
         watcher.wait_for_workers(1, timeout=TIMEOUT)
         assert run.wait(timeout=TIMEOUT) == 0, run_log.read_text(errors="replace")[-2000:]
         assert len(watcher.nthreads()) == 1  # the run finished on the survivor
-    assert killed_at < 100 and _progress(run_log) == 100
 
     reference = tmp_path / "in_process.xlsx"
     assert main_cli(["run", str(SAMPLE), "-o", str(reference), "--n-sims", str(N_SIMS),
