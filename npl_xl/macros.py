@@ -160,10 +160,12 @@ def read_deal(book):
 
 # --- the macros ------------------------------------------------------------------------
 
-def run_simulation(book, progress=None, *, n_sims: int | None = None, seed: int | None = None):
+def run_simulation(book, progress=None, *, n_sims: int | None = None, seed: int | None = None,
+                   scheduler: str | None = None):
     """Ribbon: Run Simulation. Simulate the deal and write the Results sheet.
 
-    n_sims and seed override the Settings table (the command line's --n-sims, --seed).
+    n_sims and seed override the Settings table (the command line's --n-sims, --seed);
+    scheduler overrides its scheduler key (--scheduler: where the paths are simulated).
     ``progress(done, total)`` is called as paths complete (default: the book's progress).
     Returns (DealResult, SheetSpec).
     """
@@ -177,7 +179,8 @@ def run_simulation(book, progress=None, *, n_sims: int | None = None, seed: int 
     book.set_status(f"npl-xl: simulating {len(pool):,} loans…")
     # target_stderr (Settings) set: as many paths as the target needs (analysis.convergence)
     result, convergence = simulate_to_target(pool, tranches, settings, n_sims, seed,
-                                             progress=lambda *a: report(*_done_total(a)))
+                                             progress=lambda *a: report(*_done_total(a)),
+                                             scheduler=scheduler)
     info = _run_info(book, pool, result)
     if convergence.target is not None:
         info += convergence.run_info()

@@ -282,7 +282,9 @@ def write_settings(wb, fmt, overrides: dict) -> None:
         elif isinstance(value, bool):
             ws.write_boolean(2 + i, 1, value)
             _validation(ws, 2 + i, 1, 2 + i, "BoolList", "TRUE or FALSE", key)
-        elif isinstance(value, str):  # a choice key: its value is one of the listed words
+        elif value is None or value == "":  # blank = the key's default (scheduler, block_paths)
+            ws.write_blank(2 + i, 1, None, fmt.num(code))
+        elif isinstance(value, str):
             ws.write_string(2 + i, 1, value)
         elif isinstance(value, (dt.date, dt.datetime)):
             ws.write_datetime(2 + i, 1, dt.datetime(value.year, value.month, value.day), fmt.num(code))

@@ -71,17 +71,18 @@ def next_path_count(n: int, stderr: float, target: float, max_sims: int) -> int:
 
 def simulate_to_target(pool, tranches, settings=None, n_sims: int | None = None,
                        seed: int | None = None,
-                       progress: Callable[[int, int], None] | None = None
-                       ) -> tuple[DealResult, Convergence]:
+                       progress: Callable[[int, int], None] | None = None,
+                       scheduler: str | None = None) -> tuple[DealResult, Convergence]:
     """simulate_deal with the target_stderr rule (module docstring). Returns the last
-    run's DealResult and what the rule did."""
+    run's DealResult and what the rule did. ``scheduler`` as for simulate_deal (blank = the
+    settings' scheduler)."""
     tranches = parse_tranches(tranches)
     settings = parse_settings(settings).with_overrides(n_sims=n_sims, seed=seed)
     j = watched_index(tranches)
     name = tranches.items[j].name
     target = settings.target_stderr
     if target is None:
-        result = simulate_deal(pool, tranches, settings, progress=progress)
+        result = simulate_deal(pool, tranches, settings, progress=progress, scheduler=scheduler)
         return result, Convergence(result.n_paths, None,
                                    float(result.tranche_table["el_stderr"].iloc[j]), None, 1, name)
     max_sims = int(settings.max_sims)
@@ -89,7 +90,8 @@ def simulate_to_target(pool, tranches, settings=None, n_sims: int | None = None,
     runs = 0
     while True:
         run_settings = settings.with_overrides(n_sims=n)
-        result = simulate_deal(pool, tranches, run_settings, progress=progress)
+        result = simulate_deal(pool, tranches, run_settings, progress=progress,
+                               scheduler=scheduler)
         runs += 1
         se = float(result.tranche_table["el_stderr"].iloc[j])
         n_done = n_paths_for(run_settings)

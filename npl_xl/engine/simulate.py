@@ -19,6 +19,13 @@ the paths are independent and SE = sd / sqrt(n).
 Reproducibility: every path is a pure function of (seed, path index) (see
 :mod:`npl_xl.engine.paths`); the per-path arrays and all reductions over them are done in a
 fixed order, so the figures do not depend on the thread count or on the block order.
+
+Blocks: the paths are cut into blocks (:func:`block_ranges`); :func:`simulate_block` is the
+one computation of a block (collections, then a per-path function such as the waterfall),
+called in this process or by a Dask task (:mod:`npl_xl.engine.backends`). The blocks'
+per-path rows are copied into whole-run arrays in path order (:func:`assemble_blocks`) and
+every figure is reduced from those arrays here, on the client, by the same code whatever ran
+the blocks: that is why a cluster run is identical to an in-process one, bit for bit.
 """
 
 from __future__ import annotations
@@ -39,7 +46,8 @@ from npl_xl.engine.pool import Pool, as_pool
 from npl_xl.engine.waterfall import waterfall_paths, yield_at_coupon_basis
 
 __all__ = ["NOT_RATED", "DealResult", "simulate_deal", "simulate_collections", "mc_mean", "pool_tables",
-           "n_paths_for", "BLOCK_PATHS", "tranche_table"]
+           "n_paths_for", "BLOCK_PATHS", "tranche_table", "block_ranges", "simulate_block",
+           "assemble_blocks", "run_blocks", "WaterfallFigures", "ScenarioWaterfalls"]
 
 #: The rating of a subordinated tranche: not rated (Chinese agencies do not rate them).
 NOT_RATED = "NR"
@@ -91,13 +99,110 @@ def pool_tables(pool: Pool) -> np.ndarray:
     return coef
 
 
+def block_ranges(n_paths: int, block_paths: int | None = None) -> list[tuple[int, int]]:
+    """(first, stop) path indices of each block, in path order.
+
+    block_paths is rounded up to a multiple of 4 (whole antithetic pairs, and whole pairs of
+    pairs for the standard error); None = :data:`BLOCK_PATHS`.
+    """
+    size = BLOCK_PATHS if block_paths is None else max(4, -(-int(block_paths) // 4) * 4)
+    return [(start, min(n_paths, start + size)) for start in range(0, n_paths, size)]
+
+
+def simulate_block(pool: Pool, settings: DealSettings, first: int, stop: int,
+                   per_path: Callable | None = None, keep_collections: bool = True,
+                   coef: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The one computation of a block of paths, in this process or on a cluster worker.
+
+    Paths first .. stop - 1 of the n_paths_for(settings) paths: their collections
+    (currency, shape (stop - first, n_periods)), then ``per_path(collections, settings)``
+    (a dict of arrays with one row per path, e.g. the waterfall's figures). Every path is a
+    pure function of (seed, path index), so the block's numbers do not depend on where, when
+    or how often it is computed.
+
+    Returns a dict: "collections" (when keep_collections) and per_path's entries.
+    """
+    coef = pool_tables(pool) if coef is None else coef
+    collections = paths.collect(rng.seed_key(settings.seed), first, stop - first,
+                                n_paths_for(settings), settings.variance_reduction, coef,
+                                pool, settings)
+    out = {"collections": collections} if keep_collections else {}
+    if per_path is not None:
+        out.update(per_path(collections, settings))
+    return out
+
+
+def assemble_blocks(blocks: list[dict[str, np.ndarray]], n_paths: int) -> dict[str, np.ndarray]:
+    """Per-path arrays of the whole run from its blocks, given in path order: each entry
+    has shape (n_paths, ...), block b's rows at its paths. Pure copying: no arithmetic."""
+    if not blocks:
+        return {}
+    out = {name: np.empty((n_paths,) + value.shape[1:], dtype=value.dtype)
+           for name, value in blocks[0].items()}
+    row = 0
+    for block in blocks:
+        size = next(iter(block.values())).shape[0]
+        for name, value in block.items():
+            out[name][row:row + size] = value
+        row += size
+    if row != n_paths:
+        raise RuntimeError(f"the blocks hold {row} paths, expected {n_paths}")
+    return out
+
+
+def run_blocks(pool, settings, per_path: Callable | None = None, *,
+               keep_collections: bool = True, scheduler: str | None = None,
+               progress: Callable[[int, int], None] | None = None,
+               block_order=None) -> dict[str, np.ndarray]:
+    """Simulate every block of paths and apply ``per_path`` to each; the per-path results.
+
+    This is the engine's one entry for "collections per block of paths, then figures per
+    path", whichever backend runs the blocks (see :mod:`npl_xl.engine.backends`).
+
+    Parameters
+    ----------
+    pool : Pool or valued-tape DataFrame
+    settings : DealSettings or anything parse_settings accepts
+        n_sims, seed, block_paths and scheduler are read from it.
+    per_path : callable(collections, settings) -> dict of arrays, optional
+        Called on each block (on the worker, for a cluster; must then be picklable: a
+        module-level function or a dataclass instance with ``__call__``); each array has one
+        row per path of the block.
+    keep_collections : bool
+        Return the per-path collections too (key "collections", currency, shape
+        (n_paths, n_periods)); False saves their transfer when only per_path's figures
+        are needed.
+    scheduler : str, optional
+        Overrides settings.scheduler (blank = this process; local, local:N, tcp://HOST:PORT).
+    progress : callable(done_paths, total_paths), optional
+        Called as blocks complete.
+    block_order : permutation of the block indices, optional
+        Compute the blocks in this order (in this process only; the result is identical).
+
+    Returns
+    -------
+    dict name -> array (n_paths, ...), rows in path order, identical bit for bit whatever
+    the backend, the worker count, the block size, the block order or retries.
+    """
+    from npl_xl.engine.backends import backend_for
+
+    pool = as_pool(pool)
+    settings = parse_settings(settings)
+    n = n_paths_for(settings)
+    backend = backend_for(settings.scheduler if scheduler is None else scheduler)
+    ranges = block_ranges(n, backend.block_paths(n, settings.block_paths))
+    blocks = backend.map_blocks(pool, settings, ranges, per_path, keep_collections,
+                                progress=progress, block_order=block_order)
+    return assemble_blocks(blocks, n)
+
+
 def simulate_collections(pool, settings, progress: Callable[[int, int], None] | None = None,
-                         block_order=None) -> np.ndarray:
+                         block_order=None, scheduler: str | None = None) -> np.ndarray:
     """Pool collections per path and payment period, shape (n_paths, n_periods), currency.
 
-    ``block_order`` (a permutation of the block indices) computes the blocks of BLOCK_PATHS
-    paths in another order; the result is identical (used by the determinism tests and by a
-    distributed run, which may hand blocks to workers in any order).
+    ``block_order`` (a permutation of the block indices) computes the blocks in another
+    order; the result is identical (used by the determinism tests). ``scheduler`` overrides
+    the settings' (see :func:`run_blocks`).
 
     Examples
     --------
@@ -110,24 +215,52 @@ def simulate_collections(pool, settings, progress: Callable[[int, int], None] | 
     >>> paths.shape   # 400 paths x 10 half-yearly periods to the 60-month legal final
     (400, 10)
     """
-    pool = as_pool(pool)
-    settings = parse_settings(settings)
-    n = n_paths_for(settings)
-    coef = pool_tables(pool)
-    words = rng.seed_key(settings.seed)
-    out = np.empty((n, settings.n_periods))
-    starts = list(range(0, n, BLOCK_PATHS))
-    order = range(len(starts)) if block_order is None else block_order
-    done = 0
-    for b in order:
-        start = starts[b]
-        stop = min(n, start + BLOCK_PATHS)
-        out[start:stop] = paths.collect(words, start, stop - start, n,
-                                        settings.variance_reduction, coef, pool, settings)
-        done += stop - start
-        if progress is not None:
-            progress(done, n)
-    return out
+    return run_blocks(pool, settings, None, scheduler=scheduler, progress=progress,
+                      block_order=block_order)["collections"]
+
+
+@dataclass(frozen=True)
+class ScenarioWaterfalls:
+    """Per-path function for the analyses: the waterfall of several scenarios on the same
+    simulated collections (common random numbers), one :func:`run_blocks` call for all.
+
+    scenarios : tuple of (name, tranches, settings or None)
+        Each scenario's Tranches and waterfall settings (None = the run's). Only the
+        waterfall's keys (fees, taxes, reserve, liquidity, triggers, ...) may differ from
+        the run's: the collections, and so the payment dates, are the run's.
+    forecast : array (n_periods,)
+        The issuance forecast (currency per period: the whole run's expected collection
+        curve, as simulate_deal uses). Required: a block's own mean would differ from block
+        to block. Get it from a first pass (:func:`simulate_collections` then
+        :func:`mc_mean`), or from the deal's DealResult.extras["forecast"].
+
+    Returns per block "{name}/loss", "{name}/wal", "{name}/irr", "{name}/default",
+    "{name}/pv" (arrays (paths, tranches)) and "{name}/liquidity_loss" (paths,), as
+    :func:`npl_xl.engine.waterfall.waterfall_paths`.
+    """
+
+    scenarios: tuple
+    forecast: np.ndarray
+
+    def __call__(self, collections: np.ndarray, settings: DealSettings) -> dict[str, np.ndarray]:
+        out = {}
+        for name, tranches, own_settings in self.scenarios:
+            figures = waterfall_paths(collections, tranches, own_settings or settings,
+                                      forecast=self.forecast)
+            out.update({f"{name}/{key}": value for key, value in figures.items()})
+        return out
+
+
+@dataclass(frozen=True)
+class WaterfallFigures:
+    """Per-path function: one structure's waterfall figures per path (see
+    :class:`ScenarioWaterfalls`; ``forecast`` as there)."""
+
+    tranches: object
+    forecast: np.ndarray
+
+    def __call__(self, collections: np.ndarray, settings: DealSettings) -> dict[str, np.ndarray]:
+        return waterfall_paths(collections, self.tranches, settings, forecast=self.forecast)
 
 
 @dataclass
@@ -259,7 +392,8 @@ def tranche_table(metrics: dict[str, np.ndarray], tranches, settings: DealSettin
 
 def simulate_deal(pool, tranches, settings=None, n_sims: int | None = None,
                   seed: int | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> DealResult:
+                  progress: Callable[[int, int], None] | None = None,
+                  scheduler: str | None = None) -> DealResult:
     """Simulate the deal: correlated recoveries and dates, the waterfall, tranche figures.
 
     Parameters
@@ -275,6 +409,11 @@ def simulate_deal(pool, tranches, settings=None, n_sims: int | None = None,
         Override the settings' values.
     progress : callable(done_paths, total_paths), optional
         Called after each block of paths.
+    scheduler : str, optional
+        Where the blocks of paths run; overrides settings.scheduler (blank = this process;
+        local, local:N, tcp://HOST:PORT: :mod:`npl_xl.engine.cluster`). The figures are
+        identical: the collections come back in path order and the waterfall and every
+        reduction run here, on the whole run's arrays, as in process.
 
     Examples
     --------
@@ -298,7 +437,7 @@ def simulate_deal(pool, tranches, settings=None, n_sims: int | None = None,
     tranches = parse_tranches(tranches)
     settings = parse_settings(settings).with_overrides(n_sims=n_sims, seed=seed)
     antithetic = settings.variance_reduction
-    coll = simulate_collections(pool, settings, progress)
+    coll = simulate_collections(pool, settings, progress, scheduler=scheduler)
     n = coll.shape[0]
     mean_k, se_k = mc_mean(coll, antithetic)
     # the issuance forecast (CCR trigger, reserve target): the expected collection curve

@@ -30,7 +30,7 @@ from npl_xl.inputs.codes import normalise
 from npl_xl.errors import DomainError, InputTypeError, TableError, UnknownCodeError
 
 __all__ = ["Tranche", "Tranches", "DealSettings", "SETTINGS", "KIND_SENIOR", "KIND_MEZZANINE",
-           "KIND_SUBORDINATED", "parse_tranches", "parse_settings"]
+           "KIND_SUBORDINATED", "parse_tranches", "parse_settings", "parse_scheduler"]
 
 KIND_SENIOR, KIND_MEZZANINE, KIND_SUBORDINATED = 0, 1, 2
 KIND_NAMES = ("senior", "mezzanine", "subordinated")
@@ -457,6 +457,15 @@ SETTINGS: tuple[_Key, ...] = (
              "el_stderr (decimal of par) to be at or below it, from n_sims up to max_sims"),
     _Key("max_sims", "int", 1_000_000, 4, 2_000_000, aliases=("最大模拟次数",),
          doc="most paths the target_stderr rule may use"),
+    _Key("scheduler", "text", None, aliases=("调度器", "集群"),
+         doc="where the paths are simulated: blank = in this process; local or local:N = a "
+             "Dask LocalCluster of N worker processes on this machine (local = one per "
+             "core); tcp://HOST:PORT = an existing Dask cluster (pip install npl-xl[cluster]; "
+             "docs/CLUSTER.md); the figures are identical, bit for bit, whichever"),
+    _Key("block_paths", "int", None, 4, 1_000_000, aliases=("分块路径数",),
+         doc="paths per block (a unit of work and of progress; a task on a cluster), rounded "
+             "up to a multiple of 4; blank = automatic (2048, or fewer on a cluster so every "
+             "worker gets several blocks); the figures do not depend on it"),
 )
 _KEY_LOOKUP = {}
 for _k in SETTINGS:
@@ -499,7 +508,8 @@ class _SettingsMethods:
                        cap_at_expected=False, timing_stress=0.0)
 
 
-_PY_TYPES = {"int": int, "float": float, "bool": bool, "choice": str, "unit": float, "date": float}
+_PY_TYPES = {"int": int, "float": float, "bool": bool, "choice": str, "unit": float, "date": float,
+             "text": str}
 
 #: The deal's settings, one field per :data:`SETTINGS` key with that key's default: the keys'
 #: only source (add a key there and it is a field here, a row of the template's Settings table
@@ -537,6 +547,8 @@ def _convert_setting(key: _Key, value: Any) -> Any:
         except ValueError as exc:
             raise InputTypeError(str(exc), argument=key.name) from None
         return serial
+    if key.kind == "text":
+        return _convert_text_setting(key, value)
     number = _cell_number(value) if not isinstance(value, str) else None
     if number is None:
         if isinstance(value, str):
@@ -552,6 +564,43 @@ def _convert_setting(key: _Key, value: Any) -> Any:
         number = int(number)
     check_number(number, key.interval, key.name)
     return number
+
+
+def _convert_text_setting(key: _Key, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InputTypeError(f"{value!r} where text is required", argument=key.name)
+    text = value.strip()
+    if key.name == "scheduler":
+        parse_scheduler(text)
+    return text
+
+
+def parse_scheduler(text: str | None) -> tuple[str, int | str | None]:
+    """The ``scheduler`` setting (or ``--scheduler``) as (kind, detail).
+
+    Returns ("", None) for blank (in this process); ("local", N) for ``local:N`` (N worker
+    processes) and ("local", None) for ``local`` (one per core); ("tcp", "tcp://HOST:PORT")
+    for an existing cluster. Raises DomainError naming ``scheduler`` for anything else.
+    """
+    raw = "" if text is None else str(text).strip()
+    lowered = raw.lower()
+    if lowered == "":
+        return "", None
+    if lowered == "local":
+        return "local", None
+    if lowered.startswith("local:"):
+        count = lowered[len("local:"):].strip()
+        if count.isdigit() and 1 <= int(count) <= 1024:
+            return "local", int(count)
+        raise DomainError(f"local:N needs a whole number of workers from 1 to 1024, got {raw!r}",
+                          argument="scheduler")
+    if lowered.startswith("tcp://"):
+        host, sep, port = raw[len("tcp://"):].rpartition(":")
+        if sep and host and port.isdigit() and 0 < int(port) < 65536:
+            return "tcp", raw
+        raise DomainError(f"a cluster address is tcp://HOST:PORT, got {raw!r}", argument="scheduler")
+    raise DomainError(f"must be blank (in this process), local, local:N or tcp://HOST:PORT, "
+                      f"got {raw!r}", argument="scheduler")
 
 
 def parse_settings(table: Any = None) -> DealSettings:
