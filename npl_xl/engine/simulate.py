@@ -47,6 +47,12 @@ NOT_RATED = "NR"
 #: Paths per block between progress reports (a multiple of 4).
 BLOCK_PATHS = 2048
 
+#: Loans whose quantile tables exist at one time (N_INTERVALS x 4 x 8 bytes = 4 KiB each, so
+#: 128 MiB): a pool larger than this is simulated one block of loans after another, each
+#: block's tables built once and dropped, with numbers identical to one pass (paths.collect).
+#: Memory is then O(loans x 8 bytes x a few arrays + LOAN_BLOCK x 4 KiB + paths x periods x 8).
+LOAN_BLOCK = 32_768
+
 
 def n_paths_for(settings: DealSettings) -> int:
     """Paths actually simulated: n_sims, rounded up to a multiple of 4 with variance reduction."""
@@ -113,20 +119,33 @@ def simulate_collections(pool, settings, progress: Callable[[int, int], None] | 
     pool = as_pool(pool)
     settings = parse_settings(settings)
     n = n_paths_for(settings)
-    coef = pool_tables(pool)
+    n_loans = len(pool.claim)
     words = rng.seed_key(settings.seed)
     out = np.empty((n, settings.n_periods))
     starts = list(range(0, n, BLOCK_PATHS))
-    order = range(len(starts)) if block_order is None else block_order
-    done = 0
-    for b in order:
-        start = starts[b]
-        stop = min(n, start + BLOCK_PATHS)
-        out[start:stop] = paths.collect(words, start, stop - start, n,
-                                        settings.variance_reduction, coef, pool, settings)
-        done += stop - start
-        if progress is not None:
-            progress(done, n)
+    order = list(range(len(starts)) if block_order is None else block_order)
+    loan_starts = list(range(0, max(n_loans, 1), LOAN_BLOCK))
+    done, total = 0, n * len(loan_starts)
+    for first_loan in loan_starts:
+        loans = slice(first_loan, min(n_loans, first_loan + LOAN_BLOCK))
+        if len(loan_starts) == 1:
+            coef = pool_tables(pool)
+        else:  # a large pool: one block of tables at a time, never cached
+            coef = quantile.build_tables(pool.alpha[loans], pool.beta[loans], pool.mean[loans])
+        for b in order:
+            start = starts[b]
+            stop = min(n, start + BLOCK_PATHS)
+            if first_loan:  # add this block's loans to the earlier blocks' collections
+                paths.collect(words, start, stop - start, n, settings.variance_reduction,
+                              coef, pool, settings, loans=loans, out=out[start:stop])
+            else:
+                out[start:stop] = paths.collect(words, start, stop - start, n,
+                                                settings.variance_reduction, coef, pool,
+                                                settings, loans=loans)
+            done += stop - start
+            if progress is not None:
+                progress(done, total)
+        del coef
     return out
 
 
