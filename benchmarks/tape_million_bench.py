@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from npl_xl.workbook.a1 import column_letter as _letters
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "workbooks" / "sample_deal.xlsx"
 RESULTS = ROOT / "benchmarks" / "results" / "tape_million.md"
@@ -38,15 +40,6 @@ HEADERS = ("loan_id", "borrower", "province", "city", "claim", "collateral_type"
            "expected_months", "recovery_sd")
 _NS = ('xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
        'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"')
-
-
-def _letters(col: int) -> str:
-    out = ""
-    col += 1
-    while col:
-        col, rem = divmod(col - 1, 26)
-        out = chr(65 + rem) + out
-    return out
 
 
 def _inline(ref: str, text: str) -> str:

@@ -225,3 +225,43 @@ def test_unexpected_failure_is_exit_3_in_one_line(monkeypatch, capsys):
     code, err = _cli(["recalc", str(TEMPLATE)], capsys)
     assert code == 3 and "unexpected failure" in err and "KeyError" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+# --- 2: a stray far cell or a whole-sheet table ref reads the very same tape --------------
+
+@pytest.mark.parametrize("name", ["far_cell", "whole_sheet_table"])
+def test_far_cells_and_whole_sheet_refs_read_the_same_tape(case_dir, name):
+    from npl_xl.workbook.book import FileBook
+
+    def trimmed(rows):  # without trailing blank rows and columns
+        rows = [list(r) for r in rows]
+        while rows and all(v is None for v in rows[-1]):
+            rows.pop()
+        width = max((max((j + 1 for j, v in enumerate(r) if v is not None), default=0)
+                     for r in rows), default=0)
+        return [r[:width] for r in rows]
+
+    expected = trimmed(FileBook(TEMPLATE).read_table("Tape").rows)
+    got = FileBook(case_dir / f"{name}.xlsx").read_table("Tape").rows
+    assert trimmed(got) == expected and len(expected) > 3
+    assert len(got[0]) == len(expected[0])  # only the columns that hold cells
+
+
+def test_limit_options_raise_the_limits(case_dir, capsys):
+    import argparse
+
+    from npl_xl.workbook.safety import DEFAULT_LIMITS, MIB, add_limit_arguments, limits_from_args
+
+    parser = argparse.ArgumentParser()
+    add_limit_arguments(parser)
+    limits = limits_from_args(parser.parse_args(["--max-part-mb", "4096", "--max-ratio", "2000"]))
+    assert limits.max_part_bytes == 4096 * MIB and limits.max_total_bytes == 8192 * MIB
+    assert limits.max_ratio == 2000 and limits_from_args(parser.parse_args([])) == DEFAULT_LIMITS
+    # the ratio bomb (300 MB of blanks in the shared strings) passes the ratio check when
+    # raised, and is then refused by the next limit: the part size, lowered to 100 MB
+    code, err = _cli(["recalc", str(case_dir / "zip_bomb_ratio.xlsx"), "--max-ratio", "5000",
+                      "--max-part-mb", "100"], capsys)
+    assert code == 2 and "sharedStrings.xml unzips to 300 MB, over the limit of 100 MB" in err
+    code, err = _cli(["recalc", str(case_dir / "zip_bomb_ratio.xlsx"), "--max-part-mb", "0"],
+                     capsys)
+    assert code == 2 and "--max-part-mb" in err
