@@ -132,8 +132,9 @@ class FileBook:
         bounds = parse_range(ref)
         key = (part, bounds)
         if key not in self._values:
-            self._values[key] = read_cells(self.package, part, sheet, bounds,
-                                           self._shared_strings, self.limits)
+            self._values[key] = read_cells(
+                self.package, part, sheet, bounds, self._shared_strings, self.limits,
+                report=lambda rows: self.set_status(f"npl-xl: {rows:,} rows of {sheet} read…"))
         return self._values[key]
 
     def read_table(self, name: str) -> RangeValues:
@@ -269,14 +270,17 @@ def read_shared_strings(package: Package, part: str) -> list[str]:
 
 
 def read_cells(package: Package, part: str, sheet: str, bounds: tuple[int, int, int, int],
-               strings, limits: Limits = DEFAULT_LIMITS) -> list[list]:
+               strings, limits: Limits = DEFAULT_LIMITS, report=None,
+               report_every: int = 100_000) -> list[list]:
     """Values of the cells of ``part`` inside ``bounds`` (0-based first row, first column,
     last row, last column), as rows of Python values (None for a blank), streamed.
 
     Only cells that exist are stored: rows end at the last row holding a value, and the
     rows are as wide as the widest (a stray cell far away from the data is refused, naming
     it, when rows x width would exceed ``limits.max_cells``). Text repeated down a column
-    (codes) is held once. Reading stops after the last row of ``bounds``.
+    (codes) is held once. Reading stops after the last row of ``bounds``, and the rest of
+    the part is still inflated (not parsed) so that zipfile checks its CRC.
+    ``report(rows)`` is called every ``report_every`` rows (progress on a large tape).
     """
     r0, c0, r1, c1 = (k + 1 for k in bounds)  # 1-based below, as the XML counts
     rows: list[list] = []
@@ -300,6 +304,8 @@ def read_cells(package: Package, part: str, sheet: str, bounds: tuple[int, int, 
                     col_no = 0
                     if row_no > r1:
                         break
+                    if report is not None and row_no % report_every == 0:
+                        report(row_no)
                 else:
                     element.clear()
                     while element.getprevious() is not None:
@@ -364,6 +370,8 @@ def read_cells(package: Package, part: str, sheet: str, bounds: tuple[int, int, 
             row[j] = value
             if j + 1 > width:
                 width, far = j + 1, (row_no, col_no)
+        while stream.read(1 << 20):  # the rest, unparsed: zipfile checks the CRC at the end
+            pass
     if rows and len(rows) * width > limits.max_cells:
         raise WorkbookError(
             f"{package.source}: sheet {sheet} has a cell as far as {cell_address(far[0] - 1, far[1] - 1)} inside "
