@@ -406,7 +406,7 @@ class CalcSettings:
 def read_calc_settings(path: str | Path, workbook_part: str) -> CalcSettings:
     """The :class:`CalcSettings` of a package (defaults when ``<calcPr>`` is absent)."""
     with zipfile.ZipFile(path) as archive:
-        root = etree.fromstring(archive.read(workbook_part), _PARSER)
+        root = _xml(archive, workbook_part)
     calc = next(iter(root.iter(*(f"{{{ns}}}calcPr" for ns in _MAIN_NAMESPACES))), None)
     if calc is None:
         return CalcSettings()
