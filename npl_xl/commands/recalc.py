@@ -19,16 +19,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where to write (default: IN.recalc.xlsx beside the input)")
     parser.add_argument("--allow-errors", action="store_true",
                         help="exit 0 even when formula cells end in errors")
+    from npl_xl.workbook.safety import add_limit_arguments
+
+    add_limit_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
-    from npl_xl.recalc import WorkbookError, recalc_workbook
+    from npl_xl.recalc import recalc_workbook
+    from npl_xl.workbook.safety import limits_from_args
 
-    try:
-        report = recalc_workbook(args.workbook, args.output)
-    except WorkbookError as exc:
-        print(f"npl-xl recalc: {exc}", file=sys.stderr)
-        return 2
+    report = recalc_workbook(args.workbook, args.output, limits=limits_from_args(args))
     for line in report.error_lines():
         print(line, file=sys.stderr)
     print(report.summary())

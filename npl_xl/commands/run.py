@@ -7,9 +7,13 @@ import sys
 from pathlib import Path
 
 from npl_xl.analysis.audit import audit_frames, parse_paths, write_audit
-from npl_xl.errors import DomainError, InputTypeError, NplError
+from npl_xl.errors import DomainError, InputTypeError, NplError, WorkbookError
 from npl_xl.inputs.deal import parse_scheduler
 from npl_xl.macros import run_simulation
+from npl_xl.workbook.safety import add_limit_arguments, limits_from_args, same_file, write_atomically
+
+#: Suffixes an output workbook may have (it must match the package's content type).
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xltx", ".xltm")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where to simulate (overrides Settings scheduler): '' = this process, "
                              "local or local:N = N worker processes here, tcp://HOST:PORT = a Dask "
                              "cluster (pip install npl-xl[cluster]); the figures are identical")
+    add_limit_arguments(parser)
 
 
 def output_paths(sources: list[Path], output: Path | None) -> list[Path]:
@@ -57,8 +62,27 @@ def output_paths(sources: list[Path], output: Path | None) -> list[Path]:
 
 
 def default_output(path: Path) -> Path:
-    """IN.xlsx -> IN.run.xlsx (IN.xlsm -> IN.run.xlsm) beside the input."""
-    return path.with_name(f"{path.stem}.run{path.suffix}")
+    """IN.xlsx -> IN.run.xlsx (IN.xlsm -> IN.run.xlsm) beside the input; an input with
+    another suffix (IN.png, IN) gives IN.run.xlsx."""
+    suffix = path.suffix if path.suffix.lower() in WORKBOOK_SUFFIXES else ".xlsx"
+    return path.with_name(f"{path.stem}.run{suffix}")
+
+
+def png_path(out: Path) -> Path:
+    """The chart image beside the output workbook: OUT.xlsx -> OUT.png."""
+    return out.with_name(out.stem + ".png") if out.suffix else out.with_name(out.name + ".png")
+
+
+def check_outputs(source: Path, outputs: list[Path]) -> None:
+    """No output may be the input file (by path or inode) or another output."""
+    for k, out in enumerate(outputs):
+        if same_file(source, out):
+            raise WorkbookError(f"refusing to overwrite the input file {source} (the output "
+                                f"{out} is the same file); choose another output (-o)")
+        for other in outputs[:k]:
+            if same_file(other, out):
+                raise WorkbookError(f"refusing to write {out} twice (the workbook and the "
+                                    "chart image would be the same file); choose another -o")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -74,9 +98,7 @@ def main(args: argparse.Namespace) -> int:
         except DomainError as exc:
             raise DomainError(exc.detail, argument="--scheduler") from None
     sources = [Path(p) for p in args.workbook]
-    for source in sources:
-        if not source.is_file():
-            raise FileNotFoundError(2, "No such file", str(source))
+    limits = limits_from_args(args)
     outs = output_paths(sources, Path(args.output) if args.output else None)
     audit = getattr(args, "audit", None)
     audit_paths = parse_paths(getattr(args, "audit_paths", None))
@@ -96,12 +118,12 @@ def main(args: argparse.Namespace) -> int:
     try:
         for number, (source, out) in enumerate(zip(sources, outs), 1):
             if len(sources) == 1:
-                run_workbook(args, source, out, audit, audit_paths)
+                run_workbook(args, source, out, audit, audit_paths, limits)
                 continue
             print(f"== {source} ({number}/{len(sources)})", flush=True,
                   file=sys.stderr if getattr(args, "json", False) else sys.stdout)
             try:
-                run_workbook(args, source, out, None, [])
+                run_workbook(args, source, out, None, [], limits)
             except NplError as exc:
                 print(f"npl-xl run: {source}: {exc}", file=sys.stderr)
                 failed += 1
@@ -118,23 +140,27 @@ def main(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
-def run_workbook(args: argparse.Namespace, source: Path, out: Path, audit, audit_paths) -> None:
+def run_workbook(args: argparse.Namespace, source: Path, out: Path, audit, audit_paths,
+                 limits=None) -> None:
     """Run Simulation on one workbook: write ``out`` (its PNG, and the audit when asked);
     print the tranche table (or the JSON with --json)."""
     from npl_xl.commands.report import to_json, tranche_report
     from npl_xl.workbook.book import FileBook
     from npl_xl.workbook.charts import render_png
 
-    book = FileBook(source, progress_stream=None if args.quiet else sys.stderr)
+    png = None if args.no_png else png_path(out)
+    check_outputs(source, [out] + ([png] if png else []) + ([Path(audit)] if audit else []))
+    book = FileBook(source, progress_stream=None if args.quiet else sys.stderr, limits=limits)
     result, spec = run_simulation(book, n_sims=args.n_sims, seed=args.seed,
                                   scheduler=args.scheduler)
     book.save(out)
     written = None
     if audit is not None:
         written = write_audit(audit, audit_frames(result, audit_paths))
-    png = None if args.no_png else out.with_suffix(".png")
     if png is not None:
-        render_png(spec.charts, spec.frames(), png, title=f"npl-xl run: {source.name}")
+        write_atomically(png, lambda handle: render_png(spec.charts, spec.frames(), handle,
+                                                        title=f"npl-xl run: {source.name}"),
+                         inputs=(source, out))
     if getattr(args, "json", False):
         print(to_json(result, workbook=str(source), output=str(out),
                       png=None if png is None else str(png),

@@ -144,16 +144,17 @@ def _normals(u, table, scale, out):
 @nb.njit(cache=True, parallel=True)
 def _collect(k0, k1, first_path, antithetic, coef, claim, mean, cap, months, region,
              sys_z, time_mult, s_idio, timing_sd, payment_months, legal_final, normal_table,
-             out):
+             first_loan, accumulate, out):
     n, n_periods = out.shape
     n_loans = claim.shape[0]
     n_sub = (n + SUB_CHUNK - 1) // SUB_CHUNK
     for s in nb.prange(n_sub):
         p0 = s * SUB_CHUNK
         p1 = min(n, p0 + SUB_CHUNK)
-        for p in range(p0, p1):
-            for k in range(n_periods):
-                out[p, k] = 0.0
+        if not accumulate:
+            for p in range(p0, p1):
+                for k in range(n_periods):
+                    out[p, k] = 0.0
         # one (eps, eta) per antithetic pair, or per path without variance reduction
         m = (p1 - p0) // 2 if antithetic else p1 - p0
         first_counter = (first_path + p0) >> 1 if antithetic else first_path + p0
@@ -171,7 +172,8 @@ def _collect(k0, k1, first_path, antithetic, coef, claim, mean, cap, months, reg
                 continue
             # stage 1: the loan's draws for the whole sub-chunk (simple loops that vectorise)
             for j in range(m):
-                a, b = rng.uniform_pair(k0, k1, rng.STREAM_IDIOSYNCRATIC, first_counter + j, i)
+                a, b = rng.uniform_pair(k0, k1, rng.STREAM_IDIOSYNCRATIC, first_counter + j,
+                                        first_loan + i)
                 u0[j] = a
                 u1[j] = b
             _normals(u0, normal_table, s_idio, eps)
@@ -204,20 +206,31 @@ def _collect(k0, k1, first_path, antithetic, coef, claim, mean, cap, months, reg
 
 
 def collect(seed_words, first_path: int, n_paths: int, n_total: int, antithetic: bool,
-            coef: np.ndarray, pool, settings) -> np.ndarray:
+            coef: np.ndarray, pool, settings, loans: slice | None = None,
+            out: np.ndarray | None = None) -> np.ndarray:
     """Pool collections (currency) of paths first_path .. first_path + n_paths - 1 per
     payment period: array (n_paths, n_periods). With ``antithetic`` first_path and n_paths
-    must be even (whole pairs)."""
+    must be even (whole pairs).
+
+    ``loans`` (a slice with step 1) restricts the sum to those loans, ``coef`` being their
+    tables only; ``out`` given is added to instead of overwritten. Summing loan blocks in
+    order into one ``out`` gives the very numbers of one call over all loans (the draws are
+    keyed by the loan's index in the pool and the additions happen in the same order), so
+    the per-loan tables need only exist for one block at a time."""
     if antithetic and (first_path % 2 or n_paths % 2):
         raise ValueError("antithetic blocks must start on an even path and hold whole pairs")
+    loans = slice(0, len(pool.claim)) if loans is None else loans
     sys_z, time_mult = factors(seed_words, first_path, n_paths, n_total, antithetic,
                                settings.rho, settings.region_weight, settings.timing_stress,
                                pool.n_regions)
-    out = np.empty((n_paths, settings.n_periods))
-    _collect(seed_words[0], seed_words[1], first_path, antithetic, coef, pool.claim,
-             pool.mean, settings.cap_at_expected, pool.expected_months, pool.region_id,
-             sys_z, time_mult, math.sqrt(1.0 - settings.rho), settings.timing_sd_months,
-             settings.payment_months, settings.legal_final_months, NORMAL_TABLE, out)
+    accumulate = out is not None
+    if out is None:
+        out = np.empty((n_paths, settings.n_periods))
+    _collect(seed_words[0], seed_words[1], first_path, antithetic, coef, pool.claim[loans],
+             pool.mean[loans], settings.cap_at_expected, pool.expected_months[loans],
+             pool.region_id[loans], sys_z, time_mult, math.sqrt(1.0 - settings.rho),
+             settings.timing_sd_months, settings.payment_months, settings.legal_final_months,
+             NORMAL_TABLE, int(loans.start or 0), accumulate, out)
     return out
 
 

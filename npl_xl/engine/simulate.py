@@ -55,6 +55,12 @@ NOT_RATED = "NR"
 #: Paths per block between progress reports (a multiple of 4).
 BLOCK_PATHS = 2048
 
+#: Loans whose quantile tables exist at one time (N_INTERVALS x 4 x 8 bytes = 4 KiB each, so
+#: 128 MiB): a pool larger than this is simulated one block of loans after another, each
+#: block's tables built once and dropped, with numbers identical to one pass (paths.collect).
+#: Memory is then O(loans x 8 bytes x a few arrays + LOAN_BLOCK x 4 KiB + paths x periods x 8).
+LOAN_BLOCK = 32_768
+
 
 def n_paths_for(settings: DealSettings) -> int:
     """Paths actually simulated: n_sims, rounded up to a multiple of 4 with variance reduction."""
@@ -122,10 +128,27 @@ def simulate_block(pool: Pool, settings: DealSettings, first: int, stop: int,
 
     Returns a dict: "collections" (when keep_collections) and per_path's entries.
     """
-    coef = pool_tables(pool) if coef is None else coef
-    collections = paths.collect(rng.seed_key(settings.seed), first, stop - first,
-                                n_paths_for(settings), settings.variance_reduction, coef,
-                                pool, settings)
+    words = rng.seed_key(settings.seed)
+    n_total = n_paths_for(settings)
+    n_loans = pool.n_loans
+    if coef is not None or n_loans <= LOAN_BLOCK:
+        coef = pool_tables(pool) if coef is None else coef
+        collections = paths.collect(words, first, stop - first, n_total,
+                                    settings.variance_reduction, coef, pool, settings)
+    else:  # a large pool: one block of loans' tables at a time, never cached
+        collections = None
+        for first_loan in range(0, n_loans, LOAN_BLOCK):
+            loans = slice(first_loan, min(n_loans, first_loan + LOAN_BLOCK))
+            block_coef = quantile.build_tables(pool.alpha[loans], pool.beta[loans],
+                                               pool.mean[loans])
+            if collections is None:
+                collections = paths.collect(words, first, stop - first, n_total,
+                                            settings.variance_reduction, block_coef, pool,
+                                            settings, loans=loans)
+            else:  # add this block's loans to the earlier blocks' collections
+                paths.collect(words, first, stop - first, n_total, settings.variance_reduction,
+                              block_coef, pool, settings, loans=loans, out=collections)
+            del block_coef
     out = {"collections": collections} if keep_collections else {}
     if per_path is not None:
         out.update(per_path(collections, settings))

@@ -552,10 +552,17 @@ def _convert_setting(key: _Key, value: Any) -> Any:
     number = _cell_number(value) if not isinstance(value, str) else None
     if number is None:
         if isinstance(value, str):
+            text = value.strip()
+            if not text.isascii():
+                # float() reads full-width digits (１０), the Tape does not: neither does this
+                raise InputTypeError(f"{value!r} where a number is required (type it with "
+                                     "half-width digits 0-9, as a number)", argument=key.name)
             try:
-                number = float(value.strip().rstrip("%")) / (100.0 if value.strip().endswith("%") else 1.0)
+                number = float(text.rstrip("%")) / (100.0 if text.endswith("%") else 1.0)
             except ValueError:
                 number = None
+            if number is not None and not math.isfinite(number):
+                raise DomainError(f"{value!r} is not a finite number", argument=key.name)
         if number is None:
             raise InputTypeError(f"{value!r} where a number is required", argument=key.name)
     if key.kind == "int":
@@ -675,4 +682,16 @@ def parse_settings(table: Any = None) -> DealSettings:
         raise DomainError(
             f"must be at least payment_months ({settings.payment_months:g}), got "
             f"{settings.bid_horizon_months:g}", argument="bid_horizon_months")
+    longest = max(settings.legal_final_months, settings.bid_horizon_months)
+    if longest / settings.payment_months > MAX_PERIODS:
+        raise DomainError(
+            f"gives {math.ceil(longest / settings.payment_months):,} payment periods up to "
+            f"{longest:g} months, over the limit of {MAX_PERIODS:,} (the simulation holds "
+            f"paths x periods numbers); use at least {longest / MAX_PERIODS:g} months, got "
+            f"{settings.payment_months:g}", argument="payment_months")
     return settings
+
+
+#: Most payment periods a deal may have (monthly payments over the longest horizon allowed,
+#: 1,200 months): the collections array is n_sims x periods x 8 bytes.
+MAX_PERIODS = 1200

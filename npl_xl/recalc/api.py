@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 from npl_xl.recalc.engine import CellError, address, evaluate_package
 from npl_xl.recalc.writeback import write_values
 from npl_xl.recalc.xlsx import WorkbookError, read_package
+from npl_xl.workbook.safety import DEFAULT_LIMITS, Limits, same_file
 
 __all__ = ["RecalcReport", "recalc_workbook", "default_output_path"]
 
@@ -55,13 +55,8 @@ def default_output_path(path_in: str | Path) -> Path:
     return path_in.with_name(path_in.stem + ".recalc" + (path_in.suffix or ".xlsx"))
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():
-        return True
-    return b.exists() and os.path.samefile(a, b)
-
-
-def recalc_workbook(path_in: str | Path, path_out: str | Path | None = None) -> RecalcReport:
+def recalc_workbook(path_in: str | Path, path_out: str | Path | None = None,
+                    limits: Limits = DEFAULT_LIMITS) -> RecalcReport:
     """Recompute every formula of ``path_in`` and write the copy with cached values.
 
     Parameters
@@ -71,6 +66,8 @@ def recalc_workbook(path_in: str | Path, path_out: str | Path | None = None) -> 
     path_out : path, optional
         Where to write; default :func:`default_output_path`. Written through a temporary
         file in the same folder and renamed, so a failure leaves no half-written file.
+    limits : Limits, optional
+        Size limits on the package (:class:`npl_xl.workbook.safety.Limits`).
 
     Returns
     -------
@@ -84,10 +81,10 @@ def recalc_workbook(path_in: str | Path, path_out: str | Path | None = None) -> 
     started = time.perf_counter()
     path_in = Path(path_in)
     path_out = default_output_path(path_in) if path_out is None else Path(path_out)
-    if path_in.exists() and _same_file(path_in, path_out):
+    if same_file(path_in, path_out):
         raise WorkbookError(f"the output must not be the input file ({path_in}): "
                             "the input workbook is never modified")
-    package = read_package(path_in)
+    package = read_package(path_in, limits)
     evaluation = evaluate_package(package)
     parts = {sheet.name: sheet.part for sheet in package.sheets}
     sheet_values: dict[str, dict] = {}

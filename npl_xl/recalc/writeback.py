@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import bisect
 import math
-import os
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -171,17 +169,24 @@ def write_values(path_in: str | Path, path_out: str | Path, workbook_part: str,
 
     ``sheet_values`` maps a sheet part name (``xl/worksheets/sheet1.xml``) to
     {(row, col): value}. The copy goes to a temporary file in the output folder, renamed
-    over ``path_out`` only when complete; ``path_in`` is only read.
+    over ``path_out`` only when complete, with the mode the umask gives a new file;
+    ``path_in`` is only read (and a ``path_out`` that is ``path_in`` is refused).
     """
-    path_out = Path(path_out)
-    path_out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path_out.name}.", suffix=".tmp",
-                                         dir=path_out.parent)
-    os.close(handle)
-    try:
-        with zipfile.ZipFile(path_in) as source, zipfile.ZipFile(temp_name, "w") as target:
+    from npl_xl.errors import WorkbookError
+    from npl_xl.workbook.safety import ZIP_ERRORS, write_atomically
+
+    def read(source, info) -> bytes:
+        try:
+            return source.read(info)
+        except ZIP_ERRORS as exc:
+            raise WorkbookError(f"{path_in}: part {info.filename} cannot be unzipped: {exc}") \
+                from None
+
+    def write(handle) -> None:
+        with zipfile.ZipFile(path_in) as source, \
+                zipfile.ZipFile(handle, "w", allowZip64=True) as target:
             for info in source.infolist():
-                data = source.read(info)
+                data = read(source, info)
                 if info.filename in sheet_values:
                     try:
                         data = _sheet_with_values(data, sheet_values[info.filename])
@@ -191,8 +196,5 @@ def write_values(path_in: str | Path, path_out: str | Path, workbook_part: str,
                 elif info.filename == workbook_part:
                     data = drop_full_calc_on_load(data)
                 target.writestr(_entry_like(info), data)
-        os.replace(temp_name, path_out)
-    except BaseException:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
-        raise
+
+    write_atomically(path_out, write, inputs=(path_in,))

@@ -20,7 +20,9 @@ from lxml import etree
 from npl_xl.errors import WorkbookError
 from npl_xl.recalc.functions import formulas_error
 from npl_xl.recalc.references import Names, Table
-from npl_xl.workbook.a1 import column_index, parse_range
+from npl_xl.workbook.a1 import cell_address, column_index, parse_range
+from npl_xl.workbook.safety import (DEFAULT_LIMITS, MAX_FORMULA_CHARS, ZIP_ERRORS, Limits,
+                                    check_sheet_names, open_package, parse_xml, read_part)
 
 __all__ = ["WorkbookError", "FormulaCell", "Sheet", "ParsedWorkbook", "read_package", "REL_NS",
            "CalcSettings", "read_calc_settings"]
@@ -79,13 +81,18 @@ def _decode(text: str | None) -> str:
     return _XML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
 
 
+def _xml(archive: zipfile.ZipFile, part: str) -> etree._Element:
+    """One part parsed safely; problems name the file and the part."""
+    return parse_xml(archive.filename, part, read_part(archive.filename, archive, part))
+
+
 def _rels(archive: zipfile.ZipFile, part: str) -> dict[str, str]:
     """Relationship id -> absolute part name for ``part``."""
     folder, base = posixpath.split(part)
     rels_part = posixpath.join(folder, "_rels", base + ".rels")
     if rels_part not in archive.NameToInfo:
         return {}
-    root = etree.fromstring(archive.read(rels_part))
+    root = _xml(archive, rels_part)
     out = {}
     for rel in root.iter(f"{{{_PKG_REL_NS}}}Relationship"):
         if rel.get("TargetMode") == "External":
@@ -109,27 +116,49 @@ def _shared_strings(archive: zipfile.ZipFile, part: str | None, ns: str) -> list
     if not part or part not in archive.NameToInfo:
         return []
     strings = []
-    with archive.open(part) as stream:
-        for _, item in etree.iterparse(stream, tag=f"{{{ns}}}si"):
-            strings.append(_text_of(item, ns))
-            item.clear()
+    try:
+        with archive.open(part) as stream:
+            for _, item in etree.iterparse(stream, tag=f"{{{ns}}}si", resolve_entities=False,
+                                           no_network=True, load_dtd=False, huge_tree=False):
+                strings.append(_text_of(item, ns))
+                item.clear()
+    except etree.XMLSyntaxError as exc:
+        raise WorkbookError(f"{archive.filename}: part {part} (the shared strings) is damaged: "
+                            f"{str(exc).splitlines()[0][:200]}") from None
+    except ZIP_ERRORS as exc:
+        raise WorkbookError(f"{archive.filename}: part {part} cannot be unzipped: {exc}") from None
     return strings
 
 
 def _table(archive: zipfile.ZipFile, part: str, sheet: str) -> Table:
-    root = etree.fromstring(archive.read(part))
+    root = _xml(archive, part)
     ns = etree.QName(root).namespace
-    row0, col0, row1, col1 = parse_range(root.get("ref"))
+    where = f"{archive.filename}: table part {part}"
+    name = root.get("displayName") or root.get("name")
+    if not name:
+        raise WorkbookError(f"{where} has no name")
+    if root.get("id") is None or not root.get("id").strip().isdigit():
+        raise WorkbookError(f"{where} ({name}) has no numeric id")
+    try:
+        row0, col0, row1, col1 = parse_range(root.get("ref") or "")
+        header_rows = int(root.get("headerRowCount", "1"))
+        totals_rows = int(root.get("totalsRowCount", "0"))
+    except (ValueError, TypeError, AttributeError):
+        raise WorkbookError(f"{where} ({name}) has the range {root.get('ref')!r}, not a range "
+                            "such as A1:Q1201") from None
     columns = tuple(_decode(c.get("name")) for c in root.iter(f"{{{ns}}}tableColumn"))
+    if len(columns) != col1 - col0 + 1:
+        raise WorkbookError(f"{where} ({name}) names {len(columns)} columns for the "
+                            f"{col1 - col0 + 1} columns of its range {root.get('ref')}")
     return Table(
-        name=root.get("displayName") or root.get("name"), sheet=sheet,
+        name=name, sheet=sheet,
         row0=row0, col0=col0, row1=row1, col1=col1, columns=columns,
-        header_rows=int(root.get("headerRowCount", "1")),
-        totals_rows=int(root.get("totalsRowCount", "0")),
+        header_rows=header_rows, totals_rows=totals_rows,
     )
 
 
-def _read_sheet(archive: zipfile.ZipFile, sheet: Sheet, strings: list[str], ns: str) -> None:
+def _read_sheet(archive: zipfile.ZipFile, sheet: Sheet, strings: list[str], ns: str,
+                limits: Limits = DEFAULT_LIMITS) -> None:
     """Fill ``sheet.values`` and ``sheet.formulas`` from its XML part.
 
     The part is parsed in one go (``lxml`` in C) and walked row by row; for a 10,000 x 18
@@ -138,7 +167,7 @@ def _read_sheet(archive: zipfile.ZipFile, sheet: Sheet, strings: list[str], ns: 
     row_tag, c_tag = f"{{{ns}}}row", f"{{{ns}}}c"
     v_tag, f_tag, is_tag = f"{{{ns}}}v", f"{{{ns}}}f", f"{{{ns}}}is"
     values, formulas = sheet.values, sheet.formulas
-    root = etree.fromstring(archive.read(sheet.part), _PARSER)
+    root = _xml(archive, sheet.part)
     sheet_data = root.find(f"{{{ns}}}sheetData")
     if sheet_data is None:
         return
@@ -169,6 +198,11 @@ def _read_sheet(archive: zipfile.ZipFile, sheet: Sheet, strings: list[str], ns: 
                 elif tag == is_tag:
                     inline = child
             if f is not None:
+                if f.text and len(f.text) > MAX_FORMULA_CHARS:
+                    raise WorkbookError(
+                        f"{archive.filename}: {_where(sheet, row, col)} has a formula of "
+                        f"{len(f.text):,} characters, over Excel's limit of "
+                        f"{MAX_FORMULA_CHARS:,}")
                 kind = f.get("t", "normal")
                 formula_ref = f.get("ref")
                 formulas.append(FormulaCell(
@@ -189,7 +223,12 @@ def _read_sheet(archive: zipfile.ZipFile, sheet: Sheet, strings: list[str], ns: 
             elif cell_type == "n":
                 values.append((row, col, float(text)))
             elif cell_type == "s":
-                values.append((row, col, strings[int(text)]))
+                index = int(text)
+                if not 0 <= index < len(strings):
+                    raise WorkbookError(
+                        f"{archive.filename}: {_where(sheet, row, col)} refers to shared "
+                        f"string {index}, but the shared strings part holds {len(strings)}")
+                values.append((row, col, strings[index]))
             elif cell_type == "b":
                 values.append((row, col, text.strip() in ("1", "true")))
             elif cell_type == "e":
@@ -198,6 +237,68 @@ def _read_sheet(archive: zipfile.ZipFile, sheet: Sheet, strings: list[str], ns: 
                 values.append((row, col, _iso_date_serial(text)))
             else:  # str
                 values.append((row, col, _decode(text)))
+
+
+def _where(sheet: Sheet, row: int, col: int) -> str:
+    """``cell Tape!B3 (part xl/worksheets/sheet2.xml)``."""
+    return f"cell {sheet.name}!{cell_address(row, col)} (part {sheet.part})"
+
+
+def _check_used_range(path, sheet: Sheet, limits: Limits) -> None:
+    """The grid the engine holds is the used range of the cells that exist: bound it."""
+    cells = [(r, c) for r, c, _ in sheet.values] + [(f.row, f.col) for f in sheet.formulas]
+    if not cells:
+        return
+    rows = max(r for r, _ in cells) + 1
+    cols = max(c for _, c in cells) + 1
+    if rows * cols > limits.max_cells:
+        far = max(cells, key=lambda rc: rc[0] * cols + rc[1])
+        raise WorkbookError(
+            f"{path}: sheet {sheet.name} has cells as far as {cell_address(*far)}: its used "
+            f"range of {rows:,} rows x {cols:,} columns is over the {limits.max_cells:,} cells "
+            "npl-xl recalc holds per sheet; delete the stray cells far from the data")
+
+
+_NAME_TOKEN = re.compile(r"\"(?:[^\"]|\"\")*\"|'(?:[^']|'')*'!|([A-Za-z_\\][\w.]*)(?![\w.]|\s*\()")
+#: Longest text the defined names may expand to when one refers to others (characters).
+MAX_NAME_EXPANSION = 1_000_000
+
+
+def _check_names(path, definitions: dict[str, str]) -> None:
+    """Defined names that refer to each other: refuse a cycle and an expansion past
+    MAX_NAME_EXPANSION characters, computed by reference (each name's expanded length once),
+    never by expanding the text."""
+    refs = {}
+    for name, text in definitions.items():
+        refs[name] = [m.group(1).upper() for m in _NAME_TOKEN.finditer(text)
+                      if m.group(1) and m.group(1).upper() in definitions]
+    size: dict[str, int] = {}
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+    for start in definitions:
+        stack = [(start, iter(refs[start]))]
+        state[start] = state.get(start, 0) or 1
+        if state[start] == 2:
+            continue
+        while stack:
+            name, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                total = len(definitions[name]) + sum(size[c] - len(c) for c in refs[name])
+                size[name] = total
+                state[name] = 2
+                stack.pop()
+                if total > MAX_NAME_EXPANSION:
+                    raise WorkbookError(
+                        f"{path}: the defined name {name} expands to over "
+                        f"{MAX_NAME_EXPANSION:,} characters through the names it refers to "
+                        "(xl/workbook.xml)")
+                continue
+            if state.get(child) == 1:
+                raise WorkbookError(f"{path}: the defined name {child} refers to itself "
+                                    f"(through {name}) in xl/workbook.xml")
+            if state.get(child) != 2:
+                state[child] = 1
+                stack.append((child, iter(refs[child])))
 
 
 def _iso_date_serial(text: str) -> float | str:
@@ -211,26 +312,17 @@ def _iso_date_serial(text: str) -> float | str:
     return (moment - datetime.datetime(1899, 12, 30)).total_seconds() / 86400.0
 
 
-_PARSER = etree.XMLParser(huge_tree=True, resolve_entities=False)
-
-
-def read_package(path: str | Path) -> ParsedWorkbook:
+def read_package(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> ParsedWorkbook:
     """Read sheets, values, formulas, defined names and tables of an .xlsx/.xlsm file.
 
     Raises
     ------
     WorkbookError
-        The file does not exist, is not a zip package, or has no SpreadsheetML workbook.
+        The file does not exist, is not a zip package, has no SpreadsheetML workbook, or is
+        damaged or hostile (:mod:`npl_xl.workbook.safety`): one line naming the part.
     """
     path = Path(path)
-    if not path.is_file():
-        raise WorkbookError(f"no such file: {path}")
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        hint = " (.xls/.xlsb binary workbooks are not supported: save as .xlsx)" \
-            if path.suffix.lower() in (".xls", ".xlsb") else ""
-        raise WorkbookError(f"{path} is not an .xlsx/.xlsm workbook{hint}: {exc}") from None
+    archive = open_package(path, limits)
     with archive:
         root_rels = _rels(archive, "")
         workbook_part = next((t for t in root_rels.values() if t.endswith(".xml")
@@ -239,13 +331,16 @@ def read_package(path: str | Path) -> ParsedWorkbook:
             raise WorkbookError(f"{path} has no SpreadsheetML workbook part"
                                 " (.xlsb binary workbooks are not supported)")
         try:
-            return _read(archive, path, workbook_part)
-        except (etree.XMLSyntaxError, KeyError, ValueError, AttributeError) as exc:
-            raise WorkbookError(f"{path} is damaged: {type(exc).__name__}: {exc}") from None
+            return _read(archive, path, workbook_part, limits)
+        except (etree.XMLSyntaxError, KeyError, AttributeError, IndexError, TypeError,
+                *ZIP_ERRORS) as exc:
+            raise WorkbookError(f"{path} is damaged: {type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
 
 
-def _read(archive: zipfile.ZipFile, path: Path, workbook_part: str) -> ParsedWorkbook:
-    root = etree.fromstring(archive.read(workbook_part))
+def _read(archive: zipfile.ZipFile, path: Path, workbook_part: str,
+          limits: Limits = DEFAULT_LIMITS) -> ParsedWorkbook:
+    root = _xml(archive, workbook_part)
     ns = etree.QName(root).namespace
     if ns not in _MAIN_NAMESPACES:
         raise WorkbookError(f"{path}: unknown workbook namespace {ns}")
@@ -257,14 +352,26 @@ def _read(archive: zipfile.ZipFile, path: Path, workbook_part: str) -> ParsedWor
             sheets.append(Sheet(element.get("name"), part))
     sheet_names = [s.name for s in sheets]
     all_sheet_names = [e.get("name") for e in root.iterfind(f"{{{ns}}}sheets/{{{ns}}}sheet")]
+    check_sheet_names(path, all_sheet_names)
+    if not sheets:
+        raise WorkbookError(f"{path}: the workbook has no worksheets (only chart sheets or "
+                            "sheets whose parts are missing)")
     workbook_names, local_names = {}, {}
     for element in root.iterfind(f"{{{ns}}}definedNames/{{{ns}}}definedName"):
         name, text = element.get("name"), element.text or ""
+        if not name:
+            raise WorkbookError(f"{path}: {workbook_part} has a defined name without a name")
         local = element.get("localSheetId")
         if local is not None:
+            if not local.strip().isdigit() or int(local) >= len(all_sheet_names):
+                raise WorkbookError(
+                    f"{path}: the defined name {name} in {workbook_part} belongs to sheet "
+                    f"number {local} (localSheetId, counted from 0), but the workbook has "
+                    f"{len(all_sheet_names)} sheets")
             local_names[(all_sheet_names[int(local)], name.upper())] = text
         else:
             workbook_names[name.upper()] = text
+    _check_names(path, {**{n: t for (_, n), t in local_names.items()}, **workbook_names})
     strings_part = next((t for t in rels.values() if t.endswith("sharedStrings.xml")), None)
     strings = _shared_strings(archive, strings_part, ns)
     tables = {}
@@ -273,7 +380,8 @@ def _read(archive: zipfile.ZipFile, path: Path, workbook_part: str) -> ParsedWor
             if "/tables/" in target and target in archive.NameToInfo:
                 table = _table(archive, target, sheet.name)
                 tables[table.name.upper()] = table
-        _read_sheet(archive, sheet, strings, ns)
+        _read_sheet(archive, sheet, strings, ns, limits)
+        _check_used_range(path, sheet, limits)
     spills = {(sheet.name, f.row, f.col): f.ref for sheet in sheets for f in sheet.formulas
               if f.kind == "array" and f.ref is not None}
     names = Names(workbook_names, local_names, tables, tuple(sheet_names), spills)
@@ -298,7 +406,7 @@ class CalcSettings:
 def read_calc_settings(path: str | Path, workbook_part: str) -> CalcSettings:
     """The :class:`CalcSettings` of a package (defaults when ``<calcPr>`` is absent)."""
     with zipfile.ZipFile(path) as archive:
-        root = etree.fromstring(archive.read(workbook_part), _PARSER)
+        root = _xml(archive, workbook_part)
     calc = next(iter(root.iter(*(f"{{{ns}}}calcPr" for ns in _MAIN_NAMESPACES))), None)
     if calc is None:
         return CalcSettings()

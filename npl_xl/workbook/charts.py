@@ -206,5 +206,5 @@ def _draw(specs, frames, path, title, label) -> None:
     if title:
         fig.suptitle(label(title), fontsize=12)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)

@@ -25,12 +25,18 @@ from __future__ import annotations
 
 import io
 import posixpath
+import re
+import shutil
 import zipfile
+from collections.abc import MutableMapping
 from copy import deepcopy
 
 from lxml import etree
 
-from npl_xl.workbook.a1 import cell_address, parse_address
+from npl_xl.errors import WorkbookError
+from npl_xl.workbook.a1 import MAX_COLS, MAX_ROWS, cell_address, parse_address
+from npl_xl.workbook.safety import (DEFAULT_LIMITS, ZIP_ERRORS, Limits, check_package,
+                                    check_sheet_names, parse_xml, read_part)
 
 __all__ = ["Package", "graft_sheets", "mark_cells", "NS_MAIN"]
 
@@ -51,28 +57,90 @@ def _q(tag: str) -> str:
     return _M + tag
 
 
-class Package:
-    """An OPC package (the zip behind .xlsx/.xlsm) held in memory, edited part by part.
-    (The formula engine's read-only view of a workbook is
-    :class:`npl_xl.recalc.xlsx.ParsedWorkbook`.)"""
+class _Parts(MutableMapping):
+    """Part name -> bytes, read from the zip only when asked for (a million-row sheet that
+    is only copied is never held whole in memory); parts set or read are kept."""
 
-    def __init__(self, data: bytes):
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            self.infos = {info.filename: info for info in archive.infolist()}
-            self.parts = {name: archive.read(name) for name in self.infos}
+    def __init__(self, archive: zipfile.ZipFile, source: str):
+        self.archive, self.source = archive, source
+        self.order = [info.filename for info in archive.infolist() if not info.is_dir()]
+        self.present = set(self.order)
+        self.loaded: dict[str, bytes] = {}
+
+    def __getitem__(self, name: str) -> bytes:
+        if name in self.loaded:
+            return self.loaded[name]
+        if name not in self.present:
+            raise KeyError(name)
+        data = self.loaded[name] = read_part(self.source, self.archive, name)
+        return data
+
+    def __setitem__(self, name: str, data: bytes) -> None:
+        if name not in self.present:
+            self.present.add(name)
+            self.order.append(name)
+        self.loaded[name] = data
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self.present:
+            raise KeyError(name)
+        self.present.discard(name)
+        self.order.remove(name)
+        self.loaded.pop(name, None)
+
+    def __contains__(self, name) -> bool:
+        return name in self.present
+
+    def __iter__(self):
+        return iter(list(self.order))
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
+class Package:
+    """An OPC package (the zip behind .xlsx/.xlsm) edited part by part.
+
+    ``data`` (the zip's bytes) is checked first (:func:`npl_xl.workbook.safety.check_package`:
+    duplicate or unsafe entry names, encryption, compression, sizes, DTDs); parts are read
+    on demand and untouched parts are streamed into the output by :meth:`write`.
+    """
+
+    def __init__(self, data: bytes, limits: Limits = DEFAULT_LIMITS, source: str = "the package"):
+        self.data = data
+        self.source = str(source)
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        check_package(self.source, archive, limits)
+        self.infos = {info.filename: info for info in archive.infolist() if not info.is_dir()}
+        self.parts = _Parts(archive, self.source)
         self._xml: dict[str, etree._Element] = {}
         self._dirty: set[str] = set()
 
     @classmethod
-    def read(cls, path) -> "Package":
+    def read(cls, path, limits: Limits = DEFAULT_LIMITS) -> "Package":
+        """The package of the file at ``path`` (checked: a folder, a FIFO or a file that is
+        not a zip are refused with a message)."""
+        from npl_xl.workbook.safety import check_regular_file
+
+        check_regular_file(path)
         with open(path, "rb") as handle:
-            return cls(handle.read())
+            data = handle.read()
+        try:
+            return cls(data, limits, source=str(path))
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
+            raise WorkbookError(f"{path} is not an .xlsx/.xlsm workbook: {exc}") from None
+
+    def copy(self) -> "Package":
+        """A fresh, unedited package of the same bytes."""
+        return Package(self.data, Limits(1 << 62, 1 << 62, float("inf")), self.source)
 
     # -- XML parts -------------------------------------------------------------------
     def peek(self, name: str) -> etree._Element:
         """The parsed part, for reading: the part's bytes stay as they are."""
         if name not in self._xml:
-            self._xml[name] = etree.fromstring(self.parts[name])
+            if name not in self.parts:
+                raise WorkbookError(f"{self.source}: part {name} is missing")
+            self._xml[name] = parse_xml(self.source, name, self.parts[name])
         return self._xml[name]
 
     def xml(self, name: str) -> etree._Element:
@@ -88,16 +156,34 @@ class Package:
         self._xml.clear()
         self._dirty.clear()
 
-    def to_bytes(self) -> bytes:
+    def write(self, handle) -> None:
+        """Write the package as a zip to the binary file ``handle``; parts never read are
+        streamed from the source zip in 1 MB pieces."""
         self._flush()
+        parts = self.parts
+        with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+            for name in parts:
+                old = self.infos.get(name)
+                info = zipfile.ZipInfo(name, old.date_time if old else _FIXED_DATE)
+                info.compress_type = old.compress_type if old else zipfile.ZIP_DEFLATED
+                if old is not None:
+                    info.external_attr = old.external_attr
+                    info.comment = old.comment
+                if name in parts.loaded or old is None:
+                    archive.writestr(info, parts[name])
+                    continue
+                info.file_size = old.file_size
+                try:
+                    with parts.archive.open(old) as source, \
+                            archive.open(info, "w", force_zip64=old.file_size > (1 << 30)) as target:
+                        shutil.copyfileobj(source, target, 1 << 20)
+                except ZIP_ERRORS as exc:
+                    raise WorkbookError(f"{self.source}: part {name} cannot be unzipped: {exc}") \
+                        from None
+
+    def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, data in self.parts.items():
-                info = self.infos.get(name)
-                if info is None:
-                    info = zipfile.ZipInfo(name, _FIXED_DATE)
-                    info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, data)
+        self.write(buffer)
         return buffer.getvalue()
 
     # -- relationships ---------------------------------------------------------------
@@ -116,7 +202,7 @@ class Package:
         """The part name a relationship points to, or None for an external target."""
         if rel.get("TargetMode") == "External":
             return None
-        target = rel.get("Target")
+        target = rel.get("Target") or ""
         if target.startswith("/"):
             return target[1:]
         return posixpath.normpath(posixpath.join(posixpath.dirname(part), target))
@@ -199,16 +285,29 @@ class Package:
     @property
     def workbook_part(self) -> str:
         for rel in self.relationships(""):
-            if rel.get("Type").endswith("/officeDocument"):
-                return self.target("", rel)
-        raise ValueError("not a spreadsheet package: no officeDocument relationship")
+            if (rel.get("Type") or "").endswith("/officeDocument"):
+                part = self.target("", rel)
+                if part and part in self.parts:
+                    return part
+        raise WorkbookError(f"{self.source} has no SpreadsheetML workbook part (no "
+                            "officeDocument relationship in _rels/.rels)")
 
     def sheets(self) -> list[tuple[str, str]]:
-        """(sheet name, part name) of every sheet, in tab order."""
+        """(sheet name, part name) of every sheet, in tab order; refuses a workbook with no
+        sheets, with two sheets of the same name (ignoring case, as Excel), or with a sheet
+        whose part is missing."""
         wb = self.workbook_part
         targets = {r.get("Id"): self.target(wb, r) for r in self.relationships(wb)}
-        return [(s.get("name"), targets[s.get("{%s}id" % NS_REL)])
-                for s in self.peek(wb).find(_q("sheets"))]
+        element = self.peek(wb).find(_q("sheets"))
+        out = []
+        for s in (element if element is not None else []):
+            part = targets.get(s.get("{%s}id" % NS_REL))
+            if part is None or part not in self.parts:
+                raise WorkbookError(f"{self.source}: the part of sheet {s.get('name')!r} is "
+                                    f"missing ({wb} relationship {s.get('{%s}id' % NS_REL)})")
+            out.append((s.get("name"), part))
+        check_sheet_names(self.source, [name for name, _ in out])
+        return out
 
     def sheet_part(self, sheet: str) -> str | None:
         for name, part in self.sheets():
@@ -223,19 +322,53 @@ class Package:
             for rel in self.relationships(part):
                 if rel.get("Type") == REL_TABLE:
                     table_part = self.target(part, rel)
-                    root = self.peek(table_part)
-                    out.append({"name": root.get("displayName") or root.get("name"),
-                                "sheet": sheet, "ref": root.get("ref"),
-                                "header_rows": int(root.get("headerRowCount", "1")),
-                                "part": table_part, "id": int(root.get("id"))})
+                    out.append(self._table(sheet, table_part))
         return out
+
+    def _table(self, sheet: str, table_part: str) -> dict:
+        """One table part's name, sheet, ref, header rows and id, checked."""
+        root = self.peek(table_part)
+        where = f"{self.source}: table part {table_part}"
+        name = root.get("displayName") or root.get("name")
+        if not name:
+            raise WorkbookError(f"{where} has no name")
+        ident = root.get("id") or ""
+        if not ident.strip().isdigit():
+            raise WorkbookError(f"{where} ({name}) has no numeric id")
+        ref = root.get("ref") or ""
+        if not re.fullmatch(r"\$?[A-Za-z]{1,3}\$?[1-9]\d{0,6}(?::\$?[A-Za-z]{1,3}\$?[1-9]\d{0,6})?",
+                            ref):
+            raise WorkbookError(f"{where} ({name}) has the range {ref!r}, not a range such as "
+                                "A1:Q1201")
+        first, _, last = ref.partition(":")
+        (r0, c0), (r1, c1) = parse_address(first), parse_address(last or first)
+        if not (r0 <= r1 < MAX_ROWS and c0 <= c1 < MAX_COLS):
+            raise WorkbookError(f"{where} ({name}) has the range {ref!r}, outside the sheet "
+                                "(A1:XFD1048576) or reversed")
+        header = root.get("headerRowCount", "1")
+        if not header.strip().isdigit():
+            raise WorkbookError(f"{where} ({name}) has headerRowCount {header!r}")
+        return {"name": name, "sheet": sheet, "ref": ref, "header_rows": int(header),
+                "part": table_part, "id": int(ident)}
+
+    def styles_part(self) -> str:
+        """The workbook's styles part; a WorkbookError when the package has none."""
+        wb = self.workbook_part
+        for r in self.relationships(wb):
+            if (r.get("Type") or "").endswith("/styles"):
+                part = self.target(wb, r)
+                if part in self.parts:
+                    return part
+        raise WorkbookError(f"{self.source} has no styles part (xl/styles.xml): open it in "
+                            "Excel and save it again")
 
     def defined_names(self) -> dict[str, str]:
         """Workbook-scoped defined names -> their formula text (``Tape!$A$1:$C$9``)."""
         names = self.peek(self.workbook_part).find(_q("definedNames"))
         if names is None:
             return {}
-        return {n.get("name"): n.text or "" for n in names if n.get("localSheetId") is None}
+        return {n.get("name"): n.text or "" for n in names
+                if n.get("localSheetId") is None and n.get("name")}
 
     def drop_calc_chain(self) -> None:
         wb = self.workbook_part
@@ -355,9 +488,7 @@ def graft_sheets(target: Package, scratch: Package, sheet_names: list[str]) -> N
     """Put the scratch workbook's sheets ``sheet_names`` into ``target``, replacing sheets
     of the same name (case-insensitive) in place and appending the others."""
     shared = _shared_strings(scratch)
-    styles_part = next(target.target(target.workbook_part, r)
-                       for r in target.relationships(target.workbook_part)
-                       if r.get("Type").endswith("/styles"))
+    styles_part = target.styles_part()
     merger = _StyleMerger(target.xml(styles_part), scratch.xml("xl/styles.xml"))
     table_ids = [max([0] + [t["id"] for t in target.tables()])]
     scratch_parts = dict((n.lower(), p) for n, p in scratch.sheets())
@@ -403,10 +534,7 @@ def mark_cells(target: Package, sheet: str, cells: list[str], rgb: str = "FFFFC7
     part = target.sheet_part(sheet)
     if part is None:
         raise ValueError(f"no sheet named {sheet!r}")
-    styles_part = next(target.target(target.workbook_part, r)
-                       for r in target.relationships(target.workbook_part)
-                       if r.get("Type").endswith("/styles"))
-    styles = target.xml(styles_part)
+    styles = target.xml(target.styles_part())
     fill = etree.Element(_q("fill"))
     pattern = etree.SubElement(fill, _q("patternFill"), patternType="solid")
     etree.SubElement(pattern, _q("fgColor"), rgb=rgb)
