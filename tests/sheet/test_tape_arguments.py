@@ -45,6 +45,6 @@ def test_npl_tranche_el_differs_with_collateral_and_is_reproducible():
     again = REGISTRY["NPL_TRANCHE_EL"](TAPE, tranches, None, 400, 1, None, False, None, COLLATERAL, GUARANTEES)
     assert shared == again
     assert shared[1][1] < plain[1][1]  # the senior's EL falls once the property is counted
-    bad = REGISTRY["NPL_TRANCHE_EL"](TAPE, tranches, None, 400, 1, None, False,
+    bad = REGISTRY["NPL_TRANCHE_EL"](TAPE, tranches, None, 400, 1, None, False, None,
                                      [COLLATERAL[0], ["P1", "Q", "住宅", "浙江", 1.0, 1, None]])
     assert not isinstance(bad, list) and "loan 'Q' is not on the tape" in str(bad.message)
