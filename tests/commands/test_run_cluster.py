@@ -20,7 +20,7 @@ from npl_xl.cli import main_cli  # noqa: E402
 
 #: Enough paths for ~30 blocks of 2048 (the automatic block size on two worker threads), so
 #: the run is still going when the kill comes; seconds on two cores.
-N_SIMS = 60_000
+N_SIMS = 300_000  # long enough that a block is still in flight when the watcher looks, on a quiet machine
 SEED = 5
 TIMEOUT = 240  # seconds for any one wait; the test fails rather than hangs
 
