@@ -184,15 +184,20 @@ def _collect(k0, k1, first_path, antithetic, coef, claim, mean, cap, months, reg
             table = coef[i]
             mu = mean[i]
             em = months[i]
+            # separate loops for rates and periods (the period loop then vectorises)
             for j in range(m):
                 p = p0 + 2 * j if antithetic else p0 + j
                 rate[j] = table_lookup(table, sys_z[p, r] + eps[j])
+            for j in range(m):
+                p = p0 + 2 * j if antithetic else p0 + j
                 period[j] = _period(em * time_mult[p, r] + eta[j], payment_months,
                                     legal_final, n_periods)
-                if antithetic:
-                    rate2[j] = table_lookup(table, sys_z[p + 1, r] - eps[j])
-                    period2[j] = _period(em * time_mult[p + 1, r] - eta[j], payment_months,
-                                         legal_final, n_periods)
+            if antithetic:
+                for j in range(m):
+                    rate2[j] = table_lookup(table, sys_z[p0 + 2 * j + 1, r] - eps[j])
+                for j in range(m):
+                    period2[j] = _period(em * time_mult[p0 + 2 * j + 1, r] - eta[j],
+                                         payment_months, legal_final, n_periods)
             if cap:
                 for j in range(m):
                     rate[j] = min(rate[j], mu)
