@@ -402,9 +402,17 @@ def cached_period_thresholds(expected_months: np.ndarray, settings) -> np.ndarra
     return value
 
 
+#: The fast path compares each draw with one threshold per payment period: beyond this many
+#: periods (monthly payments) the general path's one normal quantile is cheaper, and the
+#: thresholds (16 bytes per loan and period) would take too much memory.
+FAST_PATH_MAX_PERIODS = 24
+
+
 def uses_thresholds(settings) -> bool:
-    """Whether :func:`collect` takes the fast path: no timing stress, timing sd > 0."""
-    return settings.timing_stress == 0.0 and settings.timing_sd_months > 0.0
+    """Whether :func:`collect` takes the fast path: no timing stress, timing sd > 0 and at
+    most FAST_PATH_MAX_PERIODS payment periods."""
+    return (settings.timing_stress == 0.0 and settings.timing_sd_months > 0.0
+            and settings.n_periods <= FAST_PATH_MAX_PERIODS)
 
 
 def collect(seed_words, first_path: int, n_paths: int, n_total: int, antithetic: bool,

@@ -39,7 +39,7 @@ def _random_deal(seed: int):
         "region_weight": float(rs.uniform(0.2, 1.0)),
         "timing_sd_months": float(rs.choice([1e-6, 0.5, 3.0, 12.0, 200.0])),
         "payment_months": int(rs.choice([3, 6, 12])),
-        "legal_final_months": int(rs.choice([36, 60, 61, 100])),
+        "legal_final_months": int(rs.choice([36, 60, 61, 70])),
         "cap_at_expected": bool(rs.integers(0, 2)),
         "variance_reduction": bool(rs.integers(0, 2)),
     }
@@ -73,6 +73,11 @@ def test_fast_path_is_not_used_with_timing_stress_or_without_timing_noise():
     assert paths.uses_thresholds(parse_settings(base))
     assert not paths.uses_thresholds(parse_settings({**base, "timing_stress": 0.2}))
     assert not paths.uses_thresholds(parse_settings({**base, "timing_sd_months": 0.0}))
+    monthly = parse_settings({**base, "payment_months": 1, "legal_final_months": 60})
+    assert monthly.n_periods > paths.FAST_PATH_MAX_PERIODS
+    assert not paths.uses_thresholds(monthly)
+    quarterly = parse_settings({**base, "payment_months": 3, "legal_final_months": 60})
+    assert paths.uses_thresholds(quarterly)
 
 
 def test_thresholds_book_the_draws_nearest_the_payment_dates_as_the_general_path():
