@@ -118,21 +118,6 @@ def tape_call_seconds() -> float:
     return best_of(call)
 
 
-def kernel_rate(pool, coef, settings, threads: int, n_paths: int, repeats: int = 3):
-    """Best of ``repeats``: (loan-draws per wall second, per CPU second of this process)."""
-    numba.set_num_threads(threads)
-    words = rng.seed_key(0)
-    paths.collect(words, 0, 256, 256, True, coef, pool, settings)  # warm
-    wall = cpu = np.inf
-    for _ in range(repeats):
-        c0, w0 = time.process_time(), time.perf_counter()
-        paths.collect(words, 0, n_paths, n_paths, True, coef, pool, settings)
-        wall = min(wall, time.perf_counter() - w0)
-        cpu = min(cpu, time.process_time() - c0)
-    draws = n_paths * pool.n_loans
-    return draws / wall, draws / cpu
-
-
 @numba.njit(parallel=True)
 def _probe(n):
     out = np.zeros(64)
