@@ -33,7 +33,9 @@ uniforms, the normal quantiles (table), then rates and payment periods; then the
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import OrderedDict
 
 import numba as nb
 import numpy as np
@@ -41,7 +43,7 @@ import numpy as np
 from npl_xl import rng
 from npl_xl.engine.quantile import table_lookup
 
-__all__ = ["factors", "collect", "collect_scenarios"]
+__all__ = ["factors", "collect", "collect_scenarios", "period_thresholds", "uses_thresholds"]
 
 #: Paths per parallel work item of the collection kernel (a multiple of 2).
 SUB_CHUNK = 512
@@ -184,15 +186,20 @@ def _collect(k0, k1, first_path, antithetic, coef, claim, mean, cap, months, reg
             table = coef[i]
             mu = mean[i]
             em = months[i]
+            # separate loops for rates and periods (the period loop then vectorises)
             for j in range(m):
                 p = p0 + 2 * j if antithetic else p0 + j
                 rate[j] = table_lookup(table, sys_z[p, r] + eps[j])
+            for j in range(m):
+                p = p0 + 2 * j if antithetic else p0 + j
                 period[j] = _period(em * time_mult[p, r] + eta[j], payment_months,
                                     legal_final, n_periods)
-                if antithetic:
-                    rate2[j] = table_lookup(table, sys_z[p + 1, r] - eps[j])
-                    period2[j] = _period(em * time_mult[p + 1, r] - eta[j], payment_months,
-                                         legal_final, n_periods)
+            if antithetic:
+                for j in range(m):
+                    rate2[j] = table_lookup(table, sys_z[p0 + 2 * j + 1, r] - eps[j])
+                for j in range(m):
+                    period2[j] = _period(em * time_mult[p0 + 2 * j + 1, r] - eta[j],
+                                         payment_months, legal_final, n_periods)
             if cap:
                 for j in range(m):
                     rate[j] = min(rate[j], mu)
@@ -205,9 +212,214 @@ def _collect(k0, k1, first_path, antithetic, coef, claim, mean, cap, months, reg
                     out[p + 1, period2[j]] += c * rate2[j]
 
 
+@nb.njit(cache=True, inline="always")
+def _timing_ndtri(u, table):
+    """Phi^-1(u) exactly as :func:`_normals` computes it (table, exact AS241 in the tails)."""
+    if abs(u - 0.5) > 0.5 - NORMAL_P_LOW:
+        return rng.ndtri(u)
+    return _table_ndtri(u, table)
+
+
+@nb.njit(cache=True, inline="always")
+def _grid_uniform(b):
+    """The b-th attainable Philox uniform (rng's 53-bit map), increasing in b in [0, 2**53)."""
+    return (float(b) + 0.5) * (1.0 / 9007199254740992.0)
+
+
+@nb.njit(cache=True)
+def _level(u, sign, em, timing_sd, payment_months, legal_final, n_periods, table):
+    """The general kernel's payment period of a draw with timing uniform u (sign +1: the path,
+    -1: its antithetic partner), with 'lost' (-1) mapped to n_periods: monotone in u."""
+    eta = timing_sd * _timing_ndtri(u, table)
+    k = _period(em * 1.0 + eta if sign > 0 else em * 1.0 - eta, payment_months, legal_final,
+                n_periods)
+    return n_periods if k < 0 else k
+
+
+_N_GRID = 1 << 53
+
+
+@nb.njit(cache=True)
+def _first_grid_index(level, sign, em, timing_sd, payment_months, legal_final, n_periods,
+                      table, guess):
+    """Smallest grid index b in [0, 2**53] whose uniform satisfies the predicate
+    (sign +1: _level >= level; sign -1: _level < level), the predicate being monotone in b.
+    Galloping search outwards from ``guess``, then bisection: about 30 evaluations."""
+    lo = -1            # predicate false here (virtual)
+    hi = _N_GRID       # predicate true here (virtual)
+    b = min(max(guess, 0), _N_GRID - 1)
+    step = 1 << 22
+    # find a bracket (lo false, hi true) around the guess
+    while True:
+        lv = _level(_grid_uniform(b), sign, em, timing_sd, payment_months, legal_final,
+                    n_periods, table)
+        ok = lv >= level if sign > 0 else lv < level
+        if ok:
+            hi = b
+            b = b - step
+            if b <= lo:
+                break
+        else:
+            lo = b
+            b = b + step
+            if b >= hi:
+                break
+        step *= 2
+    while hi - lo > 1:
+        mid = lo + (hi - lo) // 2
+        lv = _level(_grid_uniform(mid), sign, em, timing_sd, payment_months, legal_final,
+                    n_periods, table)
+        ok = lv >= level if sign > 0 else lv < level
+        if ok:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+@nb.njit(cache=True, parallel=True)
+def _period_thresholds(months, timing_sd, payment_months, legal_final, table, out):
+    n_loans, n_periods, _ = out.shape
+    root2 = math.sqrt(2.0)
+    for i in nb.prange(n_loans):
+        em = months[i]
+        for level in range(1, n_periods + 1):
+            boundary = min(level * payment_months, legal_final)
+            for side in range(2):
+                sign = 1 if side == 0 else -1
+                z = (boundary - em) / timing_sd if sign > 0 else (em - boundary) / timing_sd
+                guess_u = 0.5 * math.erfc(-z / root2)
+                guess = int(min(max(guess_u, 0.0), 1.0) * 9007199254740992.0)
+                b = _first_grid_index(level, sign, em, timing_sd, payment_months, legal_final,
+                                      n_periods, table, guess)
+                out[i, level - 1, side] = _grid_uniform(b) if b < _N_GRID else 2.0
+
+
+def period_thresholds(expected_months: np.ndarray, settings) -> np.ndarray:
+    """Per-loan thresholds on the timing uniform, for the fast path of :func:`collect`.
+
+    Without timing stress a draw's payment period depends on its loan and its timing
+    uniform u only, monotonically, so it is the number of thresholds u has passed. Returns
+    array (n_loans, n_periods, 2): ``[i, L-1, 0]`` is the smallest attainable uniform whose
+    path has period >= L ('lost' counting as period n_periods), ``[i, L-1, 1]`` the smallest
+    whose antithetic partner (eta negated) has period < L; 2.0 where there is none. Found
+    by searching the general kernel's own period function over the 2**53 attainable
+    uniforms (a guess from Phi((date - expected month) / timing sd), then bisection), so
+    the fast path books every draw in the very period the general path does.
+    """
+    months = np.ascontiguousarray(expected_months, dtype=np.float64)
+    out = np.empty((months.shape[0], settings.n_periods, 2))
+    _period_thresholds(months, float(settings.timing_sd_months), float(settings.payment_months),
+                       float(settings.legal_final_months), NORMAL_TABLE, out)
+    return out
+
+
+@nb.njit(cache=True, parallel=True)
+def _collect_by_thresholds(k0, k1, first_path, antithetic, coef, claim, mean, cap, region,
+                           sys_z, s_idio, thresholds, normal_table, first_loan, accumulate,
+                           out):
+    """The collection kernel's fast path (no timing stress, timing sd > 0): as _collect, but
+    each draw's payment period is the count of the loan's thresholds its timing uniform has
+    passed (no normal quantile of eta), and rates and periods are separate loops."""
+    n, n_periods = out.shape
+    n_loans = claim.shape[0]
+    n_sub = (n + SUB_CHUNK - 1) // SUB_CHUNK
+    for s in nb.prange(n_sub):
+        p0 = s * SUB_CHUNK
+        p1 = min(n, p0 + SUB_CHUNK)
+        if not accumulate:
+            for p in range(p0, p1):
+                for k in range(n_periods):
+                    out[p, k] = 0.0
+        m = (p1 - p0) // 2 if antithetic else p1 - p0
+        first_counter = (first_path + p0) >> 1 if antithetic else first_path + p0
+        u0 = np.empty(m)
+        u1 = np.empty(m)
+        eps = np.empty(m)
+        rate = np.empty(m)
+        rate2 = np.zeros(m)
+        period = np.empty(m, dtype=np.int64)
+        period2 = np.empty(m, dtype=np.int64)
+        for i in range(n_loans):
+            c = claim[i]
+            if c == 0.0:
+                continue
+            for j in range(m):
+                a, b = rng.uniform_pair(k0, k1, rng.STREAM_IDIOSYNCRATIC, first_counter + j,
+                                        first_loan + i)
+                u0[j] = a
+                u1[j] = b
+            _normals(u0, normal_table, s_idio, eps)
+            r = region[i]
+            table = coef[i]
+            mu = mean[i]
+            for j in range(m):
+                p = p0 + 2 * j if antithetic else p0 + j
+                rate[j] = table_lookup(table, sys_z[p, r] + eps[j])
+            if antithetic:
+                for j in range(m):
+                    rate2[j] = table_lookup(table, sys_z[p0 + 2 * j + 1, r] - eps[j])
+            for j in range(m):
+                period[j] = 0
+                period2[j] = 0
+            for level in range(n_periods):
+                t_up = thresholds[i, level, 0]
+                for j in range(m):
+                    period[j] += 1 if u1[j] >= t_up else 0
+                if antithetic:
+                    t_down = thresholds[i, level, 1]
+                    for j in range(m):
+                        period2[j] += 1 if u1[j] < t_down else 0
+            if cap:
+                for j in range(m):
+                    rate[j] = min(rate[j], mu)
+                    rate2[j] = min(rate2[j], mu)
+            for j in range(m):
+                p = p0 + 2 * j if antithetic else p0 + j
+                if period[j] < n_periods:
+                    out[p, period[j]] += c * rate[j]
+                if antithetic and period2[j] < n_periods:
+                    out[p + 1, period2[j]] += c * rate2[j]
+
+
+_THRESHOLD_CACHE: "OrderedDict[bytes, np.ndarray]" = OrderedDict()
+_THRESHOLD_CACHE_SIZE = 4
+
+
+def cached_period_thresholds(expected_months: np.ndarray, settings) -> np.ndarray:
+    """:func:`period_thresholds`, remembered for the last few (months, timing) inputs: the
+    blocks of one run share them."""
+    digest = hashlib.blake2b(np.ascontiguousarray(expected_months, dtype=np.float64).tobytes())
+    digest.update(np.array([settings.timing_sd_months, settings.payment_months,
+                            settings.legal_final_months, settings.n_periods],
+                           dtype=np.float64).tobytes())
+    key = digest.digest()
+    if key in _THRESHOLD_CACHE:
+        _THRESHOLD_CACHE.move_to_end(key)
+        return _THRESHOLD_CACHE[key]
+    value = period_thresholds(expected_months, settings)
+    _THRESHOLD_CACHE[key] = value
+    while len(_THRESHOLD_CACHE) > _THRESHOLD_CACHE_SIZE:
+        _THRESHOLD_CACHE.popitem(last=False)
+    return value
+
+
+#: The fast path compares each draw with one threshold per payment period: beyond this many
+#: periods (monthly payments) the general path's one normal quantile is cheaper, and the
+#: thresholds (16 bytes per loan and period) would take too much memory.
+FAST_PATH_MAX_PERIODS = 24
+
+
+def uses_thresholds(settings) -> bool:
+    """Whether :func:`collect` takes the fast path: no timing stress, timing sd > 0 and at
+    most FAST_PATH_MAX_PERIODS payment periods."""
+    return (settings.timing_stress == 0.0 and settings.timing_sd_months > 0.0
+            and settings.n_periods <= FAST_PATH_MAX_PERIODS)
+
+
 def collect(seed_words, first_path: int, n_paths: int, n_total: int, antithetic: bool,
             coef: np.ndarray, pool, settings, loans: slice | None = None,
-            out: np.ndarray | None = None) -> np.ndarray:
+            out: np.ndarray | None = None, fast: bool = True) -> np.ndarray:
     """Pool collections (currency) of paths first_path .. first_path + n_paths - 1 per
     payment period: array (n_paths, n_periods). With ``antithetic`` first_path and n_paths
     must be even (whole pairs).
@@ -216,7 +428,13 @@ def collect(seed_words, first_path: int, n_paths: int, n_total: int, antithetic:
     tables only; ``out`` given is added to instead of overwritten. Summing loan blocks in
     order into one ``out`` gives the very numbers of one call over all loans (the draws are
     keyed by the loan's index in the pool and the additions happen in the same order), so
-    the per-loan tables need only exist for one block at a time."""
+    the per-loan tables need only exist for one block at a time.
+
+
+    Without timing stress (and timing sd > 0) the fast kernel books each draw by comparing
+    its timing uniform with the loan's :func:`period_thresholds`; it gives the very numbers
+    of the general kernel (tests/engine/test_engine_fast_path.py). ``fast=False`` forces the
+    general kernel (for those tests and the benchmark)."""
     if antithetic and (first_path % 2 or n_paths % 2):
         raise ValueError("antithetic blocks must start on an even path and hold whole pairs")
     loans = slice(0, len(pool.claim)) if loans is None else loans
@@ -226,6 +444,13 @@ def collect(seed_words, first_path: int, n_paths: int, n_total: int, antithetic:
     accumulate = out is not None
     if out is None:
         out = np.empty((n_paths, settings.n_periods))
+    if uses_thresholds(settings) and fast:
+        thresholds = cached_period_thresholds(pool.expected_months[loans], settings)
+        _collect_by_thresholds(seed_words[0], seed_words[1], first_path, antithetic, coef,
+                               pool.claim[loans], pool.mean[loans], settings.cap_at_expected,
+                               pool.region_id[loans], sys_z, math.sqrt(1.0 - settings.rho),
+                               thresholds, NORMAL_TABLE, int(loans.start or 0), accumulate, out)
+        return out
     _collect(seed_words[0], seed_words[1], first_path, antithetic, coef, pool.claim[loans],
              pool.mean[loans], settings.cap_at_expected, pool.expected_months[loans],
              pool.region_id[loans], sys_z, time_mult, math.sqrt(1.0 - settings.rho),
