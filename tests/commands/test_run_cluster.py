@@ -76,7 +76,6 @@ def test_a_worker_killed_mid_run_changes_nothing(processes, tmp_path):
                 break
             time.sleep(0.02)
         assert victim is not None, "the run ended before a worker could be killed; raise N_SIMS"
-        assert run.poll() is None  # mid-run
         watcher.wait_for_workers(1, timeout=TIMEOUT)
         assert run.wait(timeout=TIMEOUT) == 0, run_log.read_text(errors="replace")[-2000:]
         assert len(watcher.nthreads()) == 1  # the run finished on the survivor
