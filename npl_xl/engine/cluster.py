@@ -24,8 +24,12 @@ How a run goes (:meth:`DaskBackend.map_blocks`):
 4. The client takes the blocks as they complete (progress per block) and puts them back in
    path order; :func:`npl_xl.engine.simulate.run_blocks` then reduces them exactly as it
    reduces an in-process run. A block whose worker dies is recomputed elsewhere by the
-   scheduler (up to ``distributed.scheduler.allowed-failures`` times, default 3); its draws
-   are counter-based (seed, path index), so the recomputed block is identical.
+   scheduler (up to ``distributed.scheduler.allowed-failures`` times, default 3); a block
+   cancelled because the pool's one replica died with its worker (Dask's memory manager
+   keeps one replica of scattered data and cannot recompute it) is resubmitted with the
+   pool scattered again. Its draws are counter-based (seed, path index), so a recomputed
+   block is identical. A cluster left without workers for NO_WORKERS_SECONDS ends the run
+   with ClusterError rather than a wait for ever.
 
 Clients are kept per scheduler string for the life of the process (a LocalCluster for
 ``local``/``local:N``: worker processes bound to 127.0.0.1, no dashboard, one thread each
@@ -39,6 +43,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 
 from npl_xl.errors import NplError
@@ -55,6 +60,15 @@ BLOCKS_PER_THREAD = 8
 MIN_BLOCK_PATHS = 256
 #: Seconds to wait for a scheduler to answer, and for a LocalCluster's workers to start.
 CONNECT_TIMEOUT = 30
+#: A block cancelled with a lost worker is resubmitted at most this many times.
+RESUBMITS = 3
+#: Seconds a run waits on a cluster that has lost every worker before it gives up (the
+#: environment variable NPL_XL_NO_WORKERS_SECONDS overrides it, for tests and for clusters
+#: whose workers take longer to come back).
+NO_WORKERS_SECONDS = float(os.environ.get("NPL_XL_NO_WORKERS_SECONDS", "60"))
+#: How often a waiting run looks for new results (s) and asks the scheduler for workers (s).
+POLL_SECONDS = 0.02
+WORKER_CHECK_SECONDS = 1.0
 
 
 class ClusterError(NplError):
@@ -279,33 +293,93 @@ class DaskBackend:
     def map_blocks(self, pool, settings, ranges, per_path, keep_collections: bool,
                    progress=None, block_order=None) -> list[dict]:
         """One task per range; the blocks' dicts in the order of ``ranges``. block_order is
-        ignored (the scheduler places the tasks)."""
+        ignored (the scheduler places the tasks).
+
+        Blocks come back as they complete (:func:`distributed.as_completed` on this client's
+        own event loop: with a second client in the process, Dask's default loop would be
+        the other client's and no completion would ever be seen). A block cancelled because
+        the scattered pool was lost with its worker (Dask keeps one replica of scattered
+        data and cannot recompute it) is resubmitted with the pool scattered again, up to
+        RESUBMITS times. A cluster without workers for NO_WORKERS_SECONDS ends the run with
+        ClusterError instead of waiting for ever."""
         distributed = _distributed()
         client = self.client
         expected = software()
         self._threads = check_workers(client, expected)
         n = ranges[-1][1] if ranges else 0
-        pool_future = client.scatter(pool, broadcast=True, hash=True)
-        futures = [client.submit(block_task, pool_future, settings, first, stop, per_path,
-                                 keep_collections, expected, priority=-b)
-                   for b, (first, stop) in enumerate(ranges)]
-        index = {future.key: b for b, future in enumerate(futures)}
         blocks: list[dict | None] = [None] * len(ranges)
         done = 0
-        try:
-            for future, block in distributed.as_completed(futures, with_results=True):
-                b = index[future.key]
-                blocks[b] = block
-                future.release()
-                done += ranges[b][1] - ranges[b][0]
-                if progress is not None:
-                    progress(done, n)
-        except distributed.scheduler.KilledWorker as exc:
-            raise ClusterError(f"a block of paths was lost with every worker that ran it "
-                               f"({exc}); workers are dying, perhaps out of memory",
-                               argument="scheduler") from None
-        finally:
-            for future in futures:
-                future.release()
-            pool_future.release()
-        return blocks
+        todo = list(range(len(ranges)))
+        for attempt in range(RESUBMITS + 1):
+            if attempt:  # the pool was lost with its worker: scatter it again, once one is up
+                _wait_for_a_worker(client, len(todo))
+            pool_future = client.scatter(pool, broadcast=True, hash=attempt == 0)
+            futures = {client.submit(block_task, pool_future, settings, *ranges[b], per_path,
+                                     keep_collections, expected, priority=-b): b
+                       for b in todo}
+            lost: list[int] = []
+            try:
+                for future in _completed(distributed, client, list(futures)):
+                    b = futures[future]
+                    if future.status == "cancelled":
+                        lost.append(b)
+                        continue
+                    try:
+                        blocks[b] = future.result()
+                    except distributed.scheduler.KilledWorker as exc:
+                        raise ClusterError(
+                            f"a block of paths was lost with every worker that ran it ({exc}); "
+                            "workers are dying, perhaps out of memory",
+                            argument="scheduler") from None
+                    future.release()
+                    done += ranges[b][1] - ranges[b][0]
+                    if progress is not None:
+                        progress(done, n)
+            finally:
+                for future in futures:
+                    future.release()
+                pool_future.release()
+            if not lost:
+                return blocks
+            todo = sorted(lost)
+        raise ClusterError(f"{len(todo)} block(s) of paths were lost with their workers "
+                           f"{RESUBMITS + 1} times; workers are dying, perhaps out of memory",
+                           argument="scheduler")
+
+
+def _no_workers(client, blocks_to_go: int) -> ClusterError:
+    return ClusterError(
+        f"the cluster at {client.scheduler.address} has had no workers for "
+        f"{NO_WORKERS_SECONDS:g} s with {blocks_to_go} block(s) of paths to go; restart the "
+        "workers and run again", argument="scheduler")
+
+
+def _wait_for_a_worker(client, blocks_to_go: int) -> None:
+    """Return once the cluster has a worker; ClusterError after NO_WORKERS_SECONDS."""
+    try:
+        client.wait_for_workers(1, timeout=NO_WORKERS_SECONDS)
+    except TimeoutError:
+        raise _no_workers(client, blocks_to_go) from None
+
+
+def _completed(distributed, client, futures):
+    """Yield ``futures`` as they finish, error or are cancelled, on ``client``'s loop;
+    ClusterError when the cluster has had no worker for NO_WORKERS_SECONDS."""
+    pending = distributed.as_completed(futures, loop=client.loop)
+    checked = time.monotonic()
+    without_workers_since = None
+    while not pending.is_empty():
+        if pending.has_ready():
+            yield next(pending)
+            continue
+        time.sleep(POLL_SECONDS)
+        now = time.monotonic()
+        if now - checked < WORKER_CHECK_SECONDS:
+            continue
+        checked = now
+        if client.nthreads():
+            without_workers_since = None
+        elif without_workers_since is None:
+            without_workers_since = now
+        elif now - without_workers_since > NO_WORKERS_SECONDS:
+            raise _no_workers(client, pending.count())
