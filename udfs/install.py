@@ -35,6 +35,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from npl_xl.workbook.safety import write_atomically
+
 ADDIN_NAME = "NPL.xlam"
 PROJECT_NAME = "npl_xl"  #: the add-in's xlwings PROJECT_NAME: config sheet npl_xl.conf
 UDF_MODULE = "npl_xl_udfs"
@@ -112,7 +114,8 @@ def write_xlwings_config(ctx: Context) -> str:
     existing = target.read_text(encoding="utf-8").splitlines() if target.exists() else []
     keys = {line.split(",", 1)[0] for line in lines}
     kept = [line for line in existing if line.split(",", 1)[0] not in keys]
-    _write_atomically(target, ("\n".join(kept + lines) + "\n").encode("utf-8"))
+    data = ("\n".join(kept + lines) + "\n").encode("utf-8")
+    write_atomically(target, lambda handle: handle.write(data))
     return f"wrote {target}"
 
 
@@ -304,13 +307,6 @@ STEPS = [
     Step("Install the NPL add-in into Excel's start-up folder", install_addin),
     Step("Check a worksheet function through Excel", check_in_excel),
 ]
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    handle = tempfile.NamedTemporaryFile(dir=target.parent, delete=False)
-    with handle:
-        handle.write(data)
-    os.replace(handle.name, target)
 
 
 def default_build_dir() -> Path:

@@ -72,11 +72,9 @@ def _number_or_text(cell):
 def _point_name_at_table(path: Path, name: str, table: str) -> None:
     """Point the workbook name ``name`` at table ``table``'s range (header included) in the
     file we just wrote (our own output: rewritten through a temporary file and a rename)."""
-    import os
-    import tempfile
-
     from npl_xl.workbook.a1 import quote_sheet
     from npl_xl.workbook.graft import NS_MAIN, Package
+    from npl_xl.workbook.safety import write_atomically
 
     package = Package.read(path)
     info = next((t for t in package.tables() if t["name"] == table), None)
@@ -94,16 +92,8 @@ def _point_name_at_table(path: Path, name: str, table: str) -> None:
     for element in names.findall(q + "definedName"):
         if element.get("name") == name and element.get("localSheetId") is None:
             element.text = target
-    fd, tmp = tempfile.mkstemp(prefix=".npl-xl-", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(package.to_bytes())
-        os.chmod(tmp, os.stat(path).st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    data = package.to_bytes()
+    write_atomically(path, lambda handle: handle.write(data))
 
 
 def main(args: argparse.Namespace) -> int:

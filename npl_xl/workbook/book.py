@@ -27,9 +27,7 @@ Two implementations:
 from __future__ import annotations
 
 import io
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -43,7 +41,7 @@ from npl_xl.workbook.graft import NS_MAIN, Package, graft_sheets, mark_cells
 from npl_xl.workbook.progress import ProgressBar
 from npl_xl.workbook.safety import DEFAULT_LIMITS, ZIP_ERRORS, Limits, write_atomically
 
-__all__ = ["RangeValues", "Book", "FileBook", "write_sheet_xlsxwriter", "write_file_atomically"]
+__all__ = ["RangeValues", "Book", "FileBook", "write_sheet_xlsxwriter"]
 
 #: Fill of a marked (bad) input cell: Excel's "light red" conditional-format fill.
 BAD_CELL_RGB = "FFFFC7CE"
@@ -386,45 +384,6 @@ def read_cells(package: Package, part: str, sheet: str, bounds: tuple[int, int, 
         elif len(row) < width:
             row.extend([None] * (width - len(row)))
     return rows
-
-
-def write_file_atomically(out_path, data: bytes, *, overwrite: bool = True) -> Path:
-    """Write ``data`` to a temporary file in ``out_path``'s folder and rename it to
-    ``out_path``, so a failure never leaves half a file; with overwrite=False an existing
-    file (also one that appears meanwhile) is an NplError and stays as it was."""
-    out_path = Path(out_path)
-    if not overwrite and out_path.exists():
-        raise NplError(f"{out_path} exists; npl-xl never overwrites a file: choose another name")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".npl-xl-", suffix=out_path.suffix,
-                               dir=out_path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
-        if overwrite:
-            os.replace(tmp, out_path)
-        else:
-            try:
-                os.link(tmp, out_path)  # fails if the name was taken meanwhile
-            except FileExistsError:
-                raise
-            except OSError:  # no hard links on this file system: check, then rename
-                if out_path.exists():
-                    raise FileExistsError(out_path) from None
-                os.replace(tmp, out_path)
-            else:
-                os.unlink(tmp)
-    except FileExistsError:
-        os.unlink(tmp)
-        raise NplError(f"{out_path} exists; npl-xl never overwrites a file: choose another name") from None
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return out_path
 
 
 def _scratch_workbook(specs: list[SheetSpec]) -> bytes:

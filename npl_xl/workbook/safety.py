@@ -405,14 +405,18 @@ def _umask() -> int:
     return mask
 
 
-def write_atomically(target, write: Callable[[object], None], inputs: tuple = ()) -> Path:
+def write_atomically(target, write: Callable[[object], None], inputs: tuple = (), *,
+                     overwrite: bool = True) -> Path:
     """Write ``target`` through ``write(binary file)`` on a temporary file in its folder,
-    then rename it into place.
+    then rename it into place: a failure never leaves half a file. The one atomic writer of
+    the project.
 
     The new file gets mode 0666 minus the umask (as any file a user saves; mkstemp's 0600
     otherwise). ``inputs`` are files that must never be overwritten: a target that is one of
-    them (compared by identity: path or inode) is refused. Stale temporaries of a killed
-    run in the folder are removed first.
+    them (compared by identity: path or inode) is refused. With ``overwrite=False`` an
+    existing target, also one that appears while this writes, is refused and left as it
+    was (a hard link claims the name; on a file system without them, a check then a
+    rename). Stale temporaries of a killed run in the folder are removed first.
     """
     target = Path(target)
     for source in inputs:
@@ -423,15 +427,35 @@ def write_atomically(target, write: Callable[[object], None], inputs: tuple = ()
     folder.mkdir(parents=True, exist_ok=True)
     if target.is_dir():
         raise WorkbookError(f"cannot write {target}: it is a folder")
+    exists = WorkbookError(f"{target} exists; npl-xl never overwrites a file: choose another "
+                           "name")
+    if not overwrite and target.exists():
+        raise exists
     remove_stale_temporaries(folder)
     fd, temp_name = tempfile.mkstemp(prefix=_temp_prefix(target), suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
         os.chmod(temp_name, 0o666 & ~_umask())
-        os.replace(temp_name, target)
-    except BaseException:
+        if overwrite:
+            os.replace(temp_name, target)
+        else:
+            _claim(temp_name, target)
+    except FileExistsError:
+        raise exists from None
+    finally:
         if os.path.exists(temp_name):
             os.unlink(temp_name)
-        raise
     return target
+
+
+def _claim(temp_name: str, target: Path) -> None:
+    """Give ``temp_name`` the name ``target`` unless that name is taken (FileExistsError)."""
+    try:
+        os.link(temp_name, target)  # fails if the name was taken meanwhile
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links on this file system: check, then rename
+        if target.exists():
+            raise FileExistsError(target) from None
+        os.replace(temp_name, target)

@@ -21,7 +21,7 @@ import pandas as pd
 from lxml import etree
 
 from npl_xl.errors import NplError
-from npl_xl.workbook.book import write_file_atomically
+from npl_xl.workbook.safety import write_atomically
 from npl_xl.workbook.graft import NS_MAIN, Package, graft_sheets
 
 __all__ = ["TableSheet", "write_from_template"]
@@ -114,4 +114,5 @@ def write_from_template(template: Path, out: Path, sheets: list[TableSheet], sum
         if element is None:
             element = etree.SubElement(defined, f"{{{NS_MAIN}}}definedName", {"name": name})
         element.text = ref
-    return write_file_atomically(out, package.to_bytes(), overwrite=False)
+    data = package.to_bytes()
+    return write_atomically(out, lambda handle: handle.write(data), overwrite=False)
