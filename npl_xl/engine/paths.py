@@ -45,6 +45,12 @@ from npl_xl.engine.quantile import table_lookup
 
 __all__ = ["factors", "collect", "collect_scenarios", "period_thresholds", "uses_thresholds"]
 
+#: The kernels let LLVM fuse a multiply and an add into one FMA instruction (one rounding
+#: instead of two: results move by about 1e-16 relative; measured 4 % faster,
+#: benchmarks/results/engine.md). No other fast-math licence: NaN, infinities, signed zeros
+#: and the order of sums stay IEEE, so every path is still a pure function of (seed, path).
+CONTRACT = {"contract"}
+
 #: Paths per parallel work item of the collection kernel (a multiple of 2).
 SUB_CHUNK = 512
 
@@ -132,7 +138,7 @@ def _table_ndtri(u, table):
     return table[k, 0] + f * (table[k, 1] + f * (table[k, 2] + f * table[k, 3]))
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, fastmath=CONTRACT)
 def _normals(u, table, scale, out):
     """out[j] = scale x Phi^-1(u[j]): table lookup (vectorisable), exact AS241 in the tails."""
     m = u.shape[0]
@@ -143,7 +149,7 @@ def _normals(u, table, scale, out):
             out[j] = scale * rng.ndtri(u[j])
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, parallel=True, fastmath=CONTRACT)
 def _collect(k0, k1, first_path, antithetic, coef, claim, mean, cap, months, region,
              sys_z, time_mult, s_idio, timing_sd, payment_months, legal_final, normal_table,
              first_loan, accumulate, out):
@@ -277,7 +283,7 @@ def _first_grid_index(level, sign, em, timing_sd, payment_months, legal_final, n
     return hi
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, parallel=True, fastmath=CONTRACT)
 def _period_thresholds(months, timing_sd, payment_months, legal_final, table, out):
     n_loans, n_periods, _ = out.shape
     root2 = math.sqrt(2.0)
@@ -314,7 +320,7 @@ def period_thresholds(expected_months: np.ndarray, settings) -> np.ndarray:
     return out
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, parallel=True, fastmath=CONTRACT)
 def _collect_by_thresholds(k0, k1, first_path, antithetic, coef, claim, mean, cap, region,
                            sys_z, s_idio, thresholds, normal_table, first_loan, accumulate,
                            out):
@@ -461,7 +467,7 @@ def collect(seed_words, first_path: int, n_paths: int, n_total: int, antithetic:
 
 # --- several scenarios on the same draws (common random numbers) ------------------------
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, parallel=True, fastmath=CONTRACT)
 def _collect_scenarios(k0, k1, first_path, antithetic, coefs, coef_index, claim, mean, cap,
                        months, region, sys_z, time_mult, s_idio, rate_scale, delay, timing_sd,
                        payment_months, legal_final, normal_table, out):
