@@ -29,22 +29,18 @@ import pandas as pd
 
 from npl_xl.errors import InputTypeError, TableError
 from npl_xl.inputs.codes import normalise
+from npl_xl.inputs.headers import aliases, fields_of
 from npl_xl.inputs.cells import is_blank, to_bool
 from npl_xl.workbook.a1 import parse_sheet_address, sheet_address
 
 __all__ = ["COLLECTION_COLUMNS", "read_collections", "excel_serial", "months_between",
            "collection_column"]
 
-#: canonical column -> accepted headers (English, Chinese, servicer-report variants)
+#: canonical column -> accepted headers (English, Chinese, servicer-report variants), from
+#: the project's alias table (npl_xl/inputs/data/header_aliases.csv, docs/TAPES.md)
 COLLECTION_COLUMNS: dict[str, tuple[str, ...]] = {
-    "loan_id": ("loan_id", "贷款编号", "loan id", "loan", "借款合同编号", "合同编号", "贷款合同编号",
-                "借据号", "借据编号"),
-    "month": ("month", "回收月份", "months", "months after closing", "回收月", "月份"),
-    "date": ("date", "回收日期", "collection date", "receipt date", "入账日期", "回款日期", "日期"),
-    "amount": ("amount", "回收金额", "collected", "collection", "collections", "cash", "回款金额",
-               "金额", "实际回收金额", "回收款"),
-    "resolved": ("resolved", "已结清", "closed", "settled", "结清", "是否结清", "处置完毕"),
-}
+    field: tuple(a.alias for a in aliases("collections") if a.field == field)
+    for field in fields_of("collections")}
 _LOOKUP = {normalise(alias): column for column, aliases in COLLECTION_COLUMNS.items()
            for alias in aliases}
 
