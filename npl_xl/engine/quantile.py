@@ -136,8 +136,12 @@ def _lower_half(a, b, out_log_x, out_slope):
             log_xf = a * y + (b - 1.0) * math.log1p(-x) - lbeta
             slope = math.exp(log_xf - (g + log_p))
             step = g / slope
-            if abs(step) <= 1e-7 * max(1.0, abs(y)):
+            if abs(step) <= 1e-7 * abs(y):
                 # Newton converges quadratically: the error left after this step is ~1e-14
+                # of |y|. Relative, not absolute: near x = 1 (the median of a Beta whose
+                # second parameter is tiny, e.g. Beta(2.03, 0.041)) y is ~1e-7 itself, and
+                # an absolute 1e-7 left 1 - x wrong by orders of magnitude (a table that
+                # fell from 2e-8 to 2e-13 between two nodes)
                 y = min(max(y - step, lo), hi)
                 break
             y_new = y - step
