@@ -371,7 +371,13 @@ SETTINGS: tuple[_Key, ...] = (
          aliases=("法定到期", "法定到期月"), doc="legal final maturity, months after closing"),
     _Key("tax_rate", "float", 0.0336, 0.0, 1.0, high_open=True, aliases=("税率", "税费率"),
          doc="trust taxes as a share of gross collections (3% VAT x 1.12 surcharges): tax on "
-             "gross collections, a conservative simplification of the trust's taxable income"),
+             "gross collections, a conservative simplification of the trust's taxable income; "
+             "with tax_base interest, a share of the recoveries above principal only"),
+    _Key("tax_base", "choice", "collections", aliases=("计税基础", "税基"),
+         choices=("collections", "interest"),
+         doc="what tax_rate is charged on: collections (default: all collections) or interest "
+             "(needs the tape's principal column, 未偿本金: each loan's recoveries pay its "
+             "principal first and only the part above principal is taxed)"),
     _Key("fixed_expenses", "float", 0.0, 0.0, None, aliases=("固定费用", "优先费用"),
          doc="senior fixed expenses per payment period, currency"),
     _Key("servicer_fee_rate", "float", 0.0, 0.0, 1.0, high_open=True,
