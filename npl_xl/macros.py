@@ -447,9 +447,11 @@ def price_bid(book, *, n_sims: int | None = None, seed: int | None = None) -> Sh
             row[f"price_p{int(c * 100)}"] = bid.price
             row[f"price_stderr_p{int(c * 100)}"] = bid.price_stderr
             row[f"price_to_claim_p{int(c * 100)}"] = bid.price_to_claim
+            if bid.has_principal:  # the tape has a principal column (未偿本金)
+                row[f"price_to_principal_p{int(c * 100)}"] = bid.price_to_principal
         rows.append(row)
     grid = pd.DataFrame(rows)
-    formats = {c: (FMT_MONEY if c.startswith("price_") and "claim" not in c else FMT_RATE)
+    formats = {c: (FMT_MONEY if c.startswith("price_") and "_to_" not in c else FMT_RATE)
                for c in grid.columns}
     spec = SheetSpec("Bid", "Price Bid 报价", [Block("BidGrid", "Price for the whole package: "
                      "P(IRR >= target) = confidence 目标收益率与置信度下的报价", grid, formats=formats)],
@@ -457,7 +459,10 @@ def price_bid(book, *, n_sims: int | None = None, seed: int | None = None) -> Sh
                             "claims, the claims being principal + interest + fees "
                             "(收购价格占债权本息比例; not 本金折扣率, which is on principal "
                             "only). Unstressed base case unless the Settings' "
-                            "bid_with_stresses is TRUE."])
+                            "bid_with_stresses is TRUE."]
+                     + (["price_to_principal = price / the loans' principal (未偿本金; "
+                         "本金折扣率 = 1 - price_to_principal)."]
+                        if np.isfinite(collections.total_principal) else []))
     book.write_sheet(spec)
     return spec
 
