@@ -186,8 +186,36 @@ def run_simulation(book, progress=None, *, n_sims: int | None = None, seed: int 
         info += convergence.run_info()
     spec = results_sheet(result, info)
     book.write_sheet(spec)
+    if settings.audit:
+        book.set_status("npl-xl: writing the waterfall audit…")
+        book.write_sheet(audit_sheet(result, settings.audit_paths))
     book.set_status(None)
     return result, spec
+
+
+def audit_sheet(result, paths_text=None) -> SheetSpec:
+    """The Audit sheet of a run (Settings ``audit`` TRUE): one table per case, the base
+    case then each path of ``paths_text`` ("0,17"), each the period-by-period waterfall of
+    :func:`npl_xl.analysis.audit.audit_frames` (what ``npl-xl run --audit`` writes). Path
+    indices that are not whole numbers in the run are an error naming Settings audit_paths."""
+    from npl_xl.analysis.audit import audit_frames, parse_paths
+
+    try:
+        frames = audit_frames(result, parse_paths(paths_text))
+    except InputTypeError as exc:
+        raise InputTypeError(exc.detail, argument="Settings audit_paths") from None
+    blocks = [Block(f"Audit_{name}", f"{name}: the waterfall period by period 逐期现金流瀑布",
+                    frame, formats={c: FMT_MONEY for c in frame.columns
+                                    if c not in ("period", "month", "ccr") and
+                                    not c.endswith(("_missed_payment", "_breached",
+                                                    "event_of_default", "mezz_subordinated"))})
+              for name, frame in frames.items()]
+    return SheetSpec("Audit", "Waterfall audit 现金流瀑布审计", blocks,
+                     notes=["Every step of the priority of payments (docs/MODEL.md), the reserve, "
+                            "liquidity and deferred-fee accounts and the trigger states (1 = on), "
+                            "per payment period: the base case (each loan's expected recovery "
+                            "at its expected month) and the simulated paths of Settings "
+                            "audit_paths. Currency; month = months after closing."])
 
 
 def _done_total(args) -> tuple[int, int]:
@@ -483,6 +511,7 @@ def clear_results(book) -> list[str]:
 # --- surveillance ------------------------------------------------------------------------
 
 OUTPUT_SHEETS["surveillance_report"] = "Surveillance"
+OUTPUT_SHEETS["run_simulation (Settings audit TRUE)"] = "Audit"
 
 
 def read_collections_table(book, settings, valued):
