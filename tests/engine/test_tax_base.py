@@ -258,3 +258,46 @@ def test_audit_taxes_only_the_recoveries_above_principal():
     for case in (BASE_CASE, "path_3"):
         np.testing.assert_allclose(frames[case]["taxes"], [0, 5_040, 0, 2_688, 0, 0], atol=1e-6)
         np.testing.assert_allclose(frames[case]["A_principal"].sum(), 1_242_272.0, rtol=1e-12)
+
+
+from hypothesis import given, settings as hyp_settings, strategies as st  # noqa: E402
+
+from npl_xl.engine.reference import reference_waterfall  # noqa: E402
+
+
+@hyp_settings(max_examples=200, deadline=None)
+@given(coll=st.lists(st.floats(0, 200), min_size=2, max_size=10),
+       share=st.lists(st.floats(0, 1), min_size=10, max_size=10),
+       noise=st.lists(st.floats(0.3, 2.0), min_size=10, max_size=10),
+       tax=st.floats(0, 0.2), serv=st.floats(0, 0.1), mult=st.floats(0, 3),
+       fixed=st.floats(0, 5), liq=st.floats(0, 20))
+def test_kernel_matches_the_plain_python_waterfall_with_tax_on_interest(
+        coll, share, noise, tax, serv, mult, fixed, liq):
+    # random taxable parts (0 to all of each period's collections) and forecasts: the
+    # kernel's taxes, reserve and tranche payments against the plain-Python reference
+    n = len(coll)
+    coll = np.array(coll)
+    taxable = coll * np.array(share[:n])
+    forecast = coll * np.array(noise[:n])
+    tax_forecast = taxable * np.array(noise[::-1][:n])
+    tranches = parse_tranches([["name", "kind", "balance", "coupon"],
+                               ["A", "senior", 300.0, 0.04], ["B", "mezzanine", 50.0, 0.08],
+                               ["S", "subordinated", 80.0, None]])
+    settings = parse_settings({"payment_months": 6, "legal_final_months": 6 * n,
+                               "tax_rate": tax, "servicer_fee_rate": serv,
+                               "reserve_multiple": mult, "fixed_expenses": fixed,
+                               "liquidity_limit": liq, "tax_base": "interest"})
+    flows, columns, missed, arrears = deterministic_waterfall(
+        coll, tranches, settings, forecast=forecast, taxable=taxable, tax_forecast=tax_forecast)
+    ref = reference_waterfall(coll, tranches, settings, forecast=forecast, taxable=taxable,
+                              tax_forecast=tax_forecast)
+    col = {c: k for k, c in enumerate(columns)}
+    for j, name in enumerate(tranches.names):
+        np.testing.assert_allclose(flows[:, col[f"{name}_interest"]], ref["interest"][j],
+                                   atol=1e-7)
+        np.testing.assert_allclose(flows[:, col[f"{name}_principal"]], ref["principal"][j],
+                                   atol=1e-7)
+    np.testing.assert_allclose(flows[:, col["reserve_balance"]], ref["reserve"], atol=1e-7)
+    np.testing.assert_allclose(arrears, ref["arrears"], atol=1e-7)
+    # the taxes never exceed tax_rate x the taxable amounts due so far
+    assert flows[:, C_TAX].sum() <= tax * taxable.sum() + 1e-9
