@@ -81,7 +81,7 @@ def rating(el, wal_years):
 )
 def bid_price(tape, target_irr, confidence, settings, n_sims, seed, assumptions, stderr, collateral,
               guarantees):
-    """Package price with P(IRR >= target_irr) = confidence, IRR effective annual, recoveries to bid_horizon_months, unstressed unless bid_with_stresses: price (currency), price/claims (principal + interest + fees, decimal), mean IRR at that price; then price/principal (decimal; 1 minus it is 本金折扣率) when every loan of the tape has a principal."""
+    """Package price with P(IRR >= target_irr) = confidence, IRR effective annual, to bid_horizon_months, unstressed unless bid_with_stresses: price, price/claims, mean IRR at that price; with a principal column, price/principal (本金折扣率 = 1 - it)."""
     pool = pool_from_tape(tape, assumptions, collateral, guarantees, settings)
     result = pricing.bid_price(pool, target_irr, confidence, settings,
                                n_sims, seed)
