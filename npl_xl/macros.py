@@ -193,17 +193,21 @@ def run_simulation(book, progress=None, *, n_sims: int | None = None, seed: int 
     return result, spec
 
 
-def audit_sheet(result, paths_text=None) -> SheetSpec:
+def audit_sheet(result, paths_text=None, month_offset: float = 0.0) -> SheetSpec:
     """The Audit sheet of a run (Settings ``audit`` TRUE): one table per case, the base
     case then each path of ``paths_text`` ("0,17"), each the period-by-period waterfall of
     :func:`npl_xl.analysis.audit.audit_frames` (what ``npl-xl run --audit`` writes). Path
-    indices that are not whole numbers in the run are an error naming Settings audit_paths."""
+    indices that are not whole numbers in the run are an error naming Settings audit_paths.
+    ``month_offset`` (months) is added to the month column (a run from the report date
+    shows months after closing, as its Results do)."""
     from npl_xl.analysis.audit import audit_frames, parse_paths
 
     try:
         frames = audit_frames(result, parse_paths(paths_text))
     except InputTypeError as exc:
         raise InputTypeError(exc.detail, argument="Settings audit_paths") from None
+    for frame in frames.values():
+        frame["month"] = frame["month"] + month_offset
     blocks = [Block(f"Audit_{name}", f"{name}: the waterfall period by period 逐期现金流瀑布",
                     frame, formats={c: FMT_MONEY for c in frame.columns
                                     if c not in ("period", "month", "ccr") and
@@ -640,6 +644,8 @@ def run_from_report_date(book, valued, tranches, settings, progress=None, n_sims
             ("loans resolved or fully collected by then", int((deal.valued["claim"] == 0).sum()), "#,##0")]
     spec = results_sheet(result, info + _run_info(book, deal.valued, result))
     book.write_sheet(spec)
+    if settings.audit:  # the remaining deal's waterfall from the report date on
+        book.write_sheet(audit_sheet(result, settings.audit_paths, settings.as_of_months))
     book.set_status(None)
     return result, spec
 

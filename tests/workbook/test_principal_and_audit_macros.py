@@ -151,3 +151,20 @@ def test_npl_xl_run_writes_the_same_audit_sheet_as_the_ribbon(tmp_path):
     macros.run_simulation(book, n_sims=200)
     ribbon = book.save(tmp_path / "ribbon.xlsx")
     assert _sheet_tables(out, "Audit") == _sheet_tables(ribbon, "Audit")
+
+
+def test_audit_from_the_report_date_shows_months_after_closing(tmp_path):
+    # the sample deal from month 12 (its Collections table): the remaining deal's waterfall,
+    # first payment date month 18 after closing, as in its Results; legal final 60
+    from workbook_helpers import SAMPLE
+
+    ws = openpyxl.load_workbook(SAMPLE)["Settings"]
+    cell = {row[0].value: f"Settings!B{row[0].row}" for row in ws.iter_rows(min_col=1, max_col=1)}
+    edited = with_cells(SAMPLE, tmp_path / "as_of.xlsx",
+                        {cell["as_of_months"]: 12, cell["audit"]: True})
+    book = FileBook(edited)
+    result, _ = macros.run_simulation(book, n_sims=200)
+    rows = _sheet_tables(book.save(tmp_path / "out.xlsx"), "Audit")["Audit_base_case"]
+    months = [r[rows[0].index("month")] for r in rows[1:]]
+    assert months[0] == 18.0 and months[-1] == 60.0
+    assert months == list(result.collection_curve["month"])
