@@ -186,8 +186,40 @@ def run_simulation(book, progress=None, *, n_sims: int | None = None, seed: int 
         info += convergence.run_info()
     spec = results_sheet(result, info)
     book.write_sheet(spec)
+    if settings.audit:
+        book.set_status("npl-xl: writing the waterfall audit…")
+        book.write_sheet(audit_sheet(result, settings.audit_paths))
     book.set_status(None)
     return result, spec
+
+
+def audit_sheet(result, paths_text=None, month_offset: float = 0.0) -> SheetSpec:
+    """The Audit sheet of a run (Settings ``audit`` TRUE): one table per case, the base
+    case then each path of ``paths_text`` ("0,17"), each the period-by-period waterfall of
+    :func:`npl_xl.analysis.audit.audit_frames` (what ``npl-xl run --audit`` writes). Path
+    indices that are not whole numbers in the run are an error naming Settings audit_paths.
+    ``month_offset`` (months) is added to the month column (a run from the report date
+    shows months after closing, as its Results do)."""
+    from npl_xl.analysis.audit import audit_frames, parse_paths
+
+    try:
+        frames = audit_frames(result, parse_paths(paths_text))
+    except InputTypeError as exc:
+        raise InputTypeError(exc.detail, argument="Settings audit_paths") from None
+    for frame in frames.values():
+        frame["month"] = frame["month"] + month_offset
+    blocks = [Block(f"Audit_{name}", f"{name}: the waterfall period by period 逐期现金流瀑布",
+                    frame, formats={c: FMT_MONEY for c in frame.columns
+                                    if c not in ("period", "month", "ccr") and
+                                    not c.endswith(("_missed_payment", "_breached",
+                                                    "event_of_default", "mezz_subordinated"))})
+              for name, frame in frames.items()]
+    return SheetSpec("Audit", "Waterfall audit 现金流瀑布审计", blocks,
+                     notes=["Every step of the priority of payments (docs/MODEL.md), the reserve, "
+                            "liquidity and deferred-fee accounts and the trigger states (1 = on), "
+                            "per payment period: the base case (each loan's expected recovery "
+                            "at its expected month) and the simulated paths of Settings "
+                            "audit_paths. Currency; month = months after closing."])
 
 
 def _done_total(args) -> tuple[int, int]:
@@ -447,9 +479,11 @@ def price_bid(book, *, n_sims: int | None = None, seed: int | None = None) -> Sh
             row[f"price_p{int(c * 100)}"] = bid.price
             row[f"price_stderr_p{int(c * 100)}"] = bid.price_stderr
             row[f"price_to_claim_p{int(c * 100)}"] = bid.price_to_claim
+            if bid.has_principal:  # the tape has a principal column (未偿本金)
+                row[f"price_to_principal_p{int(c * 100)}"] = bid.price_to_principal
         rows.append(row)
     grid = pd.DataFrame(rows)
-    formats = {c: (FMT_MONEY if c.startswith("price_") and "claim" not in c else FMT_RATE)
+    formats = {c: (FMT_MONEY if c.startswith("price_") and "_to_" not in c else FMT_RATE)
                for c in grid.columns}
     spec = SheetSpec("Bid", "Price Bid 报价", [Block("BidGrid", "Price for the whole package: "
                      "P(IRR >= target) = confidence 目标收益率与置信度下的报价", grid, formats=formats)],
@@ -457,7 +491,10 @@ def price_bid(book, *, n_sims: int | None = None, seed: int | None = None) -> Sh
                             "claims, the claims being principal + interest + fees "
                             "(收购价格占债权本息比例; not 本金折扣率, which is on principal "
                             "only). Unstressed base case unless the Settings' "
-                            "bid_with_stresses is TRUE."])
+                            "bid_with_stresses is TRUE."]
+                     + (["price_to_principal = price / the loans' principal (未偿本金; "
+                         "本金折扣率 = 1 - price_to_principal)."]
+                        if np.isfinite(collections.total_principal) else []))
     book.write_sheet(spec)
     return spec
 
@@ -478,6 +515,7 @@ def clear_results(book) -> list[str]:
 # --- surveillance ------------------------------------------------------------------------
 
 OUTPUT_SHEETS["surveillance_report"] = "Surveillance"
+OUTPUT_SHEETS["run_simulation (Settings audit TRUE)"] = "Audit"
 
 
 def read_collections_table(book, settings, valued):
@@ -606,6 +644,8 @@ def run_from_report_date(book, valued, tranches, settings, progress=None, n_sims
             ("loans resolved or fully collected by then", int((deal.valued["claim"] == 0).sum()), "#,##0")]
     spec = results_sheet(result, info + _run_info(book, deal.valued, result))
     book.write_sheet(spec)
+    if settings.audit:  # the remaining deal's waterfall from the report date on
+        book.write_sheet(audit_sheet(result, settings.audit_paths, settings.as_of_months))
     book.set_status(None)
     return result, spec
 

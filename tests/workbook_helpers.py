@@ -41,7 +41,15 @@ def with_cells(src, dst, cells: dict[str, object]) -> Path:
         root = package.xml(package.sheet_part(sheet))
         row_no, col_no = parse_address(ref)
         row = next(r for r in root.iter(q + "row") if int(r.get("r")) == row_no + 1)
-        cell = next(c for c in row.iter(q + "c") if parse_address(c.get("r"))[1] == col_no)
+        cell = next((c for c in row.iter(q + "c") if parse_address(c.get("r"))[1] == col_no),
+                    None)
+        if cell is None:  # a blank cell the writer left out: add it in column order
+            after = [c for c in row.iter(q + "c") if parse_address(c.get("r"))[1] < col_no]
+            cell = etree.Element(q + "c")
+            if after:
+                after[-1].addnext(cell)
+            else:
+                row.insert(0, cell)
         style = cell.get("s")
         cell.clear()
         cell.set("r", ref)

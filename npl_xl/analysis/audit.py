@@ -36,13 +36,18 @@ __all__ = ["base_case_collections", "audit_frames", "write_audit", "parse_paths"
 BASE_CASE = "base_case"
 
 
-def base_case_collections(pool, settings) -> np.ndarray:
+def base_case_collections(pool, settings, taxable: bool = False) -> np.ndarray:
     """Collections per payment period (currency) when every loan recovers its expected
     recovery at its expected month: collected on the first payment date on or after it
-    (month 0 on the first), lost after legal_final_months. Shape (n_periods,)."""
+    (month 0 on the first), lost after legal_final_months. Shape (n_periods,).
+
+    taxable: instead, the part of them above each loan's principal (Settings tax_base =
+    interest: max(0, expected recovery - principal) per loan, in the same period)."""
     dates = settings.period_dates
     months = np.asarray(pool.expected_months, dtype=np.float64)
     amount = np.asarray(pool.expected_recovery, dtype=np.float64)
+    if taxable:
+        amount = np.maximum(0.0, amount - pool.principal_for_tax())
     inside = months <= settings.legal_final_months + 1e-9
     period = np.clip(np.ceil(months / settings.payment_months - 1e-9).astype(np.int64), 1,
                      len(dates)) - 1
@@ -51,10 +56,12 @@ def base_case_collections(pool, settings) -> np.ndarray:
     return out
 
 
-def _frame(collections, tranches, settings, forecast) -> pd.DataFrame:
+def _frame(collections, tranches, settings, forecast, taxable=None,
+           tax_forecast=None) -> pd.DataFrame:
     flows, columns, missed, arrears = deterministic_waterfall(
         collections, tranches, settings, forecast=forecast,
-        dates=settings.period_dates.astype(np.float64))
+        dates=settings.period_dates.astype(np.float64), taxable=taxable,
+        tax_forecast=tax_forecast)
     frame = in_table_order(pd.DataFrame(flows, columns=columns), columns[len(FLOW_COLUMNS):])
     frame.insert(0, "month", settings.period_dates[:len(frame)])
     frame.insert(0, "period", np.arange(1, len(frame) + 1))
@@ -74,14 +81,21 @@ def audit_frames(result, paths=()) -> dict[str, pd.DataFrame]:
     settings = result.settings
     tranches = result.extras["tranches"]
     forecast = result.extras["forecast"]
-    frames = {BASE_CASE: _frame(base_case_collections(result.extras["pool"], settings),
-                                tranches, settings, forecast)}
+    pool = result.extras["pool"]
+    taxed = getattr(settings, "tax_base", "collections") == "interest"
+    tax_forecast = result.extras.get("tax_forecast") if taxed else None
+    taxable = result.extras.get("taxable") if taxed else None
+    frames = {BASE_CASE: _frame(base_case_collections(pool, settings), tranches, settings,
+                                forecast,
+                                base_case_collections(pool, settings, True) if taxed else None,
+                                tax_forecast)}
     for p in paths:
         if not 0 <= int(p) < result.n_paths:
             raise InputTypeError(f"path {p} is not in the run (paths 0 to {result.n_paths - 1})",
                                  argument="--audit-paths")
         frames[f"path_{int(p)}"] = _frame(result.path_collections[int(p)], tranches, settings,
-                                          forecast)
+                                          forecast, None if taxable is None else taxable[int(p)],
+                                          tax_forecast)
     return frames
 
 

@@ -11,7 +11,9 @@ legal_final_months for pricing (payment dates every payment_months up to the hor
 The rating stresses cap_at_expected and timing_stress are not applied unless settings
 ``bid_with_stresses`` is TRUE: a buyer prices the base case, an agency stresses the notes.
 price_to_claim is the price over the claims (principal + interest + fees, 收购价格占债权本息
-比例), not a discount on principal (本金折扣率).
+比例), not a discount on principal (本金折扣率). When the tape has a principal column (未偿本金,
+every loan), price_to_principal = price / the sum of the principal is added (本金折扣率 is 1
+minus it).
 
 On each path the IRR (effective annual) is at least ``target_irr`` exactly when the path's
 cash flows discounted at target_irr are worth at least the price. So the price with
@@ -39,8 +41,9 @@ __all__ = ["BidResult", "BidCollections", "bid_price", "bid_collections",
 @dataclass(frozen=True)
 class BidResult:
     """price (currency), price_to_claim (decimal), irr_at_price_mean (effective annual
-    decimal), their Monte Carlo standard errors, the paths' PV at the target (currency) and
-    n_paths."""
+    decimal), their Monte Carlo standard errors, the paths' PV at the target (currency),
+    n_paths and price_to_principal (decimal: price / the loans' principal; NaN when the tape
+    has no principal column, and then not in the rows)."""
 
     price: float
     price_to_claim: float
@@ -49,14 +52,27 @@ class BidResult:
     pv_at_target: np.ndarray
     n_paths: int
     price_stderr: float = float("nan")
+    price_to_principal: float = float("nan")
+
+    @property
+    def has_principal(self) -> bool:
+        """Whether price_to_principal is known (the tape has a principal column)."""
+        return bool(np.isfinite(self.price_to_principal))
 
     def as_row(self) -> list[float]:
-        return [self.price, self.price_to_claim, self.irr_at_price_mean]
+        """price, price_to_claim, irr_at_price_mean, and price_to_principal when the tape
+        has a principal column."""
+        row = [self.price, self.price_to_claim, self.irr_at_price_mean]
+        return row + [self.price_to_principal] if self.has_principal else row
 
     def stderr_row(self) -> list[float]:
-        """Standard errors of :meth:`as_row`'s three figures, in the same units."""
+        """Standard errors of :meth:`as_row`'s figures, in the same units."""
         ratio = self.price_to_claim / self.price if self.price else float("nan")
-        return [self.price_stderr, self.price_stderr * ratio, self.irr_stderr]
+        row = [self.price_stderr, self.price_stderr * ratio, self.irr_stderr]
+        if self.has_principal:
+            row.append(self.price_stderr * self.price_to_principal / self.price
+                       if self.price else float("nan"))
+        return row
 
 
 #: Interleaved batches for the standard error of the price (a quantile).
@@ -93,6 +109,7 @@ class BidCollections:
     dates: np.ndarray
     total_claim: float
     antithetic: bool
+    total_principal: float = float("nan")   # currency; NaN: the tape has no principal
 
 
 def bid_collections(pool, settings=None, n_sims: int | None = None,
@@ -123,7 +140,7 @@ def bid_collections(pool, settings=None, n_sims: int | None = None,
     if settings.bid_net_of_servicing:
         coll = coll * (1.0 - settings.servicer_fee_rate)
     return BidCollections(coll, settings.period_dates, pool.total_claim,
-                          settings.variance_reduction)
+                          settings.variance_reduction, pool.total_principal)
 
 
 def _check_target(target_irr: float, confidence: float) -> None:
@@ -170,8 +187,10 @@ def price_from_collections(collections: BidCollections, target_irr: float,
     slope = (bumped - mean) / (0.001 * price)
     se = float(np.hypot(se_given_price, slope * price_se)) if np.isfinite(price_se) \
         else float(se_given_price)
+    principal = collections.total_principal
     return BidResult(price, price / total_claim if total_claim > 0 else float("nan"),
-                     float(mean), se, pv, coll.shape[0], price_se)
+                     float(mean), se, pv, coll.shape[0], price_se,
+                     price / principal if principal > 0 else float("nan"))
 
 
 def bid_price(pool, target_irr: float, confidence: float = 0.5, settings=None,

@@ -309,6 +309,9 @@ def remaining_deal(valued: pd.DataFrame, tranches, settings=None, collections=No
     frame_left["expected_recovery"] = remaining
     frame_left["expected_months"] = remaining_months
     frame_left["recovery_sd"] = np.minimum(sd_left, 0.5)
+    if "principal" in frame_left.columns:  # collections repay principal first (tax_base)
+        principal = frame_left["principal"].to_numpy(dtype=float, na_value=np.nan)
+        frame_left["principal"] = np.where(open_, np.maximum(principal - collected, 0.0), 0.0)
     pool = pool_from_frame(frame_left, cap)
     live = [replace(t, balance=outstanding[t.name], issue_price=outstanding[t.name])
             for t in tranches if outstanding[t.name] > 1e-9 * max(1.0, t.balance)]

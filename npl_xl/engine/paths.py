@@ -152,10 +152,11 @@ def _normals(u, table, scale, out):
 @nb.njit(cache=True, parallel=True, fastmath=CONTRACT)
 def _collect(k0, k1, first_path, antithetic, coef, claim, mean, cap, months, region,
              sys_z, time_mult, s_idio, timing_sd, payment_months, legal_final, normal_table,
-             first_loan, accumulate, out):
+             first_loan, accumulate, out, principal, taxable):
     n, n_periods = out.shape
     n_loans = claim.shape[0]
     n_sub = (n + SUB_CHUNK - 1) // SUB_CHUNK
+    with_tax = taxable.shape[0] > 0
     for s in nb.prange(n_sub):
         p0 = s * SUB_CHUNK
         p1 = min(n, p0 + SUB_CHUNK)
@@ -163,6 +164,8 @@ def _collect(k0, k1, first_path, antithetic, coef, claim, mean, cap, months, reg
             for p in range(p0, p1):
                 for k in range(n_periods):
                     out[p, k] = 0.0
+                    if with_tax:
+                        taxable[p, k] = 0.0
         # one (eps, eta) per antithetic pair, or per path without variance reduction
         m = (p1 - p0) // 2 if antithetic else p1 - p0
         first_counter = (first_path + p0) >> 1 if antithetic else first_path + p0
@@ -216,6 +219,30 @@ def _collect(k0, k1, first_path, antithetic, coef, claim, mean, cap, months, reg
                     out[p, period[j]] += c * rate[j]
                 if antithetic and period2[j] >= 0:
                     out[p + 1, period2[j]] += c * rate2[j]
+            if with_tax:
+                _book_taxable(c, principal[i], rate, rate2, period, period2, p0, antithetic,
+                              taxable)
+
+
+@nb.njit(cache=True, inline="always")
+def _book_taxable(claim, principal, rate, rate2, period, period2, p0, antithetic, taxable):
+    """Book one loan's taxable recoveries (Settings tax_base = interest) for a sub-chunk: the
+    loan's one recovery claim x rate (currency) pays its principal first, so the part above
+    principal, max(0, claim x rate - principal), is taxed in the recovery's period. A
+    period outside 0 .. n_periods - 1 means lost after the legal final (-1 in the general
+    kernel, n_periods in the fast one): nothing is booked. The amounts are those the kernels
+    add to the collections (claim x rate), so both kernels book the same taxable amounts."""
+    m = rate.shape[0]
+    n_periods = taxable.shape[1]
+    for j in range(m):
+        p = p0 + 2 * j if antithetic else p0 + j
+        k = period[j]
+        if 0 <= k < n_periods:
+            taxable[p, k] += max(0.0, claim * rate[j] - principal)
+        if antithetic:
+            k = period2[j]
+            if 0 <= k < n_periods:
+                taxable[p + 1, k] += max(0.0, claim * rate2[j] - principal)
 
 
 @nb.njit(cache=True, inline="always")
@@ -323,13 +350,14 @@ def period_thresholds(expected_months: np.ndarray, settings) -> np.ndarray:
 @nb.njit(cache=True, parallel=True, fastmath=CONTRACT)
 def _collect_by_thresholds(k0, k1, first_path, antithetic, coef, claim, mean, cap, region,
                            sys_z, s_idio, thresholds, normal_table, first_loan, accumulate,
-                           out):
+                           out, principal, taxable):
     """The collection kernel's fast path (no timing stress, timing sd > 0): as _collect, but
     each draw's payment period is the count of the loan's thresholds its timing uniform has
     passed (no normal quantile of eta), and rates and periods are separate loops."""
     n, n_periods = out.shape
     n_loans = claim.shape[0]
     n_sub = (n + SUB_CHUNK - 1) // SUB_CHUNK
+    with_tax = taxable.shape[0] > 0
     for s in nb.prange(n_sub):
         p0 = s * SUB_CHUNK
         p1 = min(n, p0 + SUB_CHUNK)
@@ -337,6 +365,8 @@ def _collect_by_thresholds(k0, k1, first_path, antithetic, coef, claim, mean, ca
             for p in range(p0, p1):
                 for k in range(n_periods):
                     out[p, k] = 0.0
+                    if with_tax:
+                        taxable[p, k] = 0.0
         m = (p1 - p0) // 2 if antithetic else p1 - p0
         first_counter = (first_path + p0) >> 1 if antithetic else first_path + p0
         u0 = np.empty(m)
@@ -386,6 +416,9 @@ def _collect_by_thresholds(k0, k1, first_path, antithetic, coef, claim, mean, ca
                     out[p, period[j]] += c * rate[j]
                 if antithetic and period2[j] < n_periods:
                     out[p + 1, period2[j]] += c * rate2[j]
+            if with_tax:
+                _book_taxable(c, principal[i], rate, rate2, period, period2, p0, antithetic,
+                              taxable)
 
 
 _THRESHOLD_CACHE: "OrderedDict[bytes, np.ndarray]" = OrderedDict()
@@ -425,7 +458,8 @@ def uses_thresholds(settings) -> bool:
 
 def collect(seed_words, first_path: int, n_paths: int, n_total: int, antithetic: bool,
             coef: np.ndarray, pool, settings, loans: slice | None = None,
-            out: np.ndarray | None = None, fast: bool = True) -> np.ndarray:
+            out: np.ndarray | None = None, fast: bool = True,
+            taxable: np.ndarray | None = None) -> np.ndarray:
     """Pool collections (currency) of paths first_path .. first_path + n_paths - 1 per
     payment period: array (n_paths, n_periods). With ``antithetic`` first_path and n_paths
     must be even (whole pairs).
@@ -440,7 +474,12 @@ def collect(seed_words, first_path: int, n_paths: int, n_total: int, antithetic:
     Without timing stress (and timing sd > 0) the fast kernel books each draw by comparing
     its timing uniform with the loan's :func:`period_thresholds`; it gives the very numbers
     of the general kernel (tests/engine/test_engine_fast_path.py). ``fast=False`` forces the
-    general kernel (for those tests and the benchmark)."""
+    general kernel (for those tests and the benchmark).
+
+    ``taxable`` (array (n_paths, n_periods), currency) receives, for Settings tax_base =
+    interest, the taxable part of the collections: each loan's recovery above its principal
+    (pool.principal_for_tax()), in the recovery's period; overwritten, or added to when
+    ``out`` is given, like ``out``. Both kernels book the same amounts."""
     if antithetic and (first_path % 2 or n_paths % 2):
         raise ValueError("antithetic blocks must start on an even path and hold whole pairs")
     loans = slice(0, len(pool.claim)) if loans is None else loans
@@ -450,18 +489,26 @@ def collect(seed_words, first_path: int, n_paths: int, n_total: int, antithetic:
     accumulate = out is not None
     if out is None:
         out = np.empty((n_paths, settings.n_periods))
+    if taxable is None:
+        principal = np.zeros(0)
+        taxable = np.zeros((0, settings.n_periods))
+    else:
+        principal = np.ascontiguousarray(pool.principal_for_tax()[loans], dtype=np.float64)
+        if taxable.shape != out.shape:
+            raise ValueError(f"taxable must have the shape of the collections {out.shape}")
     if uses_thresholds(settings) and fast:
         thresholds = cached_period_thresholds(pool.expected_months[loans], settings)
         _collect_by_thresholds(seed_words[0], seed_words[1], first_path, antithetic, coef,
                                pool.claim[loans], pool.mean[loans], settings.cap_at_expected,
                                pool.region_id[loans], sys_z, math.sqrt(1.0 - settings.rho),
-                               thresholds, NORMAL_TABLE, int(loans.start or 0), accumulate, out)
+                               thresholds, NORMAL_TABLE, int(loans.start or 0), accumulate, out,
+                               principal, taxable)
         return out
     _collect(seed_words[0], seed_words[1], first_path, antithetic, coef, pool.claim[loans],
              pool.mean[loans], settings.cap_at_expected, pool.expected_months[loans],
              pool.region_id[loans], sys_z, time_mult, math.sqrt(1.0 - settings.rho),
              settings.timing_sd_months, settings.payment_months, settings.legal_final_months,
-             NORMAL_TABLE, int(loans.start or 0), accumulate, out)
+             NORMAL_TABLE, int(loans.start or 0), accumulate, out, principal, taxable)
     return out
 
 

@@ -8,7 +8,9 @@ A :class:`Pool` is built from plain arrays (or from the valued tape's DataFrame 
   0 <= expected_recovery_i <= claim_i;
 - ``expected_months_i``: expected months from closing to the recovery, >= 0;
 - ``recovery_sd_i``: standard deviation of the recovery *rate* (recovery / claim), decimal;
-- ``region_id_i``: small whole number >= 0 naming the loan's region (for the regional factor).
+- ``region_id_i``: small whole number >= 0 naming the loan's region (for the regional factor);
+- ``principal_i`` (optional): outstanding principal, currency, >= 0, NaN where the tape gives
+  none (Settings tax_base = interest taxes only the recoveries above it; price_to_principal).
 
 The recovery rate is Beta with mean mu_i = expected_recovery_i / claim_i and sd recovery_sd_i
 (method of moments, :func:`npl_xl.model.beta.beta_params`). A loan with mu 0, mu 1 or sd 0 is
@@ -61,6 +63,33 @@ class Pool:
     beta: np.ndarray
     n_sd_capped: int
     sd_cap_factor: float    # the cap applied, decimal share of sqrt(mu (1 - mu))
+    principal: np.ndarray | None = None   # currency, NaN where not given; None: no column
+
+    @property
+    def has_principal(self) -> bool:
+        """Whether every loan has a principal (the tape's principal column, 未偿本金)."""
+        return self.principal is not None and bool(np.all(np.isfinite(self.principal)))
+
+    @property
+    def total_principal(self) -> float:
+        """Sum of the loans' principal (currency); NaN unless :attr:`has_principal`."""
+        return float(self.principal.sum()) if self.has_principal else float("nan")
+
+    def principal_for_tax(self) -> np.ndarray:
+        """The principal per loan (currency) for Settings tax_base = interest.
+
+        Raises DomainError naming tax_base when the tape has no principal column (or a loan's
+        principal is blank): only the recoveries above principal are taxed, so it is needed."""
+        if self.principal is None or not np.any(np.isfinite(self.principal)):
+            raise DomainError("interest taxes each loan's recoveries above its principal, but "
+                              "the tape has no principal column (未偿本金); add it or set "
+                              "tax_base to collections", argument="tax_base")
+        blank = np.flatnonzero(~np.isfinite(self.principal))
+        if blank.size:
+            raise DomainError(f"interest needs every loan's principal, but loan {blank[0] + 1} "
+                              f"has none (principal column, 未偿本金; {blank.size} loans in all)",
+                              argument="tax_base")
+        return self.principal
 
     @property
     def n_loans(self) -> int:
@@ -76,11 +105,13 @@ class Pool:
 
     @classmethod
     def from_arrays(cls, claim, expected_recovery, expected_months, recovery_sd,
-                    region_id=None, sd_cap_factor: float | None = None) -> "Pool":
+                    region_id=None, sd_cap_factor: float | None = None,
+                    principal=None) -> "Pool":
         """Check the arrays and derive the Beta parameters.
 
         sd_cap_factor: recovery sds are capped at sd_cap_factor x sqrt(mu (1 - mu)), a
-        decimal in (0, 1]; None = the packaged Assumptions' value (0.9).
+        decimal in (0, 1]; None = the packaged Assumptions' value (0.9). principal: each
+        loan's outstanding principal (currency >= 0, NaN = not given), or None.
 
         Raises DomainError (``#NUM!``) naming the array and the first bad loan (1-based) for
         a negative claim, a recovery outside [0, claim], negative months or sd, a negative
@@ -114,7 +145,15 @@ class Pool:
             k = np.where(random, var_limit / np.where(random, capped_sd, 1.0) ** 2 - 1.0, 0.0)
         alpha = np.where(random, mean * k, 0.0)
         beta = np.where(random, (1.0 - mean) * k, 0.0)
-        return cls(claim, recovery, months, sd, region, mean, alpha, beta, n_capped, cap)
+        if principal is not None:
+            principal = np.ascontiguousarray(principal, dtype=np.float64).ravel()
+            if principal.shape[0] != n:
+                raise InputTypeError(f"has {principal.shape[0]} values for {n} loans",
+                                     argument="principal")
+            _check(principal < 0, principal, "principal", "must be >= 0")
+            _check(np.isinf(principal), principal, "principal", "must be finite")
+        return cls(claim, recovery, months, sd, region, mean, alpha, beta, n_capped, cap,
+                   principal)
 
 
 def _array(values, name: str, n: int | None = None) -> np.ndarray:
@@ -162,10 +201,13 @@ def pool_from_frame(frame, sd_cap_factor: float | None = None) -> Pool:
     region = frame["region_id"].to_numpy(dtype=float) if "region_id" in frame.columns else None
     if sd_cap_factor is None:
         sd_cap_factor = getattr(frame, "attrs", {}).get("sd_cap_factor")
+    principal = (frame["principal"].to_numpy(dtype=float, na_value=np.nan)
+                 if "principal" in frame.columns else None)
     return Pool.from_arrays(frame["claim"].to_numpy(dtype=float),
                             frame["expected_recovery"].to_numpy(dtype=float),
                             frame["expected_months"].to_numpy(dtype=float),
-                            frame["recovery_sd"].to_numpy(dtype=float), region, sd_cap_factor)
+                            frame["recovery_sd"].to_numpy(dtype=float), region, sd_cap_factor,
+                            principal)
 
 
 def pool_from_tape(tape, assumptions=None, collateral=None, guarantees=None, settings=None) -> Pool:

@@ -112,8 +112,13 @@ def _allocate(amount, members, bal, pro_rata):
     return out
 
 
-def reference_waterfall(coll, tranches, settings, dates=None, forecast=None) -> dict:
+def reference_waterfall(coll, tranches, settings, dates=None, forecast=None, taxable=None,
+                        tax_forecast=None) -> dict:
     """Plain-Python waterfall (same rules as :mod:`npl_xl.engine.waterfall`) for one path.
+
+    taxable, tax_forecast (currency per period): with settings.tax_base = interest, the
+    amounts taxes are charged on and their forecast (default taxable itself); otherwise
+    the collections and their forecast.
 
     The reserve target on the balances after principal is found by a root search
     (scipy's brentq on the senior principal) instead of the kernel's piecewise solution.
@@ -127,6 +132,10 @@ def reference_waterfall(coll, tranches, settings, dates=None, forecast=None) -> 
     taus = np.diff(np.concatenate([[0.0], dates])) / 12.0
     K = len(coll)
     forecast = list(coll) if forecast is None else list(forecast)
+    on_interest = getattr(settings, "tax_base", "collections") == "interest"
+    taxed = list(taxable) if on_interest else list(coll)
+    tax_fc = (list(taxed) if tax_forecast is None else list(tax_forecast)) if on_interest \
+        else forecast
     tr = list(tranches)
     groups = _groups(tr)
     senior_groups = [g for g in groups if tr[g[0]].kind == KIND_SENIOR]
@@ -174,7 +183,7 @@ def reference_waterfall(coll, tranches, settings, dates=None, forecast=None) -> 
             log["servicer_fee_deferred"][k] = s.deferred_fee_share * fee
             deferred += s.deferred_fee_share * fee
             fee -= s.deferred_fee_share * fee
-        for item, due in (("tax", s.tax_rate * c), ("fixed", s.fixed_expenses if live else 0.0),
+        for item, due in (("tax", s.tax_rate * taxed[k]), ("fixed", s.fixed_expenses if live else 0.0),
                           ("serv", fee)):
             total = due + unpaid[item]
             paid = senior_pay(total)
@@ -230,8 +239,13 @@ def reference_waterfall(coll, tranches, settings, dates=None, forecast=None) -> 
             available = pay_senior_principal(available)
             target = 0.0
         else:
-            base = s.reserve_multiple * ((s.tax_rate + s.servicer_fee_rate) * forecast[k + 1]
-                                         + s.fixed_expenses)
+            if on_interest:
+                base = s.reserve_multiple * (s.tax_rate * tax_fc[k + 1]
+                                             + s.servicer_fee_rate * forecast[k + 1]
+                                             + s.fixed_expenses)
+            else:
+                base = s.reserve_multiple * ((s.tax_rate + s.servicer_fee_rate) * forecast[k + 1]
+                                             + s.fixed_expenses)
 
             def target_after(amount):
                 trial = list(bal)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -126,15 +126,22 @@ def simulate_block(pool: Pool, settings: DealSettings, first: int, stop: int,
     pure function of (seed, path index), so the block's numbers do not depend on where, when
     or how often it is computed.
 
+    With settings.tax_base = interest the block also has its taxable collections (each
+    loan's recoveries above its principal, currency, the collections' shape): returned as
+    "taxable" (when keep_collections) and given to ``per_path`` as ``taxable=``.
+
     Returns a dict: "collections" (when keep_collections) and per_path's entries.
     """
     words = rng.seed_key(settings.seed)
     n_total = n_paths_for(settings)
     n_loans = pool.n_loans
+    taxable = (np.empty((stop - first, settings.n_periods))
+               if getattr(settings, "tax_base", "collections") == "interest" else None)
     if coef is not None or n_loans <= LOAN_BLOCK:
         coef = pool_tables(pool) if coef is None else coef
         collections = paths.collect(words, first, stop - first, n_total,
-                                    settings.variance_reduction, coef, pool, settings)
+                                    settings.variance_reduction, coef, pool, settings,
+                                    taxable=taxable)
     else:  # a large pool: one block of loans' tables at a time, never cached
         collections = None
         for first_loan in range(0, n_loans, LOAN_BLOCK):
@@ -144,14 +151,18 @@ def simulate_block(pool: Pool, settings: DealSettings, first: int, stop: int,
             if collections is None:
                 collections = paths.collect(words, first, stop - first, n_total,
                                             settings.variance_reduction, block_coef, pool,
-                                            settings, loans=loans)
+                                            settings, loans=loans, taxable=taxable)
             else:  # add this block's loans to the earlier blocks' collections
                 paths.collect(words, first, stop - first, n_total, settings.variance_reduction,
-                              block_coef, pool, settings, loans=loans, out=collections)
+                              block_coef, pool, settings, loans=loans, out=collections,
+                              taxable=taxable)
             del block_coef
     out = {"collections": collections} if keep_collections else {}
+    if keep_collections and taxable is not None:
+        out["taxable"] = taxable
     if per_path is not None:
-        out.update(per_path(collections, settings))
+        out.update(per_path(collections, settings) if taxable is None
+                   else per_path(collections, settings, taxable=taxable))
     return out
 
 
@@ -238,6 +249,9 @@ def simulate_collections(pool, settings, progress: Callable[[int, int], None] | 
     >>> paths.shape   # 400 paths x 10 half-yearly periods to the 60-month legal final
     (400, 10)
     """
+    settings = parse_settings(settings)
+    if settings.tax_base != "collections":  # the collections only, not the taxable part
+        settings = replace(settings, tax_base="collections")
     return run_blocks(pool, settings, None, scheduler=scheduler, progress=progress,
                       block_order=block_order)["collections"]
 
@@ -264,12 +278,15 @@ class ScenarioWaterfalls:
 
     scenarios: tuple
     forecast: np.ndarray
+    tax_forecast: np.ndarray | None = None   # tax_base = interest: the taxable forecast
 
-    def __call__(self, collections: np.ndarray, settings: DealSettings) -> dict[str, np.ndarray]:
+    def __call__(self, collections: np.ndarray, settings: DealSettings,
+                 taxable: np.ndarray | None = None) -> dict[str, np.ndarray]:
         out = {}
         for name, tranches, own_settings in self.scenarios:
             figures = waterfall_paths(collections, tranches, own_settings or settings,
-                                      forecast=self.forecast)
+                                      forecast=self.forecast, taxable=taxable,
+                                      tax_forecast=_tax_forecast(self, taxable))
             out.update({f"{name}/{key}": value for key, value in figures.items()})
         return out
 
@@ -281,9 +298,21 @@ class WaterfallFigures:
 
     tranches: object
     forecast: np.ndarray
+    tax_forecast: np.ndarray | None = None   # tax_base = interest: the taxable forecast
 
-    def __call__(self, collections: np.ndarray, settings: DealSettings) -> dict[str, np.ndarray]:
-        return waterfall_paths(collections, self.tranches, settings, forecast=self.forecast)
+    def __call__(self, collections: np.ndarray, settings: DealSettings,
+                 taxable: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        return waterfall_paths(collections, self.tranches, settings, forecast=self.forecast,
+                               taxable=taxable, tax_forecast=_tax_forecast(self, taxable))
+
+
+def _tax_forecast(figures, taxable):
+    """The per-path function's taxable forecast; required with taxable paths, since a
+    block's own mean would differ from block to block."""
+    if taxable is not None and figures.tax_forecast is None:
+        raise ValueError("tax_base = interest: give the run's tax_forecast (the mean taxable "
+                         "collections per period), as for forecast")
+    return figures.tax_forecast
 
 
 @dataclass
@@ -460,11 +489,17 @@ def simulate_deal(pool, tranches, settings=None, n_sims: int | None = None,
     tranches = parse_tranches(tranches)
     settings = parse_settings(settings).with_overrides(n_sims=n_sims, seed=seed)
     antithetic = settings.variance_reduction
-    coll = simulate_collections(pool, settings, progress, scheduler=scheduler)
+    if settings.tax_base == "interest":
+        pool.principal_for_tax()  # the clear error before simulating, not in a block
+    blocks = run_blocks(pool, settings, None, scheduler=scheduler, progress=progress)
+    coll = blocks["collections"]
+    taxable = blocks.get("taxable")  # tax_base = interest: recoveries above principal
     n = coll.shape[0]
     mean_k, se_k = mc_mean(coll, antithetic)
+    tax_forecast = None if taxable is None else mc_mean(taxable, antithetic)[0]
     # the issuance forecast (CCR trigger, reserve target): the expected collection curve
-    metrics = waterfall_paths(coll, tranches, settings, forecast=mean_k)
+    metrics = waterfall_paths(coll, tranches, settings, forecast=mean_k, taxable=taxable,
+                              tax_forecast=tax_forecast)
     table = tranche_table(metrics, tranches, settings)
     dates = settings.period_dates
     liq_loss, liq_loss_se = mc_mean(metrics["liquidity_loss"], antithetic)
@@ -489,4 +524,5 @@ def simulate_deal(pool, tranches, settings=None, n_sims: int | None = None,
         pool_pv_stderr=float(pool_pv_se), n_sd_capped=pool.n_sd_capped,
         liquidity_loss_mean=float(liq_loss), liquidity_loss_stderr=float(liq_loss_se),
         liquidity_loss=metrics["liquidity_loss"],
-        extras={"pool": pool, "tranches": tranches, "forecast": mean_k})
+        extras={"pool": pool, "tranches": tranches, "forecast": mean_k, "taxable": taxable,
+                "tax_forecast": tax_forecast})

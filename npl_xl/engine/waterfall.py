@@ -5,7 +5,9 @@ Order per payment period (single collection account), from the period's collecti
 collection curve; for a deterministic waterfall without a forecast, the collections given):
 
 1. taxes = tax_rate x C (tax on gross collections: a conservative simplification of the
-   trust's taxable income)
+   trust's taxable income); with Settings tax_base = interest, tax_rate x X instead, X the
+   period's taxable collections: each loan's recoveries above its principal (the collection
+   kernel books them, :func:`npl_xl.engine.paths.collect`)
 2. fixed senior expenses (fixed_expenses per period while any tranche is outstanding)
 3. servicer base fee = servicer_fee_rate x C; while the CCR trigger is breached and a senior
    tranche is outstanding, deferred_fee_share of it is deferred (paid at step 7b)
@@ -19,7 +21,8 @@ collection curve; for a deterministic waterfall without a forecast, the collecti
 5b. with mezz_interest = before_senior_principal and the mezzanine not subordinated this
    period (no CCR breach; no EoD when eod_trigger): mezzanine interest (deferrable)
 6+7. reserve and senior principal: target reserve = reserve_multiple x (next period's taxes
-   and servicer fee on the forecast F_k+1, + fixed_expenses, + next period's senior interest
+   and servicer fee on the forecast F_k+1 (taxes on the taxable forecast X_k+1 with
+   tax_base = interest), + fixed_expenses, + next period's senior interest
    on the senior balances after this period's principal); the cash and the reserve together
    pay senior principal (pass-through; groups in table order, a pari-passu group sequentially
    or pro rata to balance) up to what leaves the target in the reserve. The target is 0 in
@@ -107,9 +110,10 @@ TRANCHE_COLUMNS = ("interest", "principal", "balance")
 PARAM_NAMES = ("tax_rate", "fixed_expenses", "servicer_fee_rate", "reserve_multiple",
                "liquidity_limit", "sub_return_rate", "excess_fee_share", "initial_reserve",
                "liquidity_rate", "mezz_before_senior_principal", "eod_trigger", "ccr_trigger",
-               "deferred_fee_share")
+               "deferred_fee_share", "tax_on_interest")
 (P_TAX, P_FIXED, P_SERV, P_RES_MULT, P_LIQ_LIMIT, P_SUB_RATE, P_EXCESS, P_INIT_RESERVE,
- P_LIQ_RATE, P_MEZZ_BEFORE, P_EOD_TRIGGER, P_CCR_TRIGGER, P_DEFERRED_SHARE) = range(len(PARAM_NAMES))
+ P_LIQ_RATE, P_MEZZ_BEFORE, P_EOD_TRIGGER, P_CCR_TRIGGER, P_DEFERRED_SHARE,
+ P_TAX_INTEREST) = range(len(PARAM_NAMES))
 
 
 def flow_columns(names) -> list[str]:
@@ -130,6 +134,7 @@ def waterfall_params(settings, initial_reserve: float | None = None) -> np.ndarr
     values = {name: getattr(settings, name, 0.0) for name in PARAM_NAMES}
     values["mezz_before_senior_principal"] = float(settings.mezz_interest == "before_senior_principal")
     values["eod_trigger"] = float(settings.eod_trigger)
+    values["tax_on_interest"] = float(getattr(settings, "tax_base", "collections") == "interest")
     if initial_reserve is not None:
         values["initial_reserve"] = float(initial_reserve)
     return np.array([float(values[name]) for name in PARAM_NAMES], dtype=np.float64)
@@ -201,11 +206,13 @@ def _pay_deferrable(cash, j0, j1, accrued, arrears, missed, bal0, row):
 
 
 @nb.njit(cache=True)
-def run_waterfall(coll, forecast, tau, tau_next, kind, group, pro_rata, bal0, coupon, params,
-                  flows, missed, arrears):
+def run_waterfall(coll, forecast, taxable, tax_forecast, tau, tau_next, kind, group, pro_rata,
+                  bal0, coupon, params, flows, missed, arrears):
     """One path's waterfall (module docstring for the order).
 
-    coll, forecast: collections and their issuance forecast per period (currency); tau,
+    coll, forecast: collections and their issuance forecast per period (currency); taxable,
+    tax_forecast: the part of the collections taxes are charged on and its forecast
+    (currency; coll and forecast themselves with tax_base = collections); tau,
     tau_next: period lengths in years; kind (KIND_*), group (index of the first tranche of
     the tranche's pari-passu group), pro_rata (0/1 per tranche), bal0 (balance at the start,
     currency), coupon (annual decimal) per tranche; params: :data:`PARAM_NAMES`. Writes
@@ -226,6 +233,7 @@ def run_waterfall(coll, forecast, tau, tau_next, kind, group, pro_rata, bal0, co
     eod_trigger = params[P_EOD_TRIGGER] > 0.0
     ccr_trigger = params[P_CCR_TRIGGER]
     deferred_share = params[P_DEFERRED_SHARE]
+    tax_on_interest = params[P_TAX_INTEREST] > 0.0
     flows[:, :] = 0.0
     bal = bal0.copy()
     start = bal0.copy()
@@ -263,7 +271,7 @@ def run_waterfall(coll, forecast, tau, tau_next, kind, group, pro_rata, bal0, co
         reserve_drawn = 0.0
         liquidity_drawn = 0.0
         # 1-3 taxes, fixed expenses, servicer base fee (part of it deferred under a CCR breach)
-        due = tax_rate * c + unpaid_tax
+        due = tax_rate * taxable[k] + unpaid_tax
         paid, cash, reserve, fr, dr = _pay(due, cash, reserve, liquidity_limit - liquidity)
         reserve_drawn += fr
         liquidity_drawn += dr
@@ -341,7 +349,12 @@ def run_waterfall(coll, forecast, tau, tau_next, kind, group, pro_rata, bal0, co
                                                pro_rata[j], bal, row)
         else:
             next_forecast = forecast[k + 1]
-            base = reserve_multiple * ((tax_rate + servicer_rate) * next_forecast + fixed_expenses)
+            if tax_on_interest:
+                base = reserve_multiple * (tax_rate * tax_forecast[k + 1]
+                                           + servicer_rate * next_forecast + fixed_expenses)
+            else:
+                base = reserve_multiple * ((tax_rate + servicer_rate) * next_forecast
+                                           + fixed_expenses)
             slope = reserve_multiple * tau_next[k]
             free = 1.0
             for j in range(n_tr):
@@ -548,8 +561,9 @@ def path_metrics(flows, dates, kind, bal0, disc, price, missed, arrears, loss, w
 
 
 @nb.njit(cache=True, parallel=True)
-def _waterfall_paths(coll, forecast, dates, tau, tau_next, kind, group, pro_rata, bal0, coupon,
-                     disc, price, params, loss, wal, irr, default, pv, liquidity_loss):
+def _waterfall_paths(coll, forecast, taxable, tax_forecast, dates, tau, tau_next, kind, group,
+                     pro_rata, bal0, coupon, disc, price, params, loss, wal, irr, default, pv,
+                     liquidity_loss):
     n_paths, n_periods = coll.shape
     n_tr = kind.shape[0]
     chunk = 256
@@ -559,8 +573,8 @@ def _waterfall_paths(coll, forecast, dates, tau, tau_next, kind, group, pro_rata
         missed = np.empty(n_tr)
         arrears = np.empty(n_tr)
         for p in range(s * chunk, min(n_paths, (s + 1) * chunk)):
-            run_waterfall(coll[p], forecast, tau, tau_next, kind, group, pro_rata, bal0,
-                          coupon, params, flows, missed, arrears)
+            run_waterfall(coll[p], forecast, taxable[p], tax_forecast, tau, tau_next, kind,
+                          group, pro_rata, bal0, coupon, params, flows, missed, arrears)
             path_metrics(flows, dates, kind, bal0, disc, price, missed, arrears, loss[p],
                          wal[p], irr[p], default[p], pv[p])
             liquidity_loss[p] = flows[n_periods - 1, C_LIQ_WRITE_OFF]
@@ -587,8 +601,32 @@ def _forecast(forecast, default, n_periods):
     return forecast
 
 
+def _tax_inputs(settings, coll, fc, taxable, tax_forecast, shape):
+    """The taxed amounts and their forecast: the collections and their forecast with
+    tax_base = collections; the given taxable amounts (checked) with tax_base = interest."""
+    if getattr(settings, "tax_base", "collections") != "interest":
+        return coll, fc
+    if taxable is None:
+        from npl_xl.errors import DomainError
+
+        raise DomainError("interest taxes each loan's recoveries above its principal, which a "
+                          "vector of pool collections does not show; this calculation supports "
+                          "tax_base collections only (NPL_TRANCHE_EL and Run Simulation "
+                          "support interest)", argument="tax_base")
+    taxable = np.ascontiguousarray(taxable, dtype=np.float64)
+    if taxable.shape != shape:
+        raise ValueError(f"taxable must have the collections' shape {shape}, got {taxable.shape}")
+    if tax_forecast is None:  # as the collections' forecast: the vector, or the paths' mean
+        if taxable.ndim == 1:
+            tax_forecast = taxable
+        else:
+            tax_forecast = taxable.mean(axis=0) if taxable.shape[0] else np.zeros(shape[-1])
+    return taxable, _forecast(tax_forecast, None, shape[-1])
+
+
 def waterfall_paths(collections: np.ndarray, tranches, settings, *, forecast=None,
-                    initial_balances=None, initial_reserve=None) -> dict[str, np.ndarray]:
+                    initial_balances=None, initial_reserve=None, taxable=None,
+                    tax_forecast=None) -> dict[str, np.ndarray]:
     """Run the waterfall on every path.
 
     Parameters
@@ -605,6 +643,10 @@ def waterfall_paths(collections: np.ndarray, tranches, settings, *, forecast=Non
         Tranche balances at the start (currency); default the original balances.
     initial_reserve : float, optional
         Reserve account at the start (currency); default settings.initial_reserve.
+    taxable, tax_forecast : arrays (n_paths, n_periods) and (n_periods,), optional
+        With settings.tax_base = interest (required then): the taxable part of each path's
+        collections (currency, each loan's recoveries above its principal) and its forecast
+        (default: its mean over the paths given). Ignored with tax_base = collections.
 
     Returns
     -------
@@ -618,23 +660,26 @@ def waterfall_paths(collections: np.ndarray, tranches, settings, *, forecast=Non
                                                                       initial_balances)
     fc = _forecast(forecast, coll.mean(axis=0) if coll.shape[0] else np.zeros(coll.shape[1]),
                    coll.shape[1])
+    tx, tx_fc = _tax_inputs(settings, coll, fc, taxable, tax_forecast, coll.shape)
     shape = (coll.shape[0], len(kind))
     out = {name: np.empty(shape) for name in ("loss", "wal", "irr", "default", "pv")}
     out["liquidity_loss"] = np.empty(coll.shape[0])
-    _waterfall_paths(coll, fc, dates, tau, tau_next, kind, group, pro_rata, bal0, coupon, disc,
+    _waterfall_paths(coll, fc, tx, tx_fc, dates, tau, tau_next, kind, group, pro_rata, bal0, coupon, disc,
                      price, waterfall_params(settings, initial_reserve), out["loss"],
                      out["wal"], out["irr"], out["default"], out["pv"], out["liquidity_loss"])
     return out
 
 
 def deterministic_waterfall(collections: np.ndarray, tranches, settings, *, forecast=None,
-                            initial_balances=None, initial_reserve=None, dates=None):
+                            initial_balances=None, initial_reserve=None, dates=None,
+                            taxable=None, tax_forecast=None):
     """The waterfall of one vector of period collections (currency; period k paid at month
     k x payment_months, the last entry being the final period, whatever legal_final_months).
     ``forecast`` (default: the collections themselves), ``initial_balances`` and
     ``initial_reserve`` as in :func:`waterfall_paths`; ``dates`` (months after closing, one
     per period) replaces the every-payment_months dates (settings.period_dates reproduces a
-    simulated path, whose last period ends at the legal final).
+    simulated path, whose last period ends at the legal final). ``taxable`` and
+    ``tax_forecast`` (currency per period) as in :func:`waterfall_paths`, for one path.
 
     Returns (flows (n_periods, columns), column names, missed, arrears) as in
     :func:`run_waterfall`."""
@@ -648,9 +693,10 @@ def deterministic_waterfall(collections: np.ndarray, tranches, settings, *, fore
     kind, group, pro_rata, bal0, coupon, _, _ = _tranche_inputs(tranches, settings,
                                                                initial_balances)
     fc = _forecast(forecast, coll, coll.shape[0])
+    tx, tx_fc = _tax_inputs(settings, coll, fc, taxable, tax_forecast, coll.shape)
     flows = np.empty((coll.shape[0], N_FLOW + 3 * len(kind)))
     missed = np.empty(len(kind))
     arrears = np.empty(len(kind))
-    run_waterfall(coll, fc, tau, tau_next, kind, group, pro_rata, bal0, coupon,
+    run_waterfall(coll, fc, tx, tx_fc, tau, tau_next, kind, group, pro_rata, bal0, coupon,
                   waterfall_params(settings, initial_reserve), flows, missed, arrears)
     return flows, flow_columns(tranches.names), missed, arrears

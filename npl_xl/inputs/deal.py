@@ -371,7 +371,13 @@ SETTINGS: tuple[_Key, ...] = (
          aliases=("法定到期", "法定到期月"), doc="legal final maturity, months after closing"),
     _Key("tax_rate", "float", 0.0336, 0.0, 1.0, high_open=True, aliases=("税率", "税费率"),
          doc="trust taxes as a share of gross collections (3% VAT x 1.12 surcharges): tax on "
-             "gross collections, a conservative simplification of the trust's taxable income"),
+             "gross collections, a conservative simplification of the trust's taxable income; "
+             "with tax_base interest, a share of the recoveries above principal only"),
+    _Key("tax_base", "choice", "collections", aliases=("计税基础", "税基"),
+         choices=("collections", "interest"),
+         doc="what tax_rate is charged on: collections (default: all collections) or interest "
+             "(needs the tape's principal column, 未偿本金: each loan's recoveries pay its "
+             "principal first and only the part above principal is taxed)"),
     _Key("fixed_expenses", "float", 0.0, 0.0, None, aliases=("固定费用", "优先费用"),
          doc="senior fixed expenses per payment period, currency"),
     _Key("servicer_fee_rate", "float", 0.0, 0.0, 1.0, high_open=True,
@@ -466,6 +472,13 @@ SETTINGS: tuple[_Key, ...] = (
          doc="paths per block (a unit of work and of progress; a task on a cluster), rounded "
              "up to a multiple of 4; blank = automatic (2048, or fewer on a cluster so every "
              "worker gets several blocks); the figures do not depend on it"),
+    _Key("audit", "bool", False, aliases=("审计轨迹", "瀑布审计"),
+         doc="TRUE: Run Simulation (ribbon and npl-xl run) also writes the Audit sheet: the "
+             "period-by-period waterfall (every step, account and trigger state) of the base "
+             "case and of audit_paths, as npl-xl run --audit does"),
+    _Key("audit_paths", "text", None, aliases=("审计路径",),
+         doc="simulated paths (0 = the first) added to the Audit sheet, e.g. 0,17; blank = "
+             "the base case only"),
 )
 _KEY_LOOKUP = {}
 for _k in SETTINGS:
@@ -574,6 +587,9 @@ def _convert_setting(key: _Key, value: Any) -> Any:
 
 
 def _convert_text_setting(key: _Key, value: Any) -> str:
+    if (key.name == "audit_paths" and isinstance(value, (int, float))
+            and not isinstance(value, bool) and float(value).is_integer()):
+        value = str(int(value))  # one path typed in a cell is a number: 17 -> "17"
     if not isinstance(value, str):
         raise InputTypeError(f"{value!r} where text is required", argument=key.name)
     text = value.strip()

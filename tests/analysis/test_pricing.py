@@ -102,3 +102,30 @@ def test_the_bid_is_unstressed_unless_bid_with_stresses():
     # with bid_with_stresses the 75 % confidence price is the stressed one (month 66)
     stressed = bid_price(pool, 0.10, 0.75, {**s, "n_sims": 4000, "bid_with_stresses": True})
     assert stressed.price == pytest.approx(40 / 1.1 ** 5.5)
+
+
+def test_price_to_principal_when_the_tape_has_a_principal_column():
+    # 20 loans, each principal 70 + interest 30 = claim 100, recovering 40 (sd 0) at month 12
+    # (timing sd 0): every path pays 20 x 40 = 800 less the 10 % servicer fee = 720 at month
+    # 12, so at a 12 % target the price is 720 / 1.12 = 642.857142...;
+    # price_to_claim = 642.857... / 2,000 = 0.3214285...;
+    # price_to_principal = 642.857... / (20 x 70 = 1,400) = 0.4591836... (本金折扣率 0.408...)
+    tape = [["loan_id", "province", "principal", "interest", "collateral_type",
+             "expected_recovery", "expected_months", "recovery_sd"]] + [
+        [f"L{i}", "江苏", 70.0, 30.0, "none", 40.0, 12.0, 0.0] for i in range(20)]
+    settings = [["key", "value"], ["timing_sd_months", 0], ["servicer_fee_rate", 0.1]]
+    out = REGISTRY["NPL_BID_PRICE"](tape, 0.12, None, settings, 40.0, None, None, True)
+    assert len(out) == 2 and len(out[0]) == 4 and len(out[1]) == 4
+    price, to_claim, irr, to_principal = out[0]
+    assert price == pytest.approx(720.0 / 1.12, rel=1e-12)
+    assert to_claim == pytest.approx(720.0 / 1.12 / 2_000.0, rel=1e-12)
+    assert to_principal == pytest.approx(720.0 / 1.12 / 1_400.0, rel=1e-12)
+    assert irr == pytest.approx(0.12, abs=1e-12)
+    # standard errors in the same units: price's over principal (0 here: every path alike)
+    assert out[1][3] == pytest.approx(out[1][0] / 1_400.0, abs=1e-12)
+    # one loan without a principal (its claim given): the ratio is unknown, so 1x3
+    partial = [tape[0] + ["claim"]] + [r + [100.0] for r in tape[1:]]
+    partial[5][2] = partial[5][3] = None
+    out = REGISTRY["NPL_BID_PRICE"](partial, 0.12, None, settings, 40.0)
+    assert len(out) == 1 and len(out[0]) == 3
+    assert out[0][0] == pytest.approx(720.0 / 1.12, rel=1e-12)

@@ -73,15 +73,15 @@ def rating(el, wal_years):
     Arg("target_irr", "number", doc="Target IRR, annual effective decimal"),
     Arg("confidence", "number", default=0.5, doc="P(IRR >= target), decimal in (0, 1); default 0.5 (median)"),
     _SETTINGS, _N_SIMS, _SEED, ASSUMPTIONS_ARG,
-    Arg("stderr", "bool", default=False, doc="TRUE adds a second row with the Monte Carlo standard errors of the three figures; default FALSE"),
+    Arg("stderr", "bool", default=False, doc="TRUE adds a second row with the Monte Carlo standard errors of the figures; default FALSE"),
     COLLATERAL_ARG, GUARANTEES_ARG,
-    shape="1x3: price, price_to_claim, irr_at_price_mean",
+    shape="1x3: price, price_to_claim, irr_at_price_mean; 1x4 with price_to_principal when the tape has a principal column",
     cached=True,
-    zh="资产包整体报价：使P(内部收益率≥目标收益率)=置信度的价格、价格占债权比例及该价格下的平均内部收益率",
+    zh="资产包整体报价：使P(内部收益率≥目标收益率)=置信度的价格、价格占债权本息比例及该价格下的平均内部收益率；贷款清单有未偿本金列时另加价格占本金比例（本金折扣率为1减去该比例）",
 )
 def bid_price(tape, target_irr, confidence, settings, n_sims, seed, assumptions, stderr, collateral,
               guarantees):
-    """Package price with P(IRR >= target_irr) = confidence, IRR effective annual, recoveries to bid_horizon_months, unstressed unless bid_with_stresses: price, price/claims (principal + interest + fees), mean IRR at that price."""
+    """Package price with P(IRR >= target_irr) = confidence, IRR effective annual, to bid_horizon_months, unstressed unless bid_with_stresses: price, price/claims, mean IRR at that price; with a principal column, price/principal (本金折扣率 = 1 - it)."""
     pool = pool_from_tape(tape, assumptions, collateral, guarantees, settings)
     result = pricing.bid_price(pool, target_irr, confidence, settings,
                                n_sims, seed)
