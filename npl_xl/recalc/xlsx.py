@@ -259,7 +259,13 @@ def _check_used_range(path, sheet: Sheet, limits: Limits) -> None:
             "npl-xl recalc holds per sheet; delete the stray cells far from the data")
 
 
-_NAME_TOKEN = re.compile(r"\"(?:[^\"]|\"\")*\"|'(?:[^']|'')*'!|([A-Za-z_\\][\w.]*)(?![\w.]|\s*\()")
+#: a name in a definition; string literals, quoted sheet prefixes and A1 references
+#: (``$D$2``, ``D2``, ``$D:$E``: their column letters are not the names d or e) skipped
+_NAME_TOKEN = re.compile(r"\"(?:[^\"]|\"\")*\"|'(?:[^']|'')*'!"
+                         r"|\$?[A-Za-z]{1,3}\$?\d+(?![\w.])"
+                         r"|\$?[A-Za-z]{1,3}:\$?[A-Za-z]{1,3}(?![\w.])"
+                         r"|\$[A-Za-z]{1,3}(?![\w.])"
+                         r"|([A-Za-z_\\][\w.]*)(?![\w.]|\s*\()")
 #: Longest text the defined names may expand to when one refers to others (characters).
 MAX_NAME_EXPANSION = 1_000_000
 
