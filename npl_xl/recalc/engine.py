@@ -28,6 +28,7 @@ import schedula as sh
 
 from npl_xl.errors import XlError
 from npl_xl.recalc import functions as fx
+from npl_xl.recalc import lambdas
 from npl_xl.recalc.references import FormulaIssue, Ref, Template, templatize, translate_formula
 from npl_xl.recalc.xlsx import (CalcSettings, FormulaCell, ParsedWorkbook, read_calc_settings,
     read_package)
@@ -165,7 +166,12 @@ def _compile(text: str, cache: dict):
 
         fx.LOG.take()
         try:
-            cache[text] = (formulas.Parser().ast(text)[1].compile(), None, fx.LOG.take())
+            if lambdas.uses_lambdas(text):
+                function = lambdas.compile_lambda_formula(
+                    text, lambda plain: formulas.Parser().ast(plain)[1].compile())
+            else:
+                function = formulas.Parser().ast(text)[1].compile()
+            cache[text] = (function, None, fx.LOG.take())
         except Exception as exc:  # the library's parse errors have no common base class
             cache[text] = (None, f"formula syntax not supported ({type(exc).__name__})", [])
     return cache[text]
@@ -888,7 +894,7 @@ def evaluate_package(package: ParsedWorkbook, vectorize: bool = True,
 
 
 def _evaluate(package: ParsedWorkbook, vectorize: bool, settings: CalcSettings) -> Evaluation:
-    known = frozenset(fx.function_table())
+    known = frozenset(fx.function_table()) | lambdas.NAMES
     nodes = _build_nodes(package, known)
     grids = _Grids(package, nodes)
     fx.clear_lookup_cache(grids.values)

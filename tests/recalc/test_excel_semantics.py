@@ -415,3 +415,20 @@ def test_numpy_warnings_do_not_reach_the_terminal(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 0
     assert "Warning" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_names_whose_ranges_spell_other_names_are_not_a_cycle(tmp_path):
+    """Names b = S!$D$2:$E$3 and d = S!$B$4:$C$5: the column letters D and B of their
+    ranges are not the names d and b (the reader took them for names and refused the
+    workbook as 'b refers to itself through d'). D2:E3 = 1, 2, 3, 4 and B4:C5 = 5..8:
+    SUM(b) = 10, SUM(d) = 26."""
+    from openpyxl.workbook.defined_name import DefinedName
+
+    def names(workbook):
+        workbook.defined_names["b"] = DefinedName("b", attr_text="S!$D$2:$E$3")
+        workbook.defined_names["d"] = DefinedName("d", attr_text="S!$B$4:$C$5")
+
+    cells = {"D2": 1, "E2": 2, "D3": 3, "E3": 4, "B4": 5, "C4": 6, "B5": 7, "C5": 8,
+             "A1": "=SUM(b)", "A2": "=SUM(d)"}
+    values = values_of(book(tmp_path, cells, setup=names))
+    assert values["A1"] == 10.0 and values["A2"] == 26.0
