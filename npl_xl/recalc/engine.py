@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ _NATIVE_MEANING = {
     "#REF!": "invalid reference",
     "#NAME?": "unknown name or function",
     "#NULL!": "empty intersection of ranges",
+    "#SPILL!": "the spill range of a dynamic array is not empty",
 }
 
 
@@ -123,6 +124,8 @@ class Node:
     refs: tuple[Ref, ...]
     is_array: bool = False
     offset: tuple[int, int] = (0, 0)  # shared-formula cell: where it sits from its master
+    dynamic: bool = False  # a spilled dynamic array: its range follows its result
+    blocked: str | None = None  # why its spill range cannot be used (#SPILL!)
 
     @property
     def text(self) -> str:
@@ -144,6 +147,9 @@ class Evaluation:
     values: dict[tuple[str, int, int], Any] = field(default_factory=dict)
     errors: dict[tuple[str, int, int], CellError] = field(default_factory=dict)
     formulas: dict[tuple[str, int, int], str] = field(default_factory=dict)
+    #: dynamic arrays whose spill range changed: anchor -> (saved range, new range), each
+    #: (row0, col0, row1, col1); the new range is the anchor alone for a #SPILL!
+    spills: dict[tuple[str, int, int], tuple[tuple, tuple]] = field(default_factory=dict)
 
     def by_address(self) -> dict[str, Any]:
         """``{'Sheet!A1': value}`` for every formula cell."""
@@ -257,7 +263,8 @@ def _build_nodes(package: ParsedWorkbook, known_functions) -> list[Node]:
             if is_array:
                 row, col = cell.ref[0], cell.ref[1]
                 rows, cols = cell.ref[2] - row + 1, cell.ref[3] - col + 1
-            nodes.append(Node(index, row, col, rows, cols, text, template, refs, is_array))
+            nodes.append(Node(index, row, col, rows, cols, text, template, refs, is_array,
+                              dynamic=is_array and cell.dynamic))
     return nodes
 
 
@@ -416,6 +423,19 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.str_):
         return str(value)
     return value
+
+
+def _natural_shape(result: Any) -> tuple[int, int]:
+    """(rows, cols) a dynamic array's result spills over (a single value: 1 x 1)."""
+    from formulas.ranges import Ranges
+
+    if isinstance(result, Ranges):
+        result = result.value
+    if isinstance(result, np.ndarray) and result.ndim == 2 and result.size:
+        return int(result.shape[0]), int(result.shape[1])
+    if isinstance(result, np.ndarray) and result.ndim == 1 and result.size:
+        return 1, int(result.shape[0])
+    return 1, 1
 
 
 def _fit(result: Any, rows: int, cols: int) -> np.ndarray:
@@ -604,6 +624,7 @@ class _Evaluator:
         self.names, self.known = package.names, known_functions
         self.done = np.zeros(len(nodes), dtype=bool)
         self.fast_functions: dict[str, Any] = {}
+        self.shapes: dict[int, tuple[int, int]] = {}  # dynamic arrays: their result's shape
         self.active: list[int] = []  # nodes being evaluated (outer first)
         fx.CONTEXT.resolve, fx.CONTEXT.read = self.resolve, self.read_on_demand
         fx.CONTEXT.is_formula = self.is_formula
@@ -733,6 +754,11 @@ class _Evaluator:
     def run(self, n: int) -> None:
         """Evaluate one node."""
         node = self.nodes[n]
+        if node.blocked:  # computed, but its values have nowhere to go
+            self.done[n] = True
+            self.store(node, _filled((1, 1), fx.formulas_error("#SPILL!")),
+                       CellError("#SPILL!", node.blocked), [])
+            return
         prepared = self._prepare(node)
         if prepared is None:
             return
@@ -780,6 +806,8 @@ class _Evaluator:
             self.fail(node, "#VALUE!", f"evaluation failed ({type(exc).__name__})")
             return
         log = compile_log + fx.LOG.take()
+        if node.dynamic:
+            self.shapes[n] = _natural_shape(result)
         if node.is_array:
             block = _fit(result, node.rows, node.cols)
         else:
@@ -893,9 +921,109 @@ def evaluate_package(package: ParsedWorkbook, vectorize: bool = True,
         return _evaluate(package, vectorize, settings)
 
 
+#: how many times the workbook is evaluated again after dynamic arrays change size
+_MAX_SPILL_PASSES = 4
+
+
 def _evaluate(package: ParsedWorkbook, vectorize: bool, settings: CalcSettings) -> Evaluation:
+    """Every formula; again with the new ranges while dynamic arrays change size.
+
+    A dynamic array (``FormulaCell.dynamic``) whose result has another shape than its
+    saved spill range spills over the result's shape, as Excel does, unless a cell of
+    that range (other than the anchor) holds a value or another formula: then the
+    anchor is ``#SPILL!`` and the rest is empty. Cells that read the array then read its
+    new range, so the whole workbook is evaluated again with the new ranges (the usual
+    case, no size change, evaluates once).
+    """
     known = frozenset(fx.function_table()) | lambdas.NAMES
+    saved = {(s.name, f.row, f.col): f.ref for s in package.sheets for f in s.formulas
+             if f.dynamic and f.ref is not None}
+    if not saved:
+        return _evaluate_once(package, vectorize, settings, known, {})
+    # the cached values a spill range's cells hold are the array's old result, not input
+    covered: dict[str, set] = {}
+    for (sheet, _, _), (row0, col0, row1, col1) in saved.items():
+        covered.setdefault(sheet, set()).update(
+            (r, c) for r in range(row0, row1 + 1) for c in range(col0, col1 + 1))
+    package = replace(package, sheets=[
+        replace(sheet, values=[v for v in sheet.values
+                               if (v[0], v[1]) not in covered.get(sheet.name, ())])
+        for sheet in package.sheets])
+    occupied = [{(r, c) for r, c, _ in sheet.values} for sheet in package.sheets]
+    ranges: dict[tuple[str, int, int], tuple] = dict(saved)  # anchor -> range or blocked
+    for _ in range(_MAX_SPILL_PASSES):
+        evaluation, nodes, shapes = _evaluate_once(package, vectorize, settings, known,
+                                                   ranges, return_nodes=True)
+        wanted = dict(ranges)
+        for n, node in enumerate(nodes):
+            if not node.dynamic or n not in shapes:
+                continue
+            sheet = package.sheets[node.sheet].name
+            rows, cols = shapes[n]
+            want = (node.row, node.col, node.row + rows - 1, node.col + cols - 1)
+            wanted[(sheet, node.row, node.col)] = _spill_target(
+                want, n, node, nodes, occupied[node.sheet])
+        if wanted == ranges:
+            break
+        ranges = wanted
+    for anchor, target in ranges.items():
+        new = (anchor[1], anchor[2], anchor[1], anchor[2]) if isinstance(target, str) \
+            else target
+        if new != saved[anchor]:
+            evaluation.spills[anchor] = (saved[anchor], new)
+    return evaluation
+
+
+def _spill_target(want: tuple, n: int, node: Node, nodes: list[Node], occupied: set):
+    """The range a dynamic array may spill over, or why not (text, for #SPILL!)."""
+    row0, col0, row1, col1 = want
+    if row1 >= MAX_ROWS or col1 >= MAX_COLS:
+        return "the spill range would run off the sheet"
+    for r in range(row0, row1 + 1):
+        for c in range(col0, col1 + 1):
+            if (r, c) != (row0, col0) and (r, c) in occupied:
+                return f"{cell_address(r, c)} in the spill range is not empty"
+    for m, other in enumerate(nodes):
+        if m == n or other.sheet != node.sheet:
+            continue
+        if (other.row <= row1 and row0 <= other.row + other.rows - 1
+                and other.col <= col1 and col0 <= other.col + other.cols - 1):
+            if other.dynamic and other.blocked:
+                continue
+            return (f"the spill range meets the formula in "
+                    f"{cell_address(other.row, other.col)}")
+    return want
+
+
+def _evaluate_once(package: ParsedWorkbook, vectorize: bool, settings: CalcSettings,
+                   known, ranges: dict, return_nodes: bool = False):
+    """One evaluation; ``ranges``: dynamic arrays' ranges (or why #SPILL!) by anchor."""
+    if ranges:
+        names = package.names
+        spills = dict(names.spills)
+        spills.update({anchor: ((anchor[1], anchor[2], anchor[1], anchor[2])
+                                if isinstance(target, str) else target)
+                       for anchor, target in ranges.items()})
+        package = replace(package, names=replace(names, spills=spills))  # for A1# references
     nodes = _build_nodes(package, known)
+    if ranges:
+        for node in nodes:
+            if not node.dynamic:
+                continue
+            anchor = (package.sheets[node.sheet].name, node.row, node.col)
+            target = ranges.get(anchor)
+            if isinstance(target, str):
+                node.blocked, node.rows, node.cols = target, 1, 1
+            elif target is not None:
+                node.rows, node.cols = target[2] - target[0] + 1, target[3] - target[1] + 1
+    evaluation, evaluator = _run_all(package, nodes, vectorize, settings, known)
+    if return_nodes:
+        return evaluation, nodes, evaluator.shapes
+    return evaluation
+
+
+def _run_all(package: ParsedWorkbook, nodes: list[Node], vectorize: bool,
+             settings: CalcSettings, known):
     grids = _Grids(package, nodes)
     fx.clear_lookup_cache(grids.values)
     needs = _needs(nodes, grids)
@@ -920,7 +1048,7 @@ def _evaluate(package: ParsedWorkbook, vectorize: bool, settings: CalcSettings) 
     else:
         for n in sorted(cyclic):
             evaluator.fail(nodes[n], "#VALUE!", "circular reference, or depends on one")
-    return evaluator.evaluation
+    return evaluator.evaluation, evaluator
 
 
 def evaluate_workbook(path: str | Path) -> dict[str, Any]:

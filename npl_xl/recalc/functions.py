@@ -212,6 +212,8 @@ def function_table() -> dict:
             table[name] = wrap_func(_negative_ignores_places(table[name]))
         table["VDB"] = wrap_func(_booleans_as_numbers(table["VDB"]))
         table["COUNTIF"] = wrap_func(_not_equal_counts_everything_else(table["COUNTIF"]))
+        for name, function in ARRAY_FUNCTIONS.items():
+            table[name] = table["_XLFN." + name] = wrap_func(function)
         _TABLE = table
     return _TABLE
 
@@ -756,3 +758,35 @@ def _not_equal_counts_everything_else(original):
             return equal
         return float(range_.size - float(equal))
     return countif
+
+
+# ---------------------------------------------------------------------------------------
+# dynamic-array functions formulas 1.3.4 lacks
+
+
+def xsequence(rows, columns=OMITTED, start=OMITTED, step=OMITTED):
+    """SEQUENCE(rows, [columns], [start], [step]): start, start+step, ... row by row.
+
+    Sizes are truncated to whole numbers (SEQUENCE(2.7) has 2 rows); a size below 1 is
+    Excel's #CALC! (written #VALUE!, with the reason)."""
+    from formulas.functions import Array
+
+    try:
+        height = int(math.trunc(_tv_number(rows)))
+        width = int(math.trunc(_tv_number(columns, 1.0)))
+        first, increment = _tv_number(start, 1.0), _tv_number(step, 1.0)
+    except _Bad as bad:
+        return formulas_error(bad.code)
+    if height < 1 or width < 1:
+        LOG.add(XlError("#VALUE!", "SEQUENCE needs at least 1 row and 1 column "
+                                   "(Excel: #CALC!)"))
+        return formulas_error("#VALUE!")
+    if height * width > 10_000_000:
+        LOG.add(XlError("#NUM!", f"SEQUENCE of {height:,} x {width:,} values is too large"))
+        return formulas_error("#NUM!")
+    values = first + increment * np.arange(height * width, dtype=float)
+    return values.reshape(height, width).astype(object).view(Array)
+
+
+#: bare name -> implementation; registered also under the ``_xlfn.`` name Excel writes
+ARRAY_FUNCTIONS = {"SEQUENCE": xsequence}

@@ -43,9 +43,15 @@ _DETECT = re.compile(r"(?i)(?<![\w.])(?:(?:_xlfn\.)?(?:LET|LAMBDA|MAP|REDUCE|SCA
 _IDENT = re.compile(r"[A-Za-z_\\][\w.\\]*")
 
 
+#: functions ``formulas`` 1.3.4 evaluates with a built-in passed by name (its own
+#: ``_xleta.`` token): formulas containing them are compiled by ``formulas`` as they are
+_FORMULAS_OWN = re.compile(r"(?i)(?<![\w.])(?:_xlfn\.)?(?:GROUPBY|PIVOTBY)\(")
+
+
 def uses_lambdas(text: str) -> bool:
     """Does a template's text need this module (outside string literals)?"""
-    return bool(_DETECT.search(re.sub(r'"(?:[^"]|"")*"', '""', text)))
+    code = re.sub(r'"(?:[^"]|"")*"', '""', text)
+    return bool(_DETECT.search(code)) and not _FORMULAS_OWN.search(code)
 
 
 class _Calc(Exception):

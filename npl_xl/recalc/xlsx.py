@@ -52,6 +52,9 @@ class FormulaCell:
     kind: str = "normal"
     ref: tuple[int, int, int, int] | None = None
     shared_index: str | None = None
+    #: a dynamic array (Excel 365's spilled formula: an array formula whose ``<c>`` has
+    #: cell metadata ``cm``, the XLDAPR dynamic-array property): its range follows its result
+    dynamic: bool = False
 
 
 @dataclass
@@ -208,7 +211,7 @@ def _read_sheet(archive: zipfile.ZipFile, sheet: Sheet, strings: list[str], ns: 
                 formulas.append(FormulaCell(
                     row, col, f.text if f.text else None, kind,
                     parse_range(formula_ref) if formula_ref and kind in ("array", "shared")
-                    else None, f.get("si")))
+                    else None, f.get("si"), kind == "array" and element.get("cm") is not None))
                 continue
             cell_type = element.get("t", "n")
             if inline is not None:
