@@ -53,7 +53,10 @@ _NATIVE_MEANING = {
 #: passed as ``formulas`` Ranges carrying the real address (slower, so only for them)
 _REFERENCE_FUNCTIONS = frozenset({"ROW", "COLUMN", "ROWS", "COLUMNS", "AREAS", "ISREF",
                                   "SINGLE", "_XLFN.SINGLE", "OFFSET", "ISFORMULA",
-                                  "_XLFN.ISFORMULA", "CELL", "INDIRECT"})
+                                  "_XLFN.ISFORMULA", "CELL", "INDIRECT", "SUBTOTAL",
+                                  "AGGREGATE", "_XLFN.AGGREGATE", "DSUM", "DAVERAGE",
+                                  "DCOUNT", "DCOUNTA", "DGET", "DMAX", "DMIN", "DPRODUCT",
+                                  "DSTDEV", "DSTDEVP", "DVAR", "DVARP"})
 
 #: how deep dynamic references (INDIRECT/OFFSET) may nest cells computed on demand
 _MAX_DEMAND_DEPTH = 150
@@ -628,6 +631,7 @@ class _Evaluator:
         self.active: list[int] = []  # nodes being evaluated (outer first)
         fx.CONTEXT.resolve, fx.CONTEXT.read = self.resolve, self.read_on_demand
         fx.CONTEXT.is_formula = self.is_formula
+        fx.CONTEXT.is_subtotal = self.is_subtotal
 
     def _fast(self, node: Node, function):
         """The plain-arithmetic function of ``node``'s template, or None (see
@@ -675,6 +679,15 @@ class _Evaluator:
     def is_formula(self, sheet: str, row: int, col: int) -> bool:
         owner = self.grids.owner[self.grids.index[sheet]]
         return row < owner.shape[0] and col < owner.shape[1] and owner[row, col] >= 0
+
+    def is_subtotal(self, sheet: str, row: int, col: int) -> bool:
+        """Does the cell hold a SUBTOTAL or AGGREGATE formula (which those skip)?"""
+        owner = self.grids.owner[self.grids.index[sheet]]
+        if not (row < owner.shape[0] and col < owner.shape[1] and owner[row, col] >= 0):
+            return False
+        functions = self.nodes[int(owner[row, col])].template.functions
+        return any(re.sub(r"(?i)^(?:_xlfn\.)+", "", f).upper() in ("SUBTOTAL", "AGGREGATE")
+                   for f in functions)
 
     def read_on_demand(self, ref: Ref) -> np.ndarray:
         """The values of ``ref``, computing first any of its formula cells not yet done."""

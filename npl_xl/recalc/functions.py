@@ -203,6 +203,10 @@ def function_table() -> dict:
             table[name] = wrap_func(adapt(function))
         for name, function in REFERENCE_FUNCTIONS.items():
             table[name] = wrap_func(function, ranges=True)
+        from npl_xl.recalc.aggregates import AGGREGATE_FUNCTIONS
+
+        for name, function in AGGREGATE_FUNCTIONS.items():
+            table[name] = wrap_func(function, ranges=True)
         table["VLOOKUP"] = wrap_func(_fast_vlookup(table["VLOOKUP"]))
         table["MATCH"] = wrap_func(_fast_match(table["MATCH"]))
         for name, function in TIME_VALUE_FUNCTIONS.items():
@@ -235,6 +239,7 @@ class DynamicContext:
     resolve = None
     read = None
     is_formula = None
+    is_subtotal = None  # (sheet, row, col) -> does the cell hold SUBTOTAL/AGGREGATE?
     here: tuple[str, int, int] | None = None
 
 
@@ -381,6 +386,9 @@ def xcell(here, info_type, reference=None):
     except Exception as exc:
         return _failed(exc)
 
+
+#: public names of the helpers above, for the other function modules of the adapter
+ref_of, scalar_of, failed = _ref_of, _scalar, _failed
 
 #: function name -> implementation taking ``formulas`` Ranges (registered with ranges=True)
 REFERENCE_FUNCTIONS = {

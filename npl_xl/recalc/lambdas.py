@@ -411,22 +411,12 @@ def _evaluate(node, env: dict):
     raise _Calc("#VALUE!", f"cannot evaluate {type(node).__name__}")
 
 
-_ETA_CACHE: dict[tuple[str, int], Callable] = {}
-
-
 def _apply(function, args: list):
     """Call a LAMBDA (or an eta-reduced built-in) with argument values."""
     if isinstance(function, _EtaFunction):
-        key = (function.name, len(args))
-        if key not in _ETA_CACHE:
-            import formulas
+        from npl_xl.recalc.aggregates import call_builtin
 
-            names = ",".join(f"_ETA_{k}" for k in range(len(args)))
-            compiled = formulas.Parser().ast(f"={function.name}({names})")[1].compile()
-            order = [int(name.rsplit("_", 1)[1]) for name in compiled.inputs]
-            _ETA_CACHE[key] = (compiled, order)
-        compiled, order = _ETA_CACHE[key]
-        return compiled(*[args[k] for k in order])
+        return call_builtin(function.name, *args)
     if not isinstance(function, Closure):
         raise _Calc("#VALUE!", "the value called is not a LAMBDA")
     if len(args) != len(function.params):

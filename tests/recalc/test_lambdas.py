@@ -184,3 +184,14 @@ def test_lambda_results_are_written_as_cached_values(tmp_path):
     assert report.ok
     cached = openpyxl.load_workbook(tmp_path / "out.xlsx", data_only=True)["S"]
     assert cached["B1"].value == 12 and cached["B2"].value == 13
+
+
+def test_groupby_with_a_builtin_passed_by_name(tmp_path):
+    """GROUPBY(A1:A3, B1:B3, _xleta.SUM) with keys a, b, a and values 1, 2, 3: groups in
+    ascending key order with a grand total: a 1 + 3 = 4, b 2, Total 6 (Microsoft's
+    GROUPBY: row_total_depth 1 by default). formulas evaluates GROUPBY itself; the
+    ``_xleta.SUM`` name used to be refused as an undefined name (#NAME?)."""
+    cells = {"A1": "a", "A2": "b", "A3": "a", "B1": 1, "B2": 2, "B3": 3}
+    values = values_of(book(tmp_path, cells, {"D1:E3": "=_xlfn.GROUPBY(A1:A3,B1:B3,_xleta.SUM)"}))
+    assert [values[c] for c in ("D1", "E1", "D2", "E2", "D3", "E3")] == \
+        ["a", 4, "b", 2, "Total", 6]

@@ -1,0 +1,132 @@
+"""SUBTOTAL, AGGREGATE and the database functions, against hand computations.
+
+Definitions: Microsoft's "SUBTOTAL function", "AGGREGATE function", "DSUM function"
+(and DAVERAGE, DCOUNT, DCOUNTA, DGET, DMAX, DMIN, DPRODUCT, DSTDEV(P), DVAR(P)).
+Workbooks are built with openpyxl and recomputed by the real engine.
+"""
+
+from __future__ import annotations
+
+import math
+
+import openpyxl
+import pytest
+
+from npl_xl.errors import XlError
+from npl_xl.recalc import evaluate_workbook
+
+
+def values_of(tmp_path, cells: dict) -> dict:
+    workbook = openpyxl.Workbook()
+    ws = workbook.active
+    ws.title = "S"
+    for where, value in cells.items():
+        ws[where] = value
+    path = tmp_path / "aggregates.xlsx"
+    workbook.save(path)
+    return {k.split("!", 1)[1]: v for k, v in evaluate_workbook(path).items()}
+
+
+def code(value):
+    return value.code if isinstance(value, XlError) else value
+
+
+def test_subtotal_skips_nested_subtotals(tmp_path):
+    """A1:A3 = 1, 2, 3; A4 = SUBTOTAL(9, A1:A3) = 6; A5:A6 = 10, 20; A7 = SUBTOTAL(9,
+    A5:A6) = 30. A8 = SUBTOTAL(9, A1:A7) skips the subtotal cells A4 and A7:
+    1+2+3+10+20 = 36 (SUM(A1:A7) would be 72). A9 SUBTOTAL(1, A1:A7) = 36/5 = 7.2;
+    A10 SUBTOTAL(2, A1:A7) = 5 numbers; A11 SUBTOTAL(4, A1:A7) = 20; A12 SUBTOTAL(109,
+    A1:A7) = 36 (no row is hidden); A13 SUBTOTAL(7, A1:A3) = sample sd of 1, 2, 3 = 1;
+    A14 SUBTOTAL(12, A1:A3): no function 12 -> #VALUE!.
+    """
+    cells = {"A1": 1, "A2": 2, "A3": 3, "A4": "=SUBTOTAL(9,A1:A3)", "A5": 10, "A6": 20,
+             "A7": "=SUBTOTAL(9,A5:A6)", "A8": "=SUBTOTAL(9,A1:A7)", "A9": "=SUBTOTAL(1,A1:A7)",
+             "A10": "=SUBTOTAL(2,A1:A7)", "A11": "=SUBTOTAL(4,A1:A7)",
+             "A12": "=SUBTOTAL(109,A1:A7)", "A13": "=SUBTOTAL(7,A1:A3)",
+             "A14": "=SUBTOTAL(12,A1:A3)"}
+    values = values_of(tmp_path, cells)
+    assert values["A4"] == 6 and values["A7"] == 30 and values["A8"] == 36
+    assert values["A9"] == pytest.approx(7.2) and values["A10"] == 5 and values["A11"] == 20
+    assert values["A12"] == 36 and values["A13"] == pytest.approx(1.0)
+    assert code(values["A14"]) == "#VALUE!"
+
+
+def test_aggregate_options(tmp_path):
+    """B1:B5 = 4, #DIV/0! (=1/0), 6, SUBTOTAL(9, B1) = 4, 10.
+
+    B6 AGGREGATE(9, 6, B1:B5): errors ignored, nested subtotal counted: 4+6+4+10 = 24.
+    B7 AGGREGATE(9, 7, B1:B5): the same (7 = hidden rows and errors): 24.
+    B8 AGGREGATE(9, 3, B1:B5): errors and nested subtotals ignored: 4+6+10 = 20.
+    B9 AGGREGATE(9, 4, B1:B5): nothing ignored: the #DIV/0!.
+    B10 AGGREGATE(14, 6, B1:B5, 2): 2nd largest of 4, 6, 4, 10 = 6.
+    B11 AGGREGATE(12, 6, B1:B5): median of 4, 4, 6, 10 = 5.
+    B12 AGGREGATE(15, 2, B1:B5, 1): smallest of 4, 6, 10 (nested skipped) = 4.
+    """
+    cells = {"B1": 4, "B2": "=1/0", "B3": 6, "B4": "=SUBTOTAL(9,B1)", "B5": 10,
+             "B6": "=AGGREGATE(9,6,B1:B5)", "B7": "=AGGREGATE(9,7,B1:B5)",
+             "B8": "=AGGREGATE(9,3,B1:B5)", "B9": "=AGGREGATE(9,4,B1:B5)",
+             "B10": "=AGGREGATE(14,6,B1:B5,2)", "B11": "=AGGREGATE(12,6,B1:B5)",
+             "B12": "=AGGREGATE(15,2,B1:B5,1)"}
+    values = values_of(tmp_path, cells)
+    assert values["B6"] == 24 and values["B7"] == 24 and values["B8"] == 20
+    assert code(values["B9"]) == "#DIV/0!"
+    assert values["B10"] == 6 and values["B11"] == 5 and values["B12"] == 4
+
+
+def test_database_functions(tmp_path):
+    """A database of loans (A1:C7) and criteria ranges.
+
+    | region | status   | balance |
+    | North  | default  | 100     |
+    | South  | current  | 200     |
+    | North  | current  | 300     |
+    | Nordic | default  | 400     |
+    | South  | default  | (text "n/a") |
+    | North  | default  | 600     |
+
+    Criteria E1:E2 region = "North": text without an operator matches text beginning
+    with it; "North" matches the three North rows (Nordic does not begin with "North"). DSUM = 100 + 300 + 600 = 1000; DAVERAGE =
+    1000/3; DCOUNT(balance) = 3; DMAX 600, DMIN 100; DPRODUCT = 100*300*600 = 18e6.
+    Criteria G1:H3 (two rows, ORed; columns ANDed): region "South" AND status "default",
+    OR balance ">350": records 5 (South, default, "n/a") and 4, 6 (400, 600):
+    DCOUNTA(balance) = 3 (the text counts), DCOUNT(balance) = 2 (numbers 400, 600),
+    DSUM = 1000, DSTDEV = sd(400, 600) = 141.42135623730951, DVARP = 10000.
+    Criteria J1:J2 region "Nor" (begins with): North x3 and Nordic: DSUM = 1400;
+    field as a column number (3) gives the same.
+    DGET with "=Nordic" (exact; typed as the formula ="=Nordic"): 400; with "North":
+    three records -> #NUM!; with "West": none -> #VALUE!. DCOUNT without a field counts the matching records
+    (3 for North). A field that is not a header: #VALUE!.
+    """
+    rows = [("region", "status", "balance"), ("North", "default", 100),
+            ("South", "current", 200), ("North", "current", 300), ("Nordic", "default", 400),
+            ("South", "default", "n/a"), ("North", "default", 600)]
+    cells = {}
+    for r, row in enumerate(rows, start=1):
+        for c, value in zip("ABC", row):
+            cells[f"{c}{r}"] = value
+    cells.update({"E1": "region", "E2": "North",
+                  "G1": "region", "H1": "status", "I1": "balance",
+                  "G2": "South", "H2": "default", "I3": ">350",
+                  "J1": "region", "J2": "Nor", "K1": "region", "K2": '="=Nordic"',
+                  "L1": "region", "L2": "West"})
+    formulas = {
+        "N1": '=DSUM(A1:C7,"balance",E1:E2)', "N2": '=DAVERAGE(A1:C7,"balance",E1:E2)',
+        "N3": '=DCOUNT(A1:C7,"balance",E1:E2)', "N4": '=DMAX(A1:C7,"balance",E1:E2)',
+        "N5": '=DMIN(A1:C7,"balance",E1:E2)', "N6": '=DPRODUCT(A1:C7,"balance",E1:E2)',
+        "N7": '=DCOUNTA(A1:C7,"balance",G1:I3)', "N8": '=DCOUNT(A1:C7,"balance",G1:I3)',
+        "N9": '=DSUM(A1:C7,"Balance",G1:I3)', "N10": '=DSTDEV(A1:C7,"balance",G1:I3)',
+        "N11": '=DVARP(A1:C7,"balance",G1:I3)', "N12": '=DSUM(A1:C7,"balance",J1:J2)',
+        "N13": "=DSUM(A1:C7,3,J1:J2)", "N14": '=DGET(A1:C7,"balance",K1:K2)',
+        "N15": '=DGET(A1:C7,"balance",E1:E2)', "N16": '=DGET(A1:C7,"balance",L1:L2)',
+        "N17": "=DCOUNT(A1:C7,,E1:E2)", "N18": '=DSUM(A1:C7,"amount",E1:E2)',
+    }
+    values = values_of(tmp_path, {**cells, **formulas})
+    assert values["N1"] == 1000 and values["N2"] == pytest.approx(1000 / 3)
+    assert values["N3"] == 3 and values["N4"] == 600 and values["N5"] == 100
+    assert values["N6"] == 18e6
+    assert values["N7"] == 3 and values["N8"] == 2 and values["N9"] == 1000
+    assert values["N10"] == pytest.approx(math.sqrt(20000)) and values["N11"] == 10000
+    assert values["N12"] == 1400 and values["N13"] == 1400
+    assert values["N14"] == 400 and code(values["N15"]) == "#NUM!"
+    assert code(values["N16"]) == "#VALUE!" and values["N17"] == 3
+    assert code(values["N18"]) == "#VALUE!"
