@@ -218,6 +218,11 @@ def function_table() -> dict:
         table["COUNTIF"] = wrap_func(_not_equal_counts_everything_else(table["COUNTIF"]))
         for name, function in ARRAY_FUNCTIONS.items():
             table[name] = table["_XLFN." + name] = wrap_func(function)
+        table["INDEX"] = dict(table["INDEX"], function=_index_zero_is_whole(
+            table["INDEX"]["function"]))
+        table["LOOKUP"] = wrap_func(_lookup_2d_longer_side(table["LOOKUP"]))
+        table["YEARFRAC"] = wrap_func(xyearfrac)
+        _criteria_not_equal_and_blank()
         _TABLE = table
     return _TABLE
 
@@ -798,3 +803,210 @@ def xsequence(rows, columns=OMITTED, start=OMITTED, step=OMITTED):
 
 #: bare name -> implementation; registered also under the ``_xlfn.`` name Excel writes
 ARRAY_FUNCTIONS = {"SEQUENCE": xsequence}
+
+
+# ---------------------------------------------------------------------------------------
+# INDEX, LOOKUP, criteria, YEARFRAC: formulas 1.3.4 disagrees with Excel
+
+
+def _index_zero_is_whole(original):
+    """INDEX(array, 0, c) is column c, INDEX(array, r, 0) row r, INDEX(array, 0, 0) all
+    of it (Microsoft: "If row_num is set to 0, INDEX returns the array of values for the
+    entire column"); formulas 1.3.4 reads 0 as 1 and gives one cell."""
+    def index(compiling, array, row_num=_ABSENT, col_num=_ABSENT, *rest):
+        args = [a for a in (row_num, col_num) if a is not _ABSENT] + list(rest)
+        if compiling or rest or row_num is _ABSENT:
+            return original(compiling, array, *args)
+        from formulas.functions import Array
+        from formulas.ranges import Ranges
+
+        values = array.value if isinstance(array, Ranges) else array
+        if not isinstance(values, np.ndarray) or values.ndim != 2:
+            return original(compiling, array, *args)
+        try:
+            r = _tv_number(row_num, 0.0)
+            c = None if col_num is _ABSENT else _tv_number(col_num, 0.0)
+        except _Bad:
+            return original(compiling, array, *args)
+        if c is None and 1 in values.shape:  # a single row or column: the one index
+            return original(compiling, array, *args)
+        c = 0.0 if c is None else c
+        if r != 0 and c != 0:
+            return original(compiling, array, *args)
+        rows, cols = values.shape
+        r, c = int(r), int(c)
+        if not (0 <= r <= rows and 0 <= c <= cols):
+            return formulas_error("#REF!")
+        block = values[(slice(None) if r == 0 else slice(r - 1, r)),
+                       (slice(None) if c == 0 else slice(c - 1, c))]
+        if isinstance(array, Ranges):  # a reference stays one (ROWS(INDEX(A1:C3,0,2)))
+            from npl_xl.recalc.references import Ref
+
+            base = _ref_of(array)
+            row0 = base.row0 + (r - 1 if r else 0)
+            col0 = base.col0 + (c - 1 if c else 0)
+            return _as_ranges(Ref(base.sheet, row0, col0, row0 + block.shape[0] - 1,
+                                  col0 + block.shape[1] - 1), block)
+        return block.view(Array)
+    return index
+
+
+def _lookup_2d_longer_side(original):
+    """LOOKUP(value, array) on a 2-D array searches the first row when the array is wider
+    than tall, else the first column, and returns the matching value of the last row or
+    column (Microsoft's array form of LOOKUP); formulas 1.3.4 always searches the first
+    column."""
+    def lookup(lookup_value, array, result_vector=_ABSENT):
+        if result_vector is not _ABSENT or not isinstance(array, np.ndarray) \
+                or array.ndim != 2 or 1 in array.shape:
+            args = [lookup_value, array] + ([] if result_vector is _ABSENT else [result_vector])
+            return original(*args)
+        rows, cols = array.shape
+        if cols > rows:
+            return original(lookup_value, array[0:1, :], array[-1:, :])
+        return original(lookup_value, array[:, 0:1], array[:, -1:])
+    return lookup
+
+
+def _criteria_not_equal_and_blank() -> None:
+    """Criteria of COUNTIF(S), SUMIF(S), AVERAGEIF(S), MAXIFS, MINIFS as Excel reads them:
+    ``"<>23"`` is every cell not equal to 23 (text and blanks included), ``"<>"`` every
+    non-blank cell, ``"="`` every blank one. formulas 1.3.4 compares ``<>`` only with cells
+    of the criterion's type (COUNTIFS(range,"<>23") over 23, 5, "x", blank, 23, 7 gave 2
+    where Excel gives 4) and reads ``"="``/``"<>"`` as the texts "=" and "<>". Its
+    criterion matcher (module ``formulas.functions``, ``__xfilter``) is wrapped; if a
+    future version renames it, nothing is changed (COUNTIF keeps its own fix)."""
+    import formulas.functions as library
+
+    original = library.__dict__.get("__xfilter")
+    if original is None or getattr(original, "npl_fixed", False):
+        return
+
+    def matcher(test_range, condition):
+        if isinstance(condition, str):
+            raw = np.asarray(test_range["raw"], dtype=object)
+            if condition == "=":
+                return np.vectorize(lambda v: isinstance(v, str) and v == "",
+                                    otypes=[bool])(raw)
+            if condition == "<>":
+                return np.vectorize(lambda v: not (isinstance(v, str) and v == ""),
+                                    otypes=[bool])(raw)
+            if condition.startswith("<>"):
+                return ~np.asarray(original(test_range, "=" + condition[2:]), dtype=bool)
+        return original(test_range, condition)
+
+    matcher.npl_fixed = True
+    library.__dict__["__xfilter"] = matcher
+
+
+def _excel_date(serial: float) -> tuple[int, int, int]:
+    """(year, month, day) of an Excel 1900-system serial, with its fictitious 29 Feb 1900
+    (serial 60) and serial 0 as 0 Jan 1900."""
+    import datetime
+
+    serial = int(serial)
+    if serial == 0:
+        return 1900, 1, 0
+    if serial == 60:
+        return 1900, 2, 29
+    day = datetime.date(1899, 12, 31 if serial < 60 else 30) + datetime.timedelta(serial)
+    return day.year, day.month, day.day
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) or year == 1900
+
+
+def _last_of_february(y: int, m: int, d: int) -> bool:
+    return m == 2 and d == (29 if _leap(y) else 28)
+
+
+def _yearfrac(start: int, end: int, basis: int) -> float:
+    """YEARFRAC of whole serials start <= end (Microsoft's YEARFRAC; the 30/360 and
+    actual/actual rules as Excel applies them, D. A. Wheeler, "YEARFRAC in Excel and
+    OpenFormula", 2008)."""
+    y1, m1, d1 = _excel_date(start)
+    y2, m2, d2 = _excel_date(end)
+    if start == end:
+        return 0.0
+    if basis == 0:  # US (NASD) 30/360
+        if d1 == 31 and d2 == 31:
+            d1 = d2 = 30
+        elif d1 == 31:
+            d1 = 30
+        elif d1 == 30 and d2 == 31:
+            d2 = 30
+        elif _last_of_february(y1, m1, d1) and _last_of_february(y2, m2, d2):
+            d1 = d2 = 30
+        elif _last_of_february(y1, m1, d1):
+            d1 = 30
+        return ((y2 - y1) * 360 + (m2 - m1) * 30 + (d2 - d1)) / 360.0
+    if basis == 4:  # European 30/360
+        d1, d2 = min(d1, 30), min(d2, 30)
+        return ((y2 - y1) * 360 + (m2 - m1) * 30 + (d2 - d1)) / 360.0
+    days = end - start
+    if basis == 2:
+        return days / 360.0
+    if basis == 3:
+        return days / 365.0
+    # basis 1, actual/actual
+    within_a_year = y1 == y2 or (y2 == y1 + 1 and (m1 > m2 or (m1 == m2 and d1 >= d2)))
+    if within_a_year:
+        if y1 == y2:
+            length = 366 if _leap(y1) else 365
+        elif (_leap(y1) and (m1, d1) <= (2, 29)) or (_leap(y2) and (m2, d2) >= (2, 29)):
+            length = 366
+        else:
+            length = 365
+        return days / length
+    years = range(y1, y2 + 1)
+    average = sum(366 if _leap(y) else 365 for y in years) / len(years)
+    return days / average
+
+
+def xyearfrac(start_date, end_date, basis=OMITTED):
+    """YEARFRAC(start_date, end_date, [basis]): the basis is checked first (an error is
+    returned as it is, text or TRUE/FALSE #VALUE!, outside 0-4 #NUM!), then the dates
+    (truncated to whole days; before 0 or after 31 Dec 9999 #NUM!); dates given in
+    either order."""
+    def one(value):
+        if isinstance(value, np.ndarray):
+            if value.size != 1:
+                raise _Bad("#VALUE!")
+            value = value.ravel()[0]
+        return value
+
+    try:
+        b = one(basis)
+        if is_error(b):
+            return b
+        if isinstance(b, (bool, np.bool_)) or isinstance(b, str):
+            raise _Bad("#VALUE!")
+        b = 0 if b is OMITTED or b is sh.EMPTY or b is None else int(math.trunc(float(b)))
+        if not 0 <= b <= 4:
+            raise _Bad("#NUM!")
+        serials = []
+        for value in (one(start_date), one(end_date)):
+            if is_error(value):
+                return value
+            if isinstance(value, str):
+                try:
+                    value = float(value)
+                except ValueError:  # date text, read as DATEVALUE reads it
+                    from npl_xl.recalc.aggregates import call_builtin
+
+                    value = _scalar(call_builtin("DATEVALUE", value))
+                    if is_error(value):
+                        return value
+            if isinstance(value, (bool, np.bool_)):
+                raise _Bad("#VALUE!")
+            number = 0.0 if value is sh.EMPTY or value is None else float(value)
+            if not 0 <= number < 2958466:
+                raise _Bad("#NUM!")
+            serials.append(int(math.floor(number)))
+    except _Bad as bad:
+        return formulas_error(bad.code)
+    except (TypeError, ValueError):
+        return formulas_error("#VALUE!")
+    start, end = sorted(serials)
+    return _yearfrac(start, end, b)

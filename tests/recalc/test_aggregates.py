@@ -130,3 +130,64 @@ def test_database_functions(tmp_path):
     assert values["N14"] == 400 and code(values["N15"]) == "#NUM!"
     assert code(values["N16"]) == "#VALUE!" and values["N17"] == 3
     assert code(values["N18"]) == "#VALUE!"
+
+
+def test_index_zero_lookup_2d_and_not_equal_criteria(tmp_path):
+    """Functions formulas 1.3.4 computes unlike Excel, as Microsoft documents them.
+
+    A1:C3 = 1..9 row by row. INDEX(A1:C3, 0, 2) is column 2 (2, 5, 8): SUM = 15;
+    INDEX(A1:C3, 2, 0) row 2 (4, 5, 6): SUM = 15; INDEX(A1:C3, 0, 0) all: 45;
+    ROWS(INDEX(A1:C3, 0, 2)) = 3 (still a reference); INDEX(A1:C3, 4, 0) #REF!.
+    LOOKUP(5, A1:C2): wider than tall, so the first row 1, 2, 3 is searched: the largest
+    value <= 5 is 3, and the last row's value below it is 6. LOOKUP(8, A1:C3): square,
+    so the first column 1, 4, 7: 7, and the last column's 9.
+    A5:A10 = 23, 5, "x", blank, 23, 7: COUNTIFS("<>23") counts 5, "x", blank, 7 = 4;
+    with also "<>5": 3; COUNTIFS("<>") non-blank: 5; COUNTIFS("=") blank: 1;
+    SUMIFS(A5:A10, A5:A10, "<>23") = 5 + 7 = 12.
+    """
+    cells = {}
+    for i in range(3):
+        for j, c in enumerate("ABC"):
+            cells[f"{c}{i + 1}"] = 3 * i + j + 1
+    cells.update({"A5": 23, "A6": 5, "A7": "x", "A9": 23, "A10": 7})
+    formulas = {"E1": "=SUM(INDEX(A1:C3,0,2))", "E2": "=SUM(INDEX(A1:C3,2,0))",
+                "E3": "=SUM(INDEX(A1:C3,0,0))", "E4": "=ROWS(INDEX(A1:C3,0,2))",
+                "E5": "=SUM(INDEX(A1:C3,4,0))", "E6": "=LOOKUP(5,A1:C2)",
+                "E7": "=LOOKUP(8,A1:C3)", "E8": '=COUNTIFS(A5:A10,"<>23")',
+                "E9": '=COUNTIFS(A5:A10,"<>23",A5:A10,"<>5")', "E10": '=COUNTIFS(A5:A10,"<>")',
+                "E11": '=COUNTIFS(A5:A10,"=")', "E12": '=SUMIFS(A5:A10,A5:A10,"<>23")'}
+    values = values_of(tmp_path, {**cells, **formulas})
+    assert [values[f"E{r}"] for r in (1, 2, 3, 4)] == [15, 15, 45, 3]
+    assert code(values["E5"]) == "#REF!"
+    assert values["E6"] == 6 and values["E7"] == 9
+    assert [values[f"E{r}"] for r in (8, 9, 10, 11, 12)] == [4, 3, 5, 1, 12]
+
+
+def test_yearfrac_all_bases(tmp_path):
+    """YEARFRAC as Excel computes it (Microsoft's YEARFRAC; the day-count rules as in
+    D. A. Wheeler's analysis of Excel's YEARFRAC).
+
+    29 Feb 2004 -> 28 Feb 2005: basis 0 (US 30/360): both are the last day of February,
+    so both count as day 30: 360/360 = 1. Basis 1: within a year that contains 29 Feb
+    2004, so 365 days / 366 = 0.99726775956284153. Basis 2: 365/360; basis 3: 365/365
+    = 1; basis 4 (European 30/360): (2005-2004)*360 + 0*30 + (28-29) = 359 -> 359/360.
+    1 Jan 2023 -> 1 Jul 2024 (basis 1, over a year): 547 days / the average length of
+    2023 and 2024, (365 + 366)/2: 547/365.5 = 1.4965800273597811.
+    31 Jan 2001 -> 31 Mar 2001 basis 0: both 31 -> 30: 60/360; serial 1 -> 200 basis 0:
+    1 Jan 1900 -> 18 Jul 1900 (Excel's fictitious 29 Feb 1900 counted): (18+210 -
+    (1+30))/360 = 197/360. Basis 5 and -1: #NUM!; basis "x": #VALUE!; a date of -1 #NUM!.
+    """
+    cells = {"H1": "x"}
+    rows = [("DATE(2004,2,29)", "DATE(2005,2,28)", b) for b in range(5)] + [
+        ("DATE(2023,1,1)", "DATE(2024,7,1)", 1), ("DATE(2001,1,31)", "DATE(2001,3,31)", 0),
+        ("1", "200", 0), ("1", "200", 5), ("1", "200", -1), ("1", "200", "H1"),
+        ("-1", "200", 0)]
+    for r, (start, end, basis) in enumerate(rows, start=1):
+        cells[f"A{r}"] = f"=YEARFRAC({start},{end},{basis})"
+    values = values_of(tmp_path, cells)
+    expected = [1.0, 365 / 366, 365 / 360, 1.0, 359 / 360, 547 / 365.5, 60 / 360, 197 / 360]
+    for r, value in enumerate(expected, start=1):
+        assert values[f"A{r}"] == pytest.approx(value, rel=1e-15), r
+    assert values["A2"] == pytest.approx(0.99726775956284153, rel=1e-15)
+    assert [code(values[f"A{r}"]) for r in (9, 10, 11, 12)] == \
+        ["#NUM!", "#NUM!", "#VALUE!", "#NUM!"]
