@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import re
 import sys
 import types
 from typing import Any
@@ -222,6 +223,9 @@ def function_table() -> dict:
             table["INDEX"]["function"]))
         table["LOOKUP"] = wrap_func(_lookup_2d_longer_side(table["LOOKUP"]))
         table["YEARFRAC"] = wrap_func(xyearfrac)
+        table["TEXT"] = wrap_func(_text_sections(table["TEXT"]))
+        for name in ("TREND", "GROWTH"):
+            table[name] = wrap_func(_shaped_like_new_x(table[name]))
         _criteria_not_equal_and_blank()
         _TABLE = table
     return _TABLE
@@ -1010,3 +1014,119 @@ def xyearfrac(start_date, end_date, basis=OMITTED):
         return formulas_error("#VALUE!")
     start, end = sorted(serials)
     return _yearfrac(start, end, b)
+
+
+def _format_sections(code: str) -> list[str]:
+    """A number format split at its unquoted, unescaped ``;`` (positive; negative; zero;
+    text)."""
+    sections, current, i = [], [], 0
+    while i < len(code):
+        ch = code[i]
+        if ch == '"':
+            end = code.find('"', i + 1)
+            end = len(code) if end < 0 else end + 1
+            current.append(code[i:end])
+            i = end
+            continue
+        if ch == "\\" and i + 1 < len(code):
+            current.append(code[i:i + 2])
+            i += 2
+            continue
+        if ch == "[":
+            end = code.find("]", i)
+            end = len(code) if end < 0 else end + 1
+            current.append(code[i:end])
+            i = end
+            continue
+        if ch == ";":
+            sections.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    sections.append("".join(current))
+    return sections
+
+
+def _has_text_placeholder(section: str) -> bool:
+    return "@" in re.sub(r'"[^"]*"|\\.', "", section)
+
+
+def _text_section(section: str, text: str) -> str:
+    """A format's text section applied to text: ``@`` is the text, quoted and escaped
+    characters are literal."""
+    out, i = [], 0
+    while i < len(section):
+        ch = section[i]
+        if ch == '"':
+            end = section.find('"', i + 1)
+            end = len(section) if end < 0 else end
+            out.append(section[i + 1:end])
+            i = end + 1
+            continue
+        if ch == "\\" and i + 1 < len(section):
+            out.append(section[i + 1])
+            i += 2
+            continue
+        out.append(text if ch == "@" else ch)
+        i += 1
+    return "".join(out)
+
+
+def _text_sections(original):
+    """TEXT(value, format_text) choosing the format's section as Excel does (Microsoft,
+    "Review guidelines for customizing a number format"): positive;negative;zero;text.
+    A number uses the first section, or the second (for its absolute value: the section
+    writes its own sign) when negative, the third when zero; two sections: the first
+    serves zero too. Text uses the fourth section (``@`` = the text), or is returned as
+    it is; ``@`` in a number section is #VALUE!. formulas 1.3.4 formats every number
+    with a wrong section and ignores ``@``. Conditional sections (``[>100]``) are left
+    to formulas."""
+    def text(value, format_text):
+        code = _scalar(format_text)
+        item = _scalar(value)
+        if not isinstance(code, str) or is_error(item) or re.search(r"\[[<>=]", code):
+            return original(value, format_text)
+        sections = _format_sections(code)
+        if len(sections) > 1 and any(_has_text_placeholder(s) for s in sections[:3]):
+            return formulas_error("#VALUE!")
+        if isinstance(item, str):
+            try:
+                float(item)
+            except ValueError:
+                if len(sections) >= 4:
+                    return _text_section(sections[3], item)
+                if len(sections) == 1 and _has_text_placeholder(sections[0]):
+                    return _text_section(sections[0], item)
+                return item
+        if len(sections) == 1:
+            return original(value, format_text)
+        try:
+            number = _tv_number(item, 0.0)
+        except _Bad as bad:
+            return formulas_error(bad.code)
+        if number < 0:
+            section, number = sections[1], -number
+        elif number == 0 and len(sections) >= 3:
+            section = sections[2]
+        else:
+            section = sections[0]
+        if section == "":
+            return ""
+        return original(number, section)
+    return text
+
+
+def _shaped_like_new_x(original):
+    """TREND/GROWTH: the result has the shape of new_x's (Microsoft: "returns the
+    y-values along that line for the array of new_x's"); formulas 1.3.4 may return a
+    row as a column, which a dynamic array would then spill the wrong way."""
+    def fit(known_y, known_x=_ABSENT, new_x=_ABSENT, *rest):
+        args = [known_y] + [a for a in (known_x, new_x) if a is not _ABSENT] + list(rest)
+        result = original(*args)
+        if isinstance(new_x, np.ndarray) and new_x.ndim == 2 and isinstance(result, np.ndarray) \
+                and result.size == new_x.size and result.shape != new_x.shape \
+                and 1 in new_x.shape:
+            return result.reshape(new_x.shape)
+        return result
+    return fit

@@ -191,3 +191,20 @@ def test_yearfrac_all_bases(tmp_path):
     assert values["A2"] == pytest.approx(0.99726775956284153, rel=1e-15)
     assert [code(values[f"A{r}"]) for r in (9, 10, 11, 12)] == \
         ["#NUM!", "#NUM!", "#VALUE!", "#NUM!"]
+
+
+def test_text_with_a_format_from_a_cell_picks_its_section(tmp_path):
+    """TEXT(value, format) with the format in a cell, sections positive;negative;zero;text
+    (Microsoft, "Review guidelines for customizing a number format"). Format B1 =
+    ##.00;-  ##.0;"ZERO";->@<-@: 1 -> "1.00" (first section); -1 -> "-  1.0" (the second
+    section, for the absolute value: it writes its own sign); 0 -> "ZERO"; the text "X"
+    -> "->X<-X" (the fourth, @ = the text). B2 = 0;(0): -5 -> "(5)". With @ in a number
+    section (B3 = ;-  ##.0;"ZERO"@;"X") the format is invalid: #VALUE!. Text with no
+    text section comes back as it is: TEXT("abc", "0.00") = "abc"."""
+    cells = {"B1": '##.00;-  ##.0;"ZERO";->@<-@', "B2": "0;(0)", "B3": ';-  ##.0;"ZERO"@;"X"',
+             "A4": "X", "C1": "=TEXT(1,B1)", "C2": "=TEXT(-1,B1)", "C3": "=TEXT(0,B1)",
+             "C4": "=TEXT(A4,B1)", "C5": "=TEXT(-5,B2)", "C6": "=TEXT(A4,B3)",
+             "C7": '=TEXT("abc","0.00")'}
+    values = values_of(tmp_path, cells)
+    assert [values[f"C{r}"] for r in range(1, 6)] == ["1.00", "-  1.0", "ZERO", "->X<-X", "(5)"]
+    assert code(values["C6"]) == "#VALUE!" and values["C7"] == "abc"
