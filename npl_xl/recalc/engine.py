@@ -758,7 +758,8 @@ class _Evaluator:
             return None
         keys = node.template.placeholder_keys()
         try:
-            order = [keys[key] for key in function.inputs]
+            order = [keys[key] if key in keys else _union_parts(key, keys)
+                     for key in function.inputs]
         except KeyError:
             self.fail(node, "#NAME?", "formula syntax not supported (range operators)")
             return None
@@ -776,6 +777,10 @@ class _Evaluator:
         if prepared is None:
             return
         function, order, compile_log = prepared
+        if any(isinstance(k, tuple) for k in order):  # a union: (A1:A3,C1:C3)
+            function = _with_unions(function, order, node.refs)
+            order = [k for entry in order for k in (entry if isinstance(entry, tuple)
+                                                    else (entry,))]
         refs = [node.refs[k] for k in order]
         self.active.append(n)
         try:
@@ -837,6 +842,10 @@ class _Evaluator:
                 self.run(n)
             return
         function, order, _ = prepared
+        if any(isinstance(k, tuple) for k in order):
+            for n in members:
+                self.run(n)
+            return
         args = []
         for k in order:
             column = np.empty((len(members), 1), dtype=object)
@@ -857,6 +866,46 @@ class _Evaluator:
             block[0, 0] = _plain(flat[i if flat.size > 1 else 0])
             self.store(self.nodes[n], block, None, [])
             self.done[n] = True
+
+
+def _union_parts(key: str, keys: dict[str, int]) -> tuple[int, ...]:
+    """The placeholders of a union input of ``formulas`` (``'(A1:B1, A2:B2)'``)."""
+    if not (key.startswith("(") and key.endswith(")")):
+        raise KeyError(key)
+    parts = key.replace("(", "").replace(")", "").split(",")  # nested: (A1, (A2, A3))
+    return tuple(keys[part.strip()] for part in parts)
+
+
+def _with_unions(function, order: list, refs: tuple):
+    """``function`` taking each union's ranges as separate arguments (the engine reads
+    every range alike) and handing ``formulas`` one multi-area Ranges per union."""
+    from formulas.ranges import Ranges
+
+    def call(*args):
+        grouped, position = [], 0
+        for entry in order:
+            if not isinstance(entry, tuple):
+                grouped.append(args[position])
+                position += 1
+                continue
+            union = Ranges()
+            for k in entry:
+                value = args[position]
+                value = value.value if isinstance(value, Ranges) else value
+                ref = refs[k]
+                union.push(f"{quote_sheet(ref.sheet)}!{cell_address(ref.row0, ref.col0)}:"
+                           f"{cell_address(ref.row1, ref.col1)}", _as_block(value))
+                position += 1
+            grouped.append(union)
+        return function(*grouped)
+
+    call.inputs = getattr(function, "inputs", None)
+    return call
+
+
+def _as_block(value) -> np.ndarray:
+    array = np.asarray(value, dtype=object)
+    return array.reshape(1, 1) if array.ndim == 0 else array
 
 
 def _downstream(cyclic: list[int], needs: list[set[int]]) -> list[int]:

@@ -432,3 +432,17 @@ def test_names_whose_ranges_spell_other_names_are_not_a_cycle(tmp_path):
              "A1": "=SUM(b)", "A2": "=SUM(d)"}
     values = values_of(book(tmp_path, cells, setup=names))
     assert values["A1"] == 10.0 and values["A2"] == 26.0
+
+
+def test_union_operator(tmp_path):
+    """(A1:A3,C1:C3) is one reference of two areas. A1:C3 = 1..9 row by row, so A1:A3 =
+    1, 4, 7 and C1:C3 = 3, 6, 9: SUM = 12 + 18 = 30; MAX + 1 = 10; AREAS = 2;
+    INDEX(union, 2, 1, 2) is row 2 of the second area, C2 = 6; COUNT((A1,B2,C3)) = 3
+    (three single cells); COLUMNS of a two-area reference is #REF! in Excel."""
+    cells = {f"{c}{r + 1}": 3 * r + j + 1 for r in range(3) for j, c in enumerate("ABC")}
+    cells.update({"F1": "=SUM((A1:A3,C1:C3))", "F2": "=MAX((A1:A3,C1:C3))+1",
+                  "F3": "=AREAS((A1:A3,C1:C3))", "F4": "=INDEX((A1:A3,C1:C3),2,1,2)",
+                  "F5": "=COUNT((A1,B2,C3))", "F6": "=COLUMNS((A1:A3,C1:C3))"})
+    values = values_of(book(tmp_path, cells))
+    assert [values[f"F{r}"] for r in range(1, 6)] == [30, 10, 2, 6, 3]
+    assert code(values["F6"]) == "#REF!"
