@@ -839,7 +839,9 @@ def _index_zero_is_whole(original):
             return original(compiling, array, *args)
         rows, cols = values.shape
         r, c = int(r), int(c)
-        if not (0 <= r <= rows and 0 <= c <= cols):
+        if r < 0 or c < 0:
+            return formulas_error("#VALUE!")
+        if r > rows or c > cols:
             return formulas_error("#REF!")
         block = values[(slice(None) if r == 0 else slice(r - 1, r)),
                        (slice(None) if c == 0 else slice(c - 1, c))]
@@ -984,16 +986,19 @@ def xyearfrac(start_date, end_date, basis=OMITTED):
         b = one(basis)
         if is_error(b):
             return b
-        if isinstance(b, (bool, np.bool_)) or isinstance(b, str):
+        if b is OMITTED or b is sh.EMPTY or b is None:  # (EMPTY is a str: first)
+            b = 0
+        elif isinstance(b, (bool, np.bool_)) or isinstance(b, str):
             raise _Bad("#VALUE!")
-        b = 0 if b is OMITTED or b is sh.EMPTY or b is None else int(math.trunc(float(b)))
+        else:
+            b = int(math.trunc(float(b)))
         if not 0 <= b <= 4:
             raise _Bad("#NUM!")
         serials = []
         for value in (one(start_date), one(end_date)):
             if is_error(value):
                 return value
-            if isinstance(value, str):
+            if isinstance(value, str) and value is not sh.EMPTY:
                 try:
                     value = float(value)
                 except ValueError:  # date text, read as DATEVALUE reads it
@@ -1085,6 +1090,8 @@ def _text_sections(original):
     def text(value, format_text):
         code = _scalar(format_text)
         item = _scalar(value)
+        if item is sh.EMPTY or item is None:  # a blank is 0 (EMPTY is a str: first)
+            item = 0.0
         if not isinstance(code, str) or is_error(item) or re.search(r"\[[<>=]", code):
             return original(value, format_text)
         sections = _format_sections(code)

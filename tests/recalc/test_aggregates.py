@@ -137,7 +137,8 @@ def test_index_zero_lookup_2d_and_not_equal_criteria(tmp_path):
 
     A1:C3 = 1..9 row by row. INDEX(A1:C3, 0, 2) is column 2 (2, 5, 8): SUM = 15;
     INDEX(A1:C3, 2, 0) row 2 (4, 5, 6): SUM = 15; INDEX(A1:C3, 0, 0) all: 45;
-    ROWS(INDEX(A1:C3, 0, 2)) = 3 (still a reference); INDEX(A1:C3, 4, 0) #REF!.
+    ROWS(INDEX(A1:C3, 0, 2)) = 3 (still a reference); INDEX(A1:C3, 4, 0) #REF!;
+    INDEX(A1:C3, -1, 0) #VALUE!.
     LOOKUP(5, A1:C2): wider than tall, so the first row 1, 2, 3 is searched: the largest
     value <= 5 is 3, and the last row's value below it is 6. LOOKUP(8, A1:C3): square,
     so the first column 1, 4, 7: 7, and the last column's 9.
@@ -155,10 +156,11 @@ def test_index_zero_lookup_2d_and_not_equal_criteria(tmp_path):
                 "E5": "=SUM(INDEX(A1:C3,4,0))", "E6": "=LOOKUP(5,A1:C2)",
                 "E7": "=LOOKUP(8,A1:C3)", "E8": '=COUNTIFS(A5:A10,"<>23")',
                 "E9": '=COUNTIFS(A5:A10,"<>23",A5:A10,"<>5")', "E10": '=COUNTIFS(A5:A10,"<>")',
-                "E11": '=COUNTIFS(A5:A10,"=")', "E12": '=SUMIFS(A5:A10,A5:A10,"<>23")'}
+                "E11": '=COUNTIFS(A5:A10,"=")', "E12": '=SUMIFS(A5:A10,A5:A10,"<>23")',
+                "E13": "=SUM(INDEX(A1:C3,-1,0))"}
     values = values_of(tmp_path, {**cells, **formulas})
     assert [values[f"E{r}"] for r in (1, 2, 3, 4)] == [15, 15, 45, 3]
-    assert code(values["E5"]) == "#REF!"
+    assert code(values["E5"]) == "#REF!" and code(values["E13"]) == "#VALUE!"
     assert values["E6"] == 6 and values["E7"] == 9
     assert [values[f"E{r}"] for r in (8, 9, 10, 11, 12)] == [4, 3, 5, 1, 12]
 
@@ -175,13 +177,14 @@ def test_yearfrac_all_bases(tmp_path):
     2023 and 2024, (365 + 366)/2: 547/365.5 = 1.4965800273597811.
     31 Jan 2001 -> 31 Mar 2001 basis 0: both 31 -> 30: 60/360; serial 1 -> 200 basis 0:
     1 Jan 1900 -> 18 Jul 1900 (Excel's fictitious 29 Feb 1900 counted): (18+210 -
-    (1+30))/360 = 197/360. Basis 5 and -1: #NUM!; basis "x": #VALUE!; a date of -1 #NUM!.
+    (1+30))/360 = 197/360. Basis 5 and -1: #NUM!; basis "x": #VALUE!; a date of -1 #NUM!;
+    a blank basis cell is basis 0: 197/360 again.
     """
     cells = {"H1": "x"}
     rows = [("DATE(2004,2,29)", "DATE(2005,2,28)", b) for b in range(5)] + [
         ("DATE(2023,1,1)", "DATE(2024,7,1)", 1), ("DATE(2001,1,31)", "DATE(2001,3,31)", 0),
         ("1", "200", 0), ("1", "200", 5), ("1", "200", -1), ("1", "200", "H1"),
-        ("-1", "200", 0)]
+        ("-1", "200", 0), ("1", "200", "Z99")]
     for r, (start, end, basis) in enumerate(rows, start=1):
         cells[f"A{r}"] = f"=YEARFRAC({start},{end},{basis})"
     values = values_of(tmp_path, cells)
@@ -191,6 +194,7 @@ def test_yearfrac_all_bases(tmp_path):
     assert values["A2"] == pytest.approx(0.99726775956284153, rel=1e-15)
     assert [code(values[f"A{r}"]) for r in (9, 10, 11, 12)] == \
         ["#NUM!", "#NUM!", "#VALUE!", "#NUM!"]
+    assert values["A13"] == pytest.approx(197 / 360, rel=1e-15)
 
 
 def test_text_with_a_format_from_a_cell_picks_its_section(tmp_path):
@@ -200,11 +204,12 @@ def test_text_with_a_format_from_a_cell_picks_its_section(tmp_path):
     section, for the absolute value: it writes its own sign); 0 -> "ZERO"; the text "X"
     -> "->X<-X" (the fourth, @ = the text). B2 = 0;(0): -5 -> "(5)". With @ in a number
     section (B3 = ;-  ##.0;"ZERO"@;"X") the format is invalid: #VALUE!. Text with no
-    text section comes back as it is: TEXT("abc", "0.00") = "abc"."""
+    text section comes back as it is: TEXT("abc", "0.00") = "abc"; a blank is 0:
+    TEXT(Z99, "0.00") = "0.00"."""
     cells = {"B1": '##.00;-  ##.0;"ZERO";->@<-@', "B2": "0;(0)", "B3": ';-  ##.0;"ZERO"@;"X"',
              "A4": "X", "C1": "=TEXT(1,B1)", "C2": "=TEXT(-1,B1)", "C3": "=TEXT(0,B1)",
              "C4": "=TEXT(A4,B1)", "C5": "=TEXT(-5,B2)", "C6": "=TEXT(A4,B3)",
-             "C7": '=TEXT("abc","0.00")'}
+             "C7": '=TEXT("abc","0.00")', "C8": '=TEXT(Z99,"0.00")'}
     values = values_of(tmp_path, cells)
     assert [values[f"C{r}"] for r in range(1, 6)] == ["1.00", "-  1.0", "ZERO", "->X<-X", "(5)"]
-    assert code(values["C6"]) == "#VALUE!" and values["C7"] == "abc"
+    assert code(values["C6"]) == "#VALUE!" and values["C7"] == "abc" and values["C8"] == "0.00"
