@@ -920,11 +920,13 @@ def _excel_date(serial: float) -> tuple[int, int, int]:
 
 
 def _leap(year: int) -> bool:
-    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) or year == 1900
+    """Gregorian leap year (actual/actual year lengths: Excel counts 1900 as 365 days)."""
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
 def _last_of_february(y: int, m: int, d: int) -> bool:
-    return m == 2 and d == (29 if _leap(y) else 28)
+    """The last day of February in Excel's calendar (which has a 29 Feb 1900)."""
+    return m == 2 and d == (29 if _leap(y) or y == 1900 else 28)
 
 
 def _yearfrac(start: int, end: int, basis: int) -> float:
@@ -970,6 +972,20 @@ def _yearfrac(start: int, end: int, basis: int) -> float:
     return days / average
 
 
+def _as_number(text) -> Any:
+    """A number, or text read as VALUE reads it (numbers, dates, times); else #VALUE!."""
+    if not isinstance(text, str):
+        return float(text)
+    try:
+        return float(text)
+    except ValueError:
+        from npl_xl.recalc.aggregates import call_builtin
+
+        value = _scalar(call_builtin("VALUE", text))
+        return float(value) if isinstance(value, (int, float, np.integer, np.floating)) \
+            and not isinstance(value, bool) else formulas_error("#VALUE!")
+
+
 def xyearfrac(start_date, end_date, basis=OMITTED):
     """YEARFRAC(start_date, end_date, [basis]): the basis is checked first (an error is
     returned as it is, text or TRUE/FALSE #VALUE!, outside 0-4 #NUM!), then the dates
@@ -988,10 +1004,13 @@ def xyearfrac(start_date, end_date, basis=OMITTED):
             return b
         if b is OMITTED or b is sh.EMPTY or b is None:  # (EMPTY is a str: first)
             b = 0
-        elif isinstance(b, (bool, np.bool_)) or isinstance(b, str):
+        elif isinstance(b, (bool, np.bool_)):
             raise _Bad("#VALUE!")
         else:
-            b = int(math.trunc(float(b)))
+            b = _as_number(b)
+            if is_error(b):
+                return b
+            b = int(math.trunc(b))
         if not 0 <= b <= 4:
             raise _Bad("#NUM!")
         serials = []
@@ -999,14 +1018,9 @@ def xyearfrac(start_date, end_date, basis=OMITTED):
             if is_error(value):
                 return value
             if isinstance(value, str) and value is not sh.EMPTY:
-                try:
-                    value = float(value)
-                except ValueError:  # date text, read as DATEVALUE reads it
-                    from npl_xl.recalc.aggregates import call_builtin
-
-                    value = _scalar(call_builtin("DATEVALUE", value))
-                    if is_error(value):
-                        return value
+                value = _as_number(value)
+                if is_error(value):
+                    return value
             if isinstance(value, (bool, np.bool_)):
                 raise _Bad("#VALUE!")
             number = 0.0 if value is sh.EMPTY or value is None else float(value)
@@ -1105,9 +1119,12 @@ def _text_sections(original):
                     return _text_section(sections[3], item)
                 if len(sections) == 1 and _has_text_placeholder(sections[0]):
                     return _text_section(sections[0], item)
-                return item
+                number = _as_number(item)  # date text is its serial: TEXT("1987-08-26","0")
+                if is_error(number):
+                    return item
+                item = number
         if len(sections) == 1:
-            return original(value, format_text)
+            return original(item, format_text)
         try:
             number = _tv_number(item, 0.0)
         except _Bad as bad:

@@ -178,13 +178,17 @@ def test_yearfrac_all_bases(tmp_path):
     31 Jan 2001 -> 31 Mar 2001 basis 0: both 31 -> 30: 60/360; serial 1 -> 200 basis 0:
     1 Jan 1900 -> 18 Jul 1900 (Excel's fictitious 29 Feb 1900 counted): (18+210 -
     (1+30))/360 = 197/360. Basis 5 and -1: #NUM!; basis "x": #VALUE!; a date of -1 #NUM!;
-    a blank basis cell is basis 0: 197/360 again.
+    a blank basis cell is basis 0: 197/360 again. Serial 345 -> 1987 (10 Dec 1900 -> 9 Jun
+    1905) basis 1: 1642 days over the average of 1900..1905, whose year lengths are the
+    Gregorian ones (1900 has 365 days here, though Excel's calendar has a 29 Feb 1900):
+    2191/6, so 1642*6/2191 = 4.496576905522592 (Excel's own value in formulas' test.xlsx).
+    A numeric text basis is read as a number: basis "3" from 2.9 to 345: 343/365.
     """
     cells = {"H1": "x"}
     rows = [("DATE(2004,2,29)", "DATE(2005,2,28)", b) for b in range(5)] + [
         ("DATE(2023,1,1)", "DATE(2024,7,1)", 1), ("DATE(2001,1,31)", "DATE(2001,3,31)", 0),
         ("1", "200", 0), ("1", "200", 5), ("1", "200", -1), ("1", "200", "H1"),
-        ("-1", "200", 0), ("1", "200", "Z99")]
+        ("-1", "200", 0), ("1", "200", "Z99"), ("345", "1987", 1), ("2.9", "345", '"3"')]
     for r, (start, end, basis) in enumerate(rows, start=1):
         cells[f"A{r}"] = f"=YEARFRAC({start},{end},{basis})"
     values = values_of(tmp_path, cells)
@@ -195,6 +199,9 @@ def test_yearfrac_all_bases(tmp_path):
     assert [code(values[f"A{r}"]) for r in (9, 10, 11, 12)] == \
         ["#NUM!", "#NUM!", "#VALUE!", "#NUM!"]
     assert values["A13"] == pytest.approx(197 / 360, rel=1e-15)
+    assert values["A14"] == pytest.approx(1642 * 6 / 2191, rel=1e-15)
+    assert values["A14"] == pytest.approx(4.496576905522592, rel=1e-15)
+    assert values["A15"] == pytest.approx(343 / 365, rel=1e-15)
 
 
 def test_text_with_a_format_from_a_cell_picks_its_section(tmp_path):
