@@ -128,47 +128,40 @@ def _skip_string(text: str, i: int) -> int:
     raise _Calc("#NAME?", "unterminated string literal")
 
 
-def _closing(text: str, i: int) -> int:
-    """Index of the parenthesis closing the one at ``text[i] == '('``."""
-    depth = 0
+def _outside_literals(text: str, i: int = 0):
+    """(index, character) of ``text`` from ``i`` on, skipping string literals and array
+    constants (whose commas and parentheses are not the formula's)."""
     while i < len(text):
         ch = text[i]
         if ch == '"':
             i = _skip_string(text, i)
             continue
         if ch == "{":
-            i = text.index("}", i) + 1 if "}" in text[i:] else len(text)
+            close = text.find("}", i)
+            i = len(text) if close < 0 else close + 1
             continue
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i
+        yield i, ch
         i += 1
+
+
+def _closing(text: str, i: int) -> int:
+    """Index of the parenthesis closing the one at ``text[i] == '('``."""
+    depth = 0
+    for i, ch in _outside_literals(text, i):
+        depth += (ch == "(") - (ch == ")")
+        if ch == ")" and depth == 0:
+            return i
     raise _Calc("#NAME?", "unbalanced parentheses")
 
 
 def _split_args(text: str) -> list[str]:
     """Top-level comma-separated pieces of an argument list's inside."""
-    pieces, depth, start, i = [], 0, 0, 0
-    while i < len(text):
-        ch = text[i]
-        if ch == '"':
-            i = _skip_string(text, i)
-            continue
-        if ch == "{":
-            end = text.find("}", i)
-            i = len(text) if end < 0 else end + 1
-            continue
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "," and depth == 0:
+    pieces, depth, start = [], 0, 0
+    for i, ch in _outside_literals(text):
+        depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth == 0:
             pieces.append(text[start:i])
             start = i + 1
-        i += 1
     pieces.append(text[start:])
     return pieces
 

@@ -16,19 +16,10 @@ import zipfile
 import openpyxl
 from openpyxl.worksheet.formula import ArrayFormula
 
+from recalc_fixtures import mark_dynamic_arrays
+
 from npl_xl.errors import XlError
 from npl_xl.recalc import recalc_workbook
-
-METADATA = (b'<metadata xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-            b'xmlns:xda="http://schemas.microsoft.com/office/spreadsheetml/2017/dynamicarray">'
-            b'<metadataTypes count="1"><metadataType name="XLDAPR" minSupportedVersion="120000"'
-            b' copy="1" pasteAll="1" pasteValues="1" merge="1" splitFirst="1" rowColShift="1"'
-            b' clearFormats="1" clearComments="1" assign="1" coerce="1" cellMeta="1"/>'
-            b'</metadataTypes><futureMetadata name="XLDAPR" count="1"><bk><extLst><ext '
-            b'uri="{bdbb8cdc-fa1e-496e-a857-3c3f30c029c3}"><xda:dynamicArrayProperties '
-            b'fDynamic="1" fCollapsed="0"/></ext></extLst></bk></futureMetadata>'
-            b'<cellMetadata count="1"><bk><rc t="1" v="0"/></bk></cellMetadata></metadata>')
-
 
 def dynamic_book(tmp_path, cells: dict, arrays: dict) -> "Path":
     """Sheet S with ``cells`` and dynamic arrays ``arrays`` {'C1:C2': formula} (saved
@@ -44,19 +35,8 @@ def dynamic_book(tmp_path, cells: dict, arrays: dict) -> "Path":
     workbook.save(plain)
     with zipfile.ZipFile(plain) as archive:
         contents = {name: archive.read(name) for name in archive.namelist()}
-    sheet = "xl/worksheets/sheet1.xml"
-    for where in arrays:
-        anchor = where.split(":")[0].encode()
-        contents[sheet] = re.sub(rb'<c r="' + anchor + rb'"', b'<c r="' + anchor + b'" cm="1"',
-                                 contents[sheet])
-    contents["xl/metadata.xml"] = METADATA
-    contents["[Content_Types].xml"] = contents["[Content_Types].xml"].replace(
-        b"</Types>", b'<Override PartName="/xl/metadata.xml" ContentType="application/'
-        b'vnd.openxmlformats-officedocument.spreadsheetml.sheetMetadata+xml"/></Types>')
-    contents["xl/_rels/workbook.xml.rels"] = contents["xl/_rels/workbook.xml.rels"].replace(
-        b"</Relationships>", b'<Relationship Id="rIdMeta" Type="http://schemas.openxmlformats'
-        b'.org/officeDocument/2006/relationships/sheetMetadata" Target="metadata.xml"/>'
-        b"</Relationships>")
+    mark_dynamic_arrays(contents, "xl/worksheets/sheet1.xml",
+                        [where.split(":")[0] for where in arrays])
     path = tmp_path / "dynamic.xlsx"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in contents.items():
