@@ -358,10 +358,22 @@ def xoffset(reference, rows, cols, height=None, width=None):
 
 
 def xisformula(reference):
-    """ISFORMULA(reference): does its top-left cell hold a formula?"""
+    """ISFORMULA(reference): does the cell hold a formula? For a range, an array of the
+    answer for each of its cells (as Excel 365 evaluates it)."""
     try:
         ref = _ref_of(reference)
-        return bool(CONTEXT.is_formula(ref.sheet, ref.row0, ref.col0))
+        if ref.is_cell:
+            return bool(CONTEXT.is_formula(ref.sheet, ref.row0, ref.col0))
+        from formulas.functions import Array
+
+        rows, cols = ref.row1 - ref.row0 + 1, ref.col1 - ref.col0 + 1
+        if rows * cols > 1_000_000:
+            raise ReferenceFailure("#NUM!", "ISFORMULA of over a million cells")
+        out = np.empty((rows, cols), dtype=object)
+        for r in range(rows):
+            for c in range(cols):
+                out[r, c] = bool(CONTEXT.is_formula(ref.sheet, ref.row0 + r, ref.col0 + c))
+        return out.view(Array)
     except Exception as exc:
         return _failed(exc)
 

@@ -446,3 +446,18 @@ def test_union_operator(tmp_path):
     values = values_of(book(tmp_path, cells))
     assert [values[f"F{r}"] for r in range(1, 6)] == [30, 10, 2, 6, 3]
     assert code(values["F6"]) == "#REF!"
+
+
+def test_isformula_of_a_range_is_an_array(tmp_path):
+    """ISFORMULA(A1:D1) over 1, =2, blank, ="x": one answer per cell, False, True, False,
+    True, laid over the array formula F1:J1 (the fifth cell, beyond the result, #N/A);
+    ISFORMULA(B1) alone is True."""
+    from openpyxl.worksheet.formula import ArrayFormula
+
+    def array(workbook):
+        workbook.active["F1"] = ArrayFormula("F1:J1", "=_xlfn.ISFORMULA(A1:D1)")
+
+    values = values_of(book(tmp_path, {"A1": 1, "B1": "=2", "D1": '="x"',
+                                       "F2": "=_xlfn.ISFORMULA(B1)"}, setup=array))
+    assert [values[c] for c in ("F1", "G1", "H1", "I1")] == [False, True, False, True]
+    assert code(values["J1"]) == "#N/A" and values["F2"] is True
