@@ -1131,10 +1131,18 @@ def _text_sections(original):
                     return _text_section(sections[3], item)
                 if len(sections) == 1 and _has_text_placeholder(sections[0]):
                     return _text_section(sections[0], item)
-                number = _as_number(item)  # date text is its serial: TEXT("1987-08-26","0")
-                if is_error(number):
+                time = _time_text(item)
+                if time is False:  # looks like a time, but not one Excel accepts
                     return item
-                item = number
+                if time is not None:
+                    item = time
+                elif len(sections) == 1:  # date text: formulas reads it as Excel does
+                    return original(value, format_text)
+                else:
+                    number = _as_number(item)  # TEXT("1987-08-26", "0;-0") is 32015
+                    if is_error(number):
+                        return item
+                    item = number
         if len(sections) == 1:
             return original(item, format_text)
         try:
@@ -1166,3 +1174,30 @@ def _shaped_like_new_x(original):
             return result.reshape(new_x.shape)
         return result
     return fit
+
+
+_H_M = re.compile(r"^\s*(\d+):(\d+)\.?\s*$")
+_M_S = re.compile(r"^\s*(\d+):(\d+\.\d+)\s*$")
+_H_M_S = re.compile(r"^\s*(\d+):(\d+):(\d+(?:\.\d*)?)\s*$")
+
+
+def _time_text(text: str):
+    """Time-only text as Excel's TEXT reads it, in days; False when it has a time's form
+    but Excel refuses it; None when it is not time-only text. ``h:m`` (h < 24, m <= 9999),
+    ``m:s.f`` (m < 60, s < 10000), ``h:m:s`` (h < 24, m < 60, s < 10000), as in the cached
+    values of pycel's text.xlsx ("23:99" is 1.02708 days, "24:99" is left as text).
+    formulas 1.3.4 adds today's date to such text."""
+    m = _H_M.match(text)
+    if m:
+        h, mi = int(m.group(1)), int(m.group(2))
+        return (h * 60 + mi) / 1440.0 if h < 24 and mi <= 9999 else False
+    m = _M_S.match(text)
+    if m:
+        mi, sec = int(m.group(1)), float(m.group(2))
+        return (mi * 60 + sec) / 86400.0 if mi < 60 and sec < 10000 else False
+    m = _H_M_S.match(text)
+    if m:
+        h, mi, sec = int(m.group(1)), int(m.group(2)), float(m.group(3))
+        return (h * 3600 + mi * 60 + sec) / 86400.0 if h < 24 and mi < 60 and sec < 10000 \
+            else False
+    return None

@@ -212,11 +212,16 @@ def test_text_with_a_format_from_a_cell_picks_its_section(tmp_path):
     -> "->X<-X" (the fourth, @ = the text). B2 = 0;(0): -5 -> "(5)". With @ in a number
     section (B3 = ;-  ##.0;"ZERO"@;"X") the format is invalid: #VALUE!. Text with no
     text section comes back as it is: TEXT("abc", "0.00") = "abc"; a blank is 0:
-    TEXT(Z99, "0.00") = "0.00"."""
+    TEXT(Z99, "0.00") = "0.00". Time text (Excel's cached values in pycel's text.xlsx):
+    "23:99" is 23 h 99 min = 1479/1440 = 1.027083 days -> "1.02708" with #.#####;
+    "0:59:99" is 3639 s = .042118 -> ".04212"; "24:99" is no time Excel takes: the text."""
     cells = {"B1": '##.00;-  ##.0;"ZERO";->@<-@', "B2": "0;(0)", "B3": ';-  ##.0;"ZERO"@;"X"',
              "A4": "X", "C1": "=TEXT(1,B1)", "C2": "=TEXT(-1,B1)", "C3": "=TEXT(0,B1)",
              "C4": "=TEXT(A4,B1)", "C5": "=TEXT(-5,B2)", "C6": "=TEXT(A4,B3)",
-             "C7": '=TEXT("abc","0.00")', "C8": '=TEXT(Z99,"0.00")'}
+             "C7": '=TEXT("abc","0.00")', "C8": '=TEXT(Z99,"0.00")',
+             "C9": '=TEXT("23:99","#.#####")', "C10": '=TEXT("0:59:99","#.#####")',
+             "C11": '=TEXT("24:99","#.#####")'}
     values = values_of(tmp_path, cells)
     assert [values[f"C{r}"] for r in range(1, 6)] == ["1.00", "-  1.0", "ZERO", "->X<-X", "(5)"]
     assert code(values["C6"]) == "#VALUE!" and values["C7"] == "abc" and values["C8"] == "0.00"
+    assert [values["C9"], values["C10"], values["C11"]] == ["1.02708", ".04212", "24:99"]
