@@ -200,6 +200,10 @@ def _read_sheet(archive: zipfile.ZipFile, sheet: Sheet, strings: list[str], ns: 
                     f = child
                 elif tag == is_tag:
                     inline = child
+            if f is not None and not f.text and f.get("t", "normal") == "normal":
+                # <f ca="1"/> with no text: a cell of a volatile formula's spill range
+                # (Excel writes it there), holding only a value
+                f = None
             if f is not None:
                 if f.text and len(f.text) > MAX_FORMULA_CHARS:
                     raise WorkbookError(

@@ -105,3 +105,23 @@ def test_sequence(tmp_path):
     assert [values[f"S!{c}"] for c in ("A1", "B1", "C1", "A2", "B2", "C2")] == [10, 8, 6, 4, 2, 0]
     assert [values["S!E1"], values["S!E2"]] == [1, 2]
     assert values["S!G1"].code == "#VALUE!" and values["S!H1"] == 5050
+
+
+def test_volatile_spill_cells_with_an_empty_formula_are_not_formulas(tmp_path):
+    """Excel writes ``<f ca="1"/>`` (no text) into the cells a volatile dynamic array
+    (OFFSET here) spills over; they are values of the array, not formulas that block it.
+    A1:A3 = 1, 2, 3; C1 OFFSET(A1, 0, 0, 3, 1) saved over C1:C2 spills over C1:C3 =
+    1, 2, 3 (it was #SPILL!, blocked by its own C2)."""
+    source = dynamic_book(tmp_path, {"A1": 1, "A2": 2, "A3": 3, "C2": 2},
+                          {"C1:C2": "=OFFSET(A1,0,0,3,1)"})
+    edited = tmp_path / "volatile.xlsx"
+    with zipfile.ZipFile(source) as archive:
+        contents = {name: archive.read(name) for name in archive.namelist()}
+    sheet = "xl/worksheets/sheet1.xml"
+    contents[sheet], count = re.subn(rb'(<c r="C2"[^>]*>)', rb'\1<f ca="1"/>', contents[sheet])
+    assert count == 1
+    with zipfile.ZipFile(edited, "w") as archive:
+        for name, data in contents.items():
+            archive.writestr(name, data)
+    values = recalc_workbook(edited, tmp_path / "out.xlsx").values
+    assert [values[f"S!C{r}"] for r in (1, 2, 3)] == [1, 2, 3]
