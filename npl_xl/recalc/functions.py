@@ -223,7 +223,7 @@ def function_table() -> dict:
             table["INDEX"]["function"]))
         table["LOOKUP"] = wrap_func(_lookup_2d_longer_side(table["LOOKUP"]))
         table["YEARFRAC"] = wrap_func(xyearfrac)
-        table["TEXT"] = wrap_func(_text_sections(table["TEXT"]))
+        table["TEXT"] = wrap_func(_elementwise(_text_sections(table["TEXT"])))
         for name in ("TREND", "GROWTH"):
             table[name] = wrap_func(_shaped_like_new_x(table[name]))
         _criteria_not_equal_and_blank()
@@ -844,10 +844,7 @@ def _index_zero_is_whole(original):
             c = None if col_num is _ABSENT else _tv_number(col_num, 0.0)
         except _Bad:
             return original(compiling, array, *args)
-        if c is None and 1 in values.shape:  # a single row or column: the one index
-            return original(compiling, array, *args)
-        c = 0.0 if c is None else c
-        if r != 0 and c != 0:
+        if c is None or (r != 0 and c != 0):  # one index, or two non-zero: as formulas does
             return original(compiling, array, *args)
         rows, cols = values.shape
         r, c = int(r), int(c)

@@ -214,14 +214,26 @@ def test_text_with_a_format_from_a_cell_picks_its_section(tmp_path):
     text section comes back as it is: TEXT("abc", "0.00") = "abc"; a blank is 0:
     TEXT(Z99, "0.00") = "0.00". Time text (Excel's cached values in pycel's text.xlsx):
     "23:99" is 23 h 99 min = 1479/1440 = 1.027083 days -> "1.02708" with #.#####;
-    "0:59:99" is 3639 s = .042118 -> ".04212"; "24:99" is no time Excel takes: the text."""
+    "0:59:99" is 3639 s = .042118 -> ".04212"; "24:99" is no time Excel takes: the text.
+    Over a range, one text per cell: TEXT(D1:G1, "#.00") over 1.9, -1, "abc", TRUE is
+    "1.90", "-1.00", "abc", "TRUE"."""
     cells = {"B1": '##.00;-  ##.0;"ZERO";->@<-@', "B2": "0;(0)", "B3": ';-  ##.0;"ZERO"@;"X"',
              "A4": "X", "C1": "=TEXT(1,B1)", "C2": "=TEXT(-1,B1)", "C3": "=TEXT(0,B1)",
              "C4": "=TEXT(A4,B1)", "C5": "=TEXT(-5,B2)", "C6": "=TEXT(A4,B3)",
              "C7": '=TEXT("abc","0.00")', "C8": '=TEXT(Z99,"0.00")',
              "C9": '=TEXT("23:99","#.#####")', "C10": '=TEXT("0:59:99","#.#####")',
-             "C11": '=TEXT("24:99","#.#####")'}
-    values = values_of(tmp_path, cells)
+             "C11": '=TEXT("24:99","#.#####")', "D1": 1.9, "E1": -1, "F1": "abc", "G1": True}
+    workbook = openpyxl.Workbook()
+    ws = workbook.active
+    ws.title = "S"
+    for where, value in cells.items():
+        ws[where] = value
+    from openpyxl.worksheet.formula import ArrayFormula
+
+    ws["D3"] = ArrayFormula("D3:G3", '=TEXT(D1:G1,"#.00")')
+    workbook.save(tmp_path / "text.xlsx")
+    values = {k.split("!", 1)[1]: v for k, v in evaluate_workbook(tmp_path / "text.xlsx").items()}
+    assert [values[c] for c in ("D3", "E3", "F3", "G3")] == ["1.90", "-1.00", "abc", "TRUE"]
     assert [values[f"C{r}"] for r in range(1, 6)] == ["1.00", "-  1.0", "ZERO", "->X<-X", "(5)"]
     assert code(values["C6"]) == "#VALUE!" and values["C7"] == "abc" and values["C8"] == "0.00"
     assert [values["C9"], values["C10"], values["C11"]] == ["1.02708", ".04212", "24:99"]
