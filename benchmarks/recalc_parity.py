@@ -45,9 +45,9 @@ _CIRCULAR = ("formulas__circular.xlsx holds real circular references with iterat
              "disabled (calcPr iterateCount=1 but no iterate=1): Excel keeps 0 or the last "
              "values after its warning; npl-xl reports 'circular reference' errors by "
              "design (iteration is followed when the workbook enables it)")
-_NOT_WRITTEN = ("cells whose formula text Excel keeps as text (a formula typed into a "
-                "text-formatted cell, '=SUM(D2:D5)' as its value) are not formulas to "
-                "npl-xl: not computed")
+_NOT_WRITTEN = ("cells holding text that begins with '=' ('=SUM(D2:D5)' as a value): "
+                "openpyxl, which this script reads Excel's values with, takes them for "
+                "formulas; they are not formulas, so npl-xl computes nothing there")
 
 #: function -> why the engine does not reproduce Excel's value in the corpus cells using it
 UNSUPPORTED: dict[str, str] = {
