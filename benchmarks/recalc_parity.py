@@ -61,8 +61,6 @@ UNSUPPORTED: dict[str, str] = {
             "precision (checked against Microsoft's documented example)",
     "TEXT": "elapsed-time formats ([h], [m], [s]) and date parts of serial 0 are not "
             "formatted by formulas 1.3.4 (#VALUE!); conditional sections ([>100]) left to it",
-    "LOOKUP": "the vector form with a 2-D lookup_vector ($B$5:$C$9 with a result_vector): "
-              "formulas 1.3.4 gives #VALUE!/other values (not yet overridden)",
     "LINEST": "formulas 1.3.4: LINEST with a single row of known values (upstream)",
     "TREND": "formulas 1.3.4: as LINEST",
     **{name: "Excel's exponential smoothing (AAA) fit is not published exactly"
@@ -157,6 +155,17 @@ def _show(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo ('unknown' elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
 def report_lines(results: list[dict], corpus: Path) -> list[str]:
     per_function = collections.defaultdict(lambda: [0, 0])
     differences = collections.defaultdict(list)
@@ -198,6 +207,7 @@ def report_lines(results: list[dict], corpus: Path) -> list[str]:
         "",
         f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
         f"1-minute load average {_os.getloadavg()[0]:.2f} (shared machine)",
+        f"- Machine: {_cpu_model()}, nproc = {_os.cpu_count()}",
         f"- Corpus: {len(results)} files ({corpus.name}/)",
         f"- **{matched} of {total} formula cells match ({100 * matched / max(total, 1):.1f} %); "
         f"{cycles} cells reported circular, {cycles_real} of them in formulas__circular.xlsx "

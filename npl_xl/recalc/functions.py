@@ -872,14 +872,14 @@ def _lookup_2d_longer_side(original):
     column (Microsoft's array form of LOOKUP); formulas 1.3.4 always searches the first
     column."""
     def lookup(lookup_value, array, result_vector=_ABSENT):
-        if result_vector is not _ABSENT or not isinstance(array, np.ndarray) \
-                or array.ndim != 2 or 1 in array.shape:
+        if not isinstance(array, np.ndarray) or array.ndim != 2 or 1 in array.shape:
             args = [lookup_value, array] + ([] if result_vector is _ABSENT else [result_vector])
             return original(*args)
         rows, cols = array.shape
-        if cols > rows:
-            return original(lookup_value, array[0:1, :], array[-1:, :])
-        return original(lookup_value, array[:, 0:1], array[:, -1:])
+        searched = array[0:1, :] if cols > rows else array[:, 0:1]
+        if result_vector is not _ABSENT:  # a 2-D lookup_vector: its longer side's first line
+            return original(lookup_value, searched, result_vector)
+        return original(lookup_value, searched, array[-1:, :] if cols > rows else array[:, -1:])
     return lookup
 
 

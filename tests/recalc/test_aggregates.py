@@ -141,7 +141,9 @@ def test_index_zero_lookup_2d_and_not_equal_criteria(tmp_path):
     INDEX(A1:C3, -1, 0) #VALUE!.
     LOOKUP(5, A1:C2): wider than tall, so the first row 1, 2, 3 is searched: the largest
     value <= 5 is 3, and the last row's value below it is 6. LOOKUP(8, A1:C3): square,
-    so the first column 1, 4, 7: 7, and the last column's 9.
+    so the first column 1, 4, 7: 7, and the last column's 9. LOOKUP(5, A1:B3, C1:C3):
+    the 2-D lookup vector, taller than wide, is searched down its first column (1, 4, 7:
+    4, the second row), and the result vector gives C2 = 6.
     A5:A10 = 23, 5, "x", blank, 23, 7: COUNTIFS("<>23") counts 5, "x", blank, 7 = 4;
     with also "<>5": 3; COUNTIFS("<>") non-blank: 5; COUNTIFS("=") blank: 1;
     SUMIFS(A5:A10, A5:A10, "<>23") = 5 + 7 = 12.
@@ -157,11 +159,11 @@ def test_index_zero_lookup_2d_and_not_equal_criteria(tmp_path):
                 "E7": "=LOOKUP(8,A1:C3)", "E8": '=COUNTIFS(A5:A10,"<>23")',
                 "E9": '=COUNTIFS(A5:A10,"<>23",A5:A10,"<>5")', "E10": '=COUNTIFS(A5:A10,"<>")',
                 "E11": '=COUNTIFS(A5:A10,"=")', "E12": '=SUMIFS(A5:A10,A5:A10,"<>23")',
-                "E13": "=SUM(INDEX(A1:C3,-1,0))"}
+                "E13": "=SUM(INDEX(A1:C3,-1,0))", "E14": "=LOOKUP(5,A1:B3,C1:C3)"}
     values = values_of(tmp_path, {**cells, **formulas})
     assert [values[f"E{r}"] for r in (1, 2, 3, 4)] == [15, 15, 45, 3]
     assert code(values["E5"]) == "#REF!" and code(values["E13"]) == "#VALUE!"
-    assert values["E6"] == 6 and values["E7"] == 9
+    assert values["E6"] == 6 and values["E7"] == 9 and values["E14"] == 6
     assert [values[f"E{r}"] for r in (8, 9, 10, 11, 12)] == [4, 3, 5, 1, 12]
 
 
