@@ -59,8 +59,9 @@ UNSUPPORTED: dict[str, str] = {
     "XIRR": "Excel stops its Newton iteration early: its cached values differ from the exact "
             "root in the 8th digit (0.59931974858 vs 0.59931975575); ours is the root to full "
             "precision (checked against Microsoft's documented example)",
-    "TEXT": "elapsed-time formats ([h], [m], [s]) and date parts of serial 0 are not "
-            "formatted by formulas 1.3.4 (#VALUE!); conditional sections ([>100]) left to it",
+    "TEXT": "date parts of serials 0 and past 31 Dec 9999 ('h' of 2958466 is #VALUE! in "
+            "Excel), TEXT of a whole range in one cell, and conditional sections ([>100]) "
+            "are formulas 1.3.4's (not yet overridden)",
     "LINEST": "formulas 1.3.4: LINEST with a single row of known values (upstream)",
     "TREND": "formulas 1.3.4: as LINEST",
     **{name: "Excel's exponential smoothing (AAA) fit is not published exactly"

@@ -1133,14 +1133,17 @@ def _text_sections(original):
                     return item
                 if time is not None:
                     item = time
-                elif len(sections) == 1:  # date text: formulas reads it as Excel does
-                    return original(value, format_text)
+                elif len(sections) == 1 and not _ELAPSED.match(sections[0]):
+                    return original(value, format_text)  # date text: formulas reads it
                 else:
                     number = _as_number(item)  # TEXT("1987-08-26", "0;-0") is 32015
                     if is_error(number):
                         return item
                     item = number
         if len(sections) == 1:
+            elapsed = _ELAPSED.match(sections[0])
+            if elapsed:
+                return _elapsed_time(item, elapsed)
             return original(item, format_text)
         try:
             number = _tv_number(item, 0.0)
@@ -1198,3 +1201,45 @@ def _time_text(text: str):
         return (h * 3600 + mi * 60 + sec) / 86400.0 if h < 24 and mi < 60 and sec < 10000 \
             else False
     return None
+
+
+#: an elapsed-time format: [h], [m] or [s] first, then :m(m) / :s(s), then .0..0
+_ELAPSED = re.compile(r"^\[(?P<first>h+|m+|s+)\](?P<rest>(?::(?:m+|s+)){0,2})"
+                      r"(?P<fraction>\.0+)?$", re.IGNORECASE)
+
+
+def _elapsed_time(value, match) -> str:
+    """TEXT with an elapsed-time format ([h]:mm:ss, [m]:ss, [s].000): the whole value in
+    hours, minutes or seconds (not wrapped at 24 h), the later parts within their unit.
+    The time is rounded to the format's smallest unit of seconds, then each part
+    truncated. A negative value takes a minus sign with the bracket part alone, and is
+    #VALUE! with any other part (as Excel's cached values in pycel's text.xlsx show:
+    -1 with [h] is "-24", with [h]:m #VALUE!)."""
+    if isinstance(value, str):
+        value = _as_number(value)
+        if is_error(value):
+            return value
+    try:
+        days = _tv_number(value, 0.0)
+    except _Bad as bad:
+        return formulas_error(bad.code)
+    first = match.group("first").lower()
+    rest = [p for p in match.group("rest").lower().split(":") if p]
+    fraction = match.group("fraction") or ""
+    if days < 0 and (rest or fraction):
+        return formulas_error("#VALUE!")
+    decimals = max(len(fraction) - 1, 0)
+    seconds = round(abs(days) * 86400.0, decimals)
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0}
+    whole = seconds // units[first[0]]
+    parts = [f"{int(whole):0{len(first)}d}"]
+    left = seconds - whole * units[first[0]]
+    for part in rest:
+        amount = left // units[part[0]]
+        left -= amount * units[part[0]]
+        parts.append(f"{int(amount):0{len(part)}d}")
+    text = ":".join(parts)
+    if fraction:
+        digits = f"{left:.{decimals}f}".split(".")[-1] if decimals else ""
+        text += "." + digits
+    return ("-" if days < 0 and whole else "") + text

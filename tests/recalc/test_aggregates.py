@@ -218,13 +218,18 @@ def test_text_with_a_format_from_a_cell_picks_its_section(tmp_path):
     "23:99" is 23 h 99 min = 1479/1440 = 1.027083 days -> "1.02708" with #.#####;
     "0:59:99" is 3639 s = .042118 -> ".04212"; "24:99" is no time Excel takes: the text.
     Over a range, one text per cell: TEXT(D1:G1, "#.00") over 1.9, -1, "abc", TRUE is
-    "1.90", "-1.00", "abc", "TRUE"."""
+    "1.90", "-1.00", "abc", "TRUE". Elapsed time (not wrapped at 24 h): 1.5 days with
+    [h]:mm:ss is 36 h -> "36:00:00"; -1 day with [h] is "-24", with [h]:m #VALUE! (Excel
+    signs the bracket part alone); 3601 s = 0.0416782407... days with [m]:ss.00 is
+    60 min 1 s -> "60:01.00"."""
     cells = {"B1": '##.00;-  ##.0;"ZERO";->@<-@', "B2": "0;(0)", "B3": ';-  ##.0;"ZERO"@;"X"',
              "A4": "X", "C1": "=TEXT(1,B1)", "C2": "=TEXT(-1,B1)", "C3": "=TEXT(0,B1)",
              "C4": "=TEXT(A4,B1)", "C5": "=TEXT(-5,B2)", "C6": "=TEXT(A4,B3)",
              "C7": '=TEXT("abc","0.00")', "C8": '=TEXT(Z99,"0.00")',
              "C9": '=TEXT("23:99","#.#####")', "C10": '=TEXT("0:59:99","#.#####")',
-             "C11": '=TEXT("24:99","#.#####")', "D1": 1.9, "E1": -1, "F1": "abc", "G1": True}
+             "C11": '=TEXT("24:99","#.#####")', "C12": '=TEXT(1.5,"[h]:mm:ss")',
+             "C13": '=TEXT(-1,"[h]")', "C14": '=TEXT(-1,"[h]:m")',
+             "C15": '=TEXT(3601/86400,"[m]:ss.00")', "D1": 1.9, "E1": -1, "F1": "abc", "G1": True}
     workbook = openpyxl.Workbook()
     ws = workbook.active
     ws.title = "S"
@@ -239,3 +244,5 @@ def test_text_with_a_format_from_a_cell_picks_its_section(tmp_path):
     assert [values[f"C{r}"] for r in range(1, 6)] == ["1.00", "-  1.0", "ZERO", "->X<-X", "(5)"]
     assert code(values["C6"]) == "#VALUE!" and values["C7"] == "abc" and values["C8"] == "0.00"
     assert [values["C9"], values["C10"], values["C11"]] == ["1.02708", ".04212", "24:99"]
+    assert [values["C12"], values["C13"], values["C15"]] == ["36:00:00", "-24", "60:01.00"]
+    assert code(values["C14"]) == "#VALUE!"
