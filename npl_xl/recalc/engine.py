@@ -428,12 +428,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _natural_shape(result: Any) -> tuple[int, int]:
-    """(rows, cols) a dynamic array's result spills over (a single value: 1 x 1)."""
+def _natural_shape(result: Any) -> tuple[int, int] | None:
+    """(rows, cols) a dynamic array's result spills over (a single value: 1 x 1); None
+    for a single error value, whose shape is not known: ``formulas`` gives one error
+    where Excel may give an array of them (TRIMRANGE(G135:H139,{1;3},2) is two #VALUE!),
+    so the saved range is kept, filled with the error."""
     from formulas.ranges import Ranges
 
     if isinstance(result, Ranges):
         result = result.value
+    single = result.ravel()[0] if isinstance(result, np.ndarray) and result.size == 1 \
+        else result
+    if fx.is_error(single):
+        return None
     if isinstance(result, np.ndarray) and result.ndim == 2 and result.size:
         return int(result.shape[0]), int(result.shape[1])
     if isinstance(result, np.ndarray) and result.ndim == 1 and result.size:
@@ -825,7 +832,9 @@ class _Evaluator:
             return
         log = compile_log + fx.LOG.take()
         if node.dynamic:
-            self.shapes[n] = _natural_shape(result)
+            shape = _natural_shape(result)
+            if shape is not None:
+                self.shapes[n] = shape
         if node.is_array:
             block = _fit(result, node.rows, node.cols)
         else:

@@ -125,3 +125,14 @@ def test_volatile_spill_cells_with_an_empty_formula_are_not_formulas(tmp_path):
             archive.writestr(name, data)
     values = recalc_workbook(edited, tmp_path / "out.xlsx").values
     assert [values[f"S!C{r}"] for r in (1, 2, 3)] == [1, 2, 3]
+
+
+def test_a_single_error_keeps_the_saved_spill_range(tmp_path):
+    """A result that is one error value says nothing of its shape (formulas may give
+    one error where Excel gives an array of them), so the saved range stays, filled with
+    it: C1 (saved over C1:C2) = 1/A1 with A1 = 0 is #DIV/0! in C1 and C2, ref C1:C2."""
+    source = dynamic_book(tmp_path, {"A1": 0, "C2": 5}, {"C1:C2": "=1/A1"})
+    report = recalc_workbook(source, tmp_path / "out.xlsx")
+    assert [report.values[f"S!C{r}"].code for r in (1, 2)] == ["#DIV/0!", "#DIV/0!"]
+    with zipfile.ZipFile(tmp_path / "out.xlsx") as archive:
+        assert b'ref="C1:C2"' in archive.read("xl/worksheets/sheet1.xml")
