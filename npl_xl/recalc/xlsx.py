@@ -266,13 +266,29 @@ def _check_used_range(path, sheet: Sheet, limits: Limits) -> None:
             "npl-xl recalc holds per sheet; delete the stray cells far from the data")
 
 
-#: a name in a definition; string literals, quoted sheet prefixes and A1 references
-#: (``$D$2``, ``D2``, ``$D:$E``: their column letters are not the names d or e) skipped
+#: a name in a definition; string literals and quoted sheet prefixes skipped, and A1
+#: references with a ``$`` or a colon (``$D$2``, ``$D:$E``: their column letters are not
+#: the names d or e). A plain ``N2`` is kept as a possible name: a hostile file may define
+#: names that look like cells, and this check must stay on the safe side.
 _NAME_TOKEN = re.compile(r"\"(?:[^\"]|\"\")*\"|'(?:[^']|'')*'!"
-                         r"|\$?[A-Za-z]{1,3}\$?\d+(?![\w.])"
-                         r"|\$?[A-Za-z]{1,3}:\$?[A-Za-z]{1,3}(?![\w.])"
-                         r"|\$[A-Za-z]{1,3}(?![\w.])"
-                         r"|([A-Za-z_\\][\w.]*)(?![\w.]|\s*\()")
+                         r"|(?P<ref>\$?[A-Za-z]{1,3}\$?\d+|\$?[A-Za-z]{1,3}:\$?[A-Za-z]{1,3}"
+                         r"|\$[A-Za-z]{1,3})(?![\w.])"
+                         r"|(?P<name>[A-Za-z_\\][\w.]*)(?![\w.]|\s*\()")
+
+
+def _names_in(text: str, definitions: dict) -> list[str]:
+    """Upper-case defined names that ``text`` (a definition) refers to."""
+    found = []
+    for m in _NAME_TOKEN.finditer(text):
+        token = m.group("name")
+        ref = m.group("ref")
+        if token is None and ref is not None and "$" not in ref and ":" not in ref:
+            token = ref
+        if token and token.upper() in definitions:
+            found.append(token.upper())
+    return found
+
+
 #: Longest text the defined names may expand to when one refers to others (characters).
 MAX_NAME_EXPANSION = 1_000_000
 
@@ -283,8 +299,7 @@ def _check_names(path, definitions: dict[str, str]) -> None:
     never by expanding the text."""
     refs = {}
     for name, text in definitions.items():
-        refs[name] = [m.group(1).upper() for m in _NAME_TOKEN.finditer(text)
-                      if m.group(1) and m.group(1).upper() in definitions]
+        refs[name] = _names_in(text, definitions)
     size: dict[str, int] = {}
     state: dict[str, int] = {}  # 1 visiting, 2 done
     for start in definitions:
