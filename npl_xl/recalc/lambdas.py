@@ -1,7 +1,10 @@
 """LET, LAMBDA and the functions that call one: MAP, REDUCE, SCAN, BYROW, BYCOL, MAKEARRAY.
 
-``formulas`` 1.3.4 has no LAMBDA: its compiler evaluates every argument before the call,
-while a LAMBDA's body must run once per element, with its parameters bound. A formula
+``formulas`` 1.3.4 parses LAMBDA and LET itself (its ``Lambda`` token), but the engine
+never let ``_xlpm.`` parameters through (they were undefined names), and this module is
+ours to test against Excel's values: it gives every LAMBDA cell of the corpus Excel's
+value (benchmarks/results/recalc_parity.md). GROUPBY and PIVOTBY, which take a function
+too, are left to ``formulas`` (see :data:`_FORMULAS_OWN`). A formula
 using these functions is therefore split here into a small tree: each call of a function
 of :data:`NAMES` (and each invocation ``LAMBDA(...)(args)``, ``_xlpm.f(args)``) is a node
 of our own; everything between them is ordinary formula text, compiled by ``formulas``
