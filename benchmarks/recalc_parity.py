@@ -41,39 +41,34 @@ _FUNCTION = re.compile(r"(?<![\w.])((?:_xlfn\.|_xlws\.|_xleta\.)*[A-Za-z][A-Za-z
 _XML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 _PREFIX = re.compile(r"^(?:_xlfn\.|_xlws\.|_xleta\.)+", re.IGNORECASE)
 
-_LAMBDA = ("LAMBDA and the functions taking one (LET, MAP, REDUCE, SCAN, BYROW, BYCOL, "
-           "MAKEARRAY, GROUPBY, PIVOTBY) are not evaluated yet (issue 17 part 4: formulas "
-           "1.3.4 has no LAMBDA; a function per cell needs an evaluator of our own)")
+_CIRCULAR = ("formulas__circular.xlsx holds real circular references with iteration "
+             "disabled (calcPr iterateCount=1 but no iterate=1): Excel keeps 0 or the last "
+             "values after its warning; npl-xl reports 'circular reference' errors by "
+             "design (iteration is followed when the workbook enables it)")
+_NOT_WRITTEN = ("cells holding text that begins with '=' ('=SUM(D2:D5)' as a value): "
+                "openpyxl, which this script reads Excel's values with, takes them for "
+                "formulas; they are not formulas, so npl-xl computes nothing there")
 
 #: function -> why the engine does not reproduce Excel's value in the corpus cells using it
 UNSUPPORTED: dict[str, str] = {
-    **{name: _LAMBDA for name in ("LAMBDA", "LET", "MAP", "REDUCE", "SCAN", "BYROW", "BYCOL",
-                                  "MAKEARRAY", "GROUPBY", "PIVOTBY", "MYLAMBDA")},
-    "(operators only)": "formulas__circular.xlsx holds real circular references with "
-                        "iteration disabled (calcPr iterateCount=1 but no iterate=1): Excel "
-                        "keeps 0 or the last values after its warning; npl-xl reports "
-                        "'circular reference' errors by design (iteration is followed when "
-                        "the workbook enables it)",
+    "(operators only)": _CIRCULAR + "; external workbook references ([1]Sheet1!A1) are "
+                        "not supported; " + _NOT_WRITTEN,
+    "SUM": "cells of circular.xlsx (see operators); " + _NOT_WRITTEN + "; an intersection "
+           "with a union, E3:G4 (B2:E5,G2:H5), is #NULL! (formulas 1.3.4)",
+    "IF": "cells of circular.xlsx (see operators)",
     "XIRR": "Excel stops its Newton iteration early: its cached values differ from the exact "
             "root in the 8th digit (0.59931974858 vs 0.59931975575); ours is the root to full "
             "precision (checked against Microsoft's documented example)",
-    "INDEX": "multi-area (union) references as INDEX's first argument, "
-             "INDEX((C52:C54,D52:D54),1,1,2), are not supported (formula syntax error)",
-    "YEARFRAC": "formulas 1.3.4: basis 1 (actual/actual) and invalid dates differ from Excel "
-                "(upstream bug; not yet overridden)",
-    "TEXT": "formulas 1.3.4: TEXT format codes with literal text, sections and fractions "
-            "differ from Excel (upstream bug; not yet overridden)",
-    "LOOKUP": "formulas 1.3.4: LOOKUP on a 2-D range always searches the first column; Excel "
-              "searches the longer side (upstream bug; not yet overridden)",
+    "TEXT": "date parts of serials 0 and past 31 Dec 9999 ('h' of 2958466 is #VALUE! in "
+            "Excel), TEXT of a whole range in one cell, and conditional sections ([>100]) "
+            "are formulas 1.3.4's (not yet overridden)",
     "LINEST": "formulas 1.3.4: LINEST with a single row of known values (upstream)",
     "TREND": "formulas 1.3.4: as LINEST",
     **{name: "Excel's exponential smoothing (AAA) fit is not published exactly"
        for name in ("FORECAST.ETS", "FORECAST.ETS.STAT", "FORECAST.ETS.CONFINT",
                     "FORECAST.ETS.SEASONALITY")},
     "BAHTTEXT": "formulas 1.3.4's Thai number wording differs (upstream)",
-    "ISFORMULA": "ISFORMULA of a multi-cell range (an array result) is not supported",
-    "SUM": "cells of circular.xlsx (see operators) and BYCOL/LAMBDA cells",
-    "IF": "cells of circular.xlsx (see operators)",
+    "TYPE": "TYPE(_xleta.SUM), a built-in function as a value (Excel: 128), is #VALUE!",
 }
 
 
@@ -161,6 +156,17 @@ def _show(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo ('unknown' elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
 def report_lines(results: list[dict], corpus: Path) -> list[str]:
     per_function = collections.defaultdict(lambda: [0, 0])
     differences = collections.defaultdict(list)
@@ -202,6 +208,7 @@ def report_lines(results: list[dict], corpus: Path) -> list[str]:
         "",
         f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
         f"1-minute load average {_os.getloadavg()[0]:.2f} (shared machine)",
+        f"- Machine: {_cpu_model()}, nproc = {_os.cpu_count()}",
         f"- Corpus: {len(results)} files ({corpus.name}/)",
         f"- **{matched} of {total} formula cells match ({100 * matched / max(total, 1):.1f} %); "
         f"{cycles} cells reported circular, {cycles_real} of them in formulas__circular.xlsx "

@@ -22,12 +22,16 @@ __all__ = [
     "WorkbookError",
     "XlError",
     "ERROR_CODES",
+    "DYNAMIC_ARRAY_ERROR_CODES",
     "to_xl_error",
     "is_error_literal",
 ]
 
 #: The Excel error literals, in Excel's own spelling.
 ERROR_CODES = ("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A")
+#: Excel 365's dynamic-array errors: a spill range that is not empty, a calculation that
+#: cannot give a value (headless recalc writes them; worksheet functions never return them)
+DYNAMIC_ARRAY_ERROR_CODES = ("#SPILL!", "#CALC!")
 
 
 class NplError(Exception):
@@ -111,7 +115,7 @@ class XlError:
     message: str = ""
 
     def __post_init__(self):
-        if self.code not in ERROR_CODES:
+        if self.code not in ERROR_CODES and self.code not in DYNAMIC_ARRAY_ERROR_CODES:
             raise ValueError(f"not an Excel error code: {self.code!r}")
 
     def __str__(self) -> str:

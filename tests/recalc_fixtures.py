@@ -226,3 +226,33 @@ def libreoffice_convert(source: Path, out_dir: Path, profile: Path,
     if not converted.exists():
         raise RuntimeError(f"LibreOffice wrote nothing for {source}")
     return converted
+
+
+#: xl/metadata.xml as Excel 365 writes it for spilled formulas (the XLDAPR type)
+DYNAMIC_ARRAY_METADATA = (
+    b'<metadata xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+    b'xmlns:xda="http://schemas.microsoft.com/office/spreadsheetml/2017/dynamicarray">'
+    b'<metadataTypes count="1"><metadataType name="XLDAPR" minSupportedVersion="120000"'
+    b' copy="1" pasteAll="1" pasteValues="1" merge="1" splitFirst="1" rowColShift="1"'
+    b' clearFormats="1" clearComments="1" assign="1" coerce="1" cellMeta="1"/>'
+    b'</metadataTypes><futureMetadata name="XLDAPR" count="1"><bk><extLst><ext '
+    b'uri="{bdbb8cdc-fa1e-496e-a857-3c3f30c029c3}"><xda:dynamicArrayProperties '
+    b'fDynamic="1" fCollapsed="0"/></ext></extLst></bk></futureMetadata>'
+    b'<cellMetadata count="1"><bk><rc t="1" v="0"/></bk></cellMetadata></metadata>')
+
+
+def mark_dynamic_arrays(contents: dict[str, bytes], sheet: str, anchors) -> None:
+    """Make the array formulas at ``anchors`` (``'C7'``...) of part ``sheet`` spilled
+    dynamic arrays as Excel 365 saves them: ``cm="1"`` on the anchor ``<c>``, the XLDAPR
+    metadata part, its content type and relationship. Edits ``contents`` in place."""
+    for anchor in anchors:
+        cell = f'<c r="{anchor}"'.encode()
+        contents[sheet] = re.sub(re.escape(cell), cell + b' cm="1"', contents[sheet])
+    contents["xl/metadata.xml"] = DYNAMIC_ARRAY_METADATA
+    contents["[Content_Types].xml"] = contents["[Content_Types].xml"].replace(
+        b"</Types>", b'<Override PartName="/xl/metadata.xml" ContentType="application/'
+        b'vnd.openxmlformats-officedocument.spreadsheetml.sheetMetadata+xml"/></Types>')
+    contents["xl/_rels/workbook.xml.rels"] = contents["xl/_rels/workbook.xml.rels"].replace(
+        b"</Relationships>", b'<Relationship Id="rIdMeta" Type="http://schemas.openxmlformats'
+        b'.org/officeDocument/2006/relationships/sheetMetadata" Target="metadata.xml"/>'
+        b"</Relationships>")

@@ -90,7 +90,10 @@ def recalc_workbook(path_in: str | Path, path_out: str | Path | None = None,
     sheet_values: dict[str, dict] = {}
     for (sheet, row, col), value in evaluation.values.items():
         sheet_values.setdefault(parts[sheet], {})[(row, col)] = value
-    write_values(path_in, path_out, package.workbook_part, sheet_values)
+    sheet_spills: dict[str, dict] = {}
+    for (sheet, row, col), change in evaluation.spills.items():
+        sheet_spills.setdefault(parts[sheet], {})[(row, col)] = change
+    write_values(path_in, path_out, package.workbook_part, sheet_values, sheet_spills)
     sheet_order = {sheet.name: i for i, sheet in enumerate(package.sheets)}
     in_order = sorted(evaluation.errors, key=lambda k: (sheet_order[k[0]], k[1], k[2]))
     return RecalcReport(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import schedula as sh
 
 from npl_xl.errors import XlError
 from npl_xl.recalc import functions as fx
+from npl_xl.recalc import lambdas
 from npl_xl.recalc.references import FormulaIssue, Ref, Template, templatize, translate_formula
 from npl_xl.recalc.xlsx import (CalcSettings, FormulaCell, ParsedWorkbook, read_calc_settings,
     read_package)
@@ -44,6 +45,7 @@ _NATIVE_MEANING = {
     "#REF!": "invalid reference",
     "#NAME?": "unknown name or function",
     "#NULL!": "empty intersection of ranges",
+    "#SPILL!": "the spill range of a dynamic array is not empty",
 }
 
 
@@ -51,7 +53,10 @@ _NATIVE_MEANING = {
 #: passed as ``formulas`` Ranges carrying the real address (slower, so only for them)
 _REFERENCE_FUNCTIONS = frozenset({"ROW", "COLUMN", "ROWS", "COLUMNS", "AREAS", "ISREF",
                                   "SINGLE", "_XLFN.SINGLE", "OFFSET", "ISFORMULA",
-                                  "_XLFN.ISFORMULA", "CELL", "INDIRECT"})
+                                  "_XLFN.ISFORMULA", "CELL", "INDIRECT", "SUBTOTAL",
+                                  "AGGREGATE", "_XLFN.AGGREGATE", "DSUM", "DAVERAGE",
+                                  "DCOUNT", "DCOUNTA", "DGET", "DMAX", "DMIN", "DPRODUCT",
+                                  "DSTDEV", "DSTDEVP", "DVAR", "DVARP"})
 
 #: how deep dynamic references (INDIRECT/OFFSET) may nest cells computed on demand
 _MAX_DEMAND_DEPTH = 150
@@ -122,6 +127,8 @@ class Node:
     refs: tuple[Ref, ...]
     is_array: bool = False
     offset: tuple[int, int] = (0, 0)  # shared-formula cell: where it sits from its master
+    dynamic: bool = False  # a spilled dynamic array: its range follows its result
+    blocked: str | None = None  # why its spill range cannot be used (#SPILL!)
 
     @property
     def text(self) -> str:
@@ -143,6 +150,9 @@ class Evaluation:
     values: dict[tuple[str, int, int], Any] = field(default_factory=dict)
     errors: dict[tuple[str, int, int], CellError] = field(default_factory=dict)
     formulas: dict[tuple[str, int, int], str] = field(default_factory=dict)
+    #: dynamic arrays whose spill range changed: anchor -> (saved range, new range), each
+    #: (row0, col0, row1, col1); the new range is the anchor alone for a #SPILL!
+    spills: dict[tuple[str, int, int], tuple[tuple, tuple]] = field(default_factory=dict)
 
     def by_address(self) -> dict[str, Any]:
         """``{'Sheet!A1': value}`` for every formula cell."""
@@ -165,7 +175,12 @@ def _compile(text: str, cache: dict):
 
         fx.LOG.take()
         try:
-            cache[text] = (formulas.Parser().ast(text)[1].compile(), None, fx.LOG.take())
+            if lambdas.uses_lambdas(text):
+                function = lambdas.compile_lambda_formula(
+                    text, lambda plain: formulas.Parser().ast(plain)[1].compile())
+            else:
+                function = formulas.Parser().ast(text)[1].compile()
+            cache[text] = (function, None, fx.LOG.take())
         except Exception as exc:  # the library's parse errors have no common base class
             cache[text] = (None, f"formula syntax not supported ({type(exc).__name__})", [])
     return cache[text]
@@ -251,7 +266,8 @@ def _build_nodes(package: ParsedWorkbook, known_functions) -> list[Node]:
             if is_array:
                 row, col = cell.ref[0], cell.ref[1]
                 rows, cols = cell.ref[2] - row + 1, cell.ref[3] - col + 1
-            nodes.append(Node(index, row, col, rows, cols, text, template, refs, is_array))
+            nodes.append(Node(index, row, col, rows, cols, text, template, refs, is_array,
+                              dynamic=is_array and cell.dynamic))
     return nodes
 
 
@@ -410,6 +426,26 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.str_):
         return str(value)
     return value
+
+
+def _natural_shape(result: Any) -> tuple[int, int] | None:
+    """(rows, cols) a dynamic array's result spills over (a single value: 1 x 1); None
+    for a single error value, whose shape is not known: ``formulas`` gives one error
+    where Excel may give an array of them (TRIMRANGE(G135:H139,{1;3},2) is two #VALUE!),
+    so the saved range is kept, filled with the error."""
+    from formulas.ranges import Ranges
+
+    if isinstance(result, Ranges):
+        result = result.value
+    single = result.ravel()[0] if isinstance(result, np.ndarray) and result.size == 1 \
+        else result
+    if fx.is_error(single):
+        return None
+    if isinstance(result, np.ndarray) and result.ndim == 2 and result.size:
+        return int(result.shape[0]), int(result.shape[1])
+    if isinstance(result, np.ndarray) and result.ndim == 1 and result.size:
+        return 1, int(result.shape[0])
+    return 1, 1
 
 
 def _fit(result: Any, rows: int, cols: int) -> np.ndarray:
@@ -598,9 +634,11 @@ class _Evaluator:
         self.names, self.known = package.names, known_functions
         self.done = np.zeros(len(nodes), dtype=bool)
         self.fast_functions: dict[str, Any] = {}
+        self.shapes: dict[int, tuple[int, int]] = {}  # dynamic arrays: their result's shape
         self.active: list[int] = []  # nodes being evaluated (outer first)
         fx.CONTEXT.resolve, fx.CONTEXT.read = self.resolve, self.read_on_demand
         fx.CONTEXT.is_formula = self.is_formula
+        fx.CONTEXT.is_subtotal = self.is_subtotal
 
     def _fast(self, node: Node, function):
         """The plain-arithmetic function of ``node``'s template, or None (see
@@ -648,6 +686,15 @@ class _Evaluator:
     def is_formula(self, sheet: str, row: int, col: int) -> bool:
         owner = self.grids.owner[self.grids.index[sheet]]
         return row < owner.shape[0] and col < owner.shape[1] and owner[row, col] >= 0
+
+    def is_subtotal(self, sheet: str, row: int, col: int) -> bool:
+        """Does the cell hold a SUBTOTAL or AGGREGATE formula (which those skip)?"""
+        owner = self.grids.owner[self.grids.index[sheet]]
+        if not (row < owner.shape[0] and col < owner.shape[1] and owner[row, col] >= 0):
+            return False
+        functions = self.nodes[int(owner[row, col])].template.functions
+        return any(re.sub(r"(?i)^(?:_xlfn\.)+", "", f).upper() in ("SUBTOTAL", "AGGREGATE")
+                   for f in functions)
 
     def read_on_demand(self, ref: Ref) -> np.ndarray:
         """The values of ``ref``, computing first any of its formula cells not yet done."""
@@ -718,7 +765,8 @@ class _Evaluator:
             return None
         keys = node.template.placeholder_keys()
         try:
-            order = [keys[key] for key in function.inputs]
+            order = [keys[key] if key in keys else _union_parts(key, keys)
+                     for key in function.inputs]
         except KeyError:
             self.fail(node, "#NAME?", "formula syntax not supported (range operators)")
             return None
@@ -727,10 +775,19 @@ class _Evaluator:
     def run(self, n: int) -> None:
         """Evaluate one node."""
         node = self.nodes[n]
+        if node.blocked:  # computed, but its values have nowhere to go
+            self.done[n] = True
+            self.store(node, _filled((1, 1), fx.formulas_error("#SPILL!")),
+                       CellError("#SPILL!", node.blocked), [])
+            return
         prepared = self._prepare(node)
         if prepared is None:
             return
         function, order, compile_log = prepared
+        if any(isinstance(k, tuple) for k in order):  # a union: (A1:A3,C1:C3)
+            function = _with_unions(function, order, node.refs)
+            order = [k for entry in order for k in (entry if isinstance(entry, tuple)
+                                                    else (entry,))]
         refs = [node.refs[k] for k in order]
         self.active.append(n)
         try:
@@ -774,6 +831,10 @@ class _Evaluator:
             self.fail(node, "#VALUE!", f"evaluation failed ({type(exc).__name__})")
             return
         log = compile_log + fx.LOG.take()
+        if node.dynamic:
+            shape = _natural_shape(result)
+            if shape is not None:
+                self.shapes[n] = shape
         if node.is_array:
             block = _fit(result, node.rows, node.cols)
         else:
@@ -790,6 +851,10 @@ class _Evaluator:
                 self.run(n)
             return
         function, order, _ = prepared
+        if any(isinstance(k, tuple) for k in order):
+            for n in members:
+                self.run(n)
+            return
         args = []
         for k in order:
             column = np.empty((len(members), 1), dtype=object)
@@ -810,6 +875,46 @@ class _Evaluator:
             block[0, 0] = _plain(flat[i if flat.size > 1 else 0])
             self.store(self.nodes[n], block, None, [])
             self.done[n] = True
+
+
+def _union_parts(key: str, keys: dict[str, int]) -> tuple[int, ...]:
+    """The placeholders of a union input of ``formulas`` (``'(A1:B1, A2:B2)'``)."""
+    if not (key.startswith("(") and key.endswith(")")):
+        raise KeyError(key)
+    parts = key.replace("(", "").replace(")", "").split(",")  # nested: (A1, (A2, A3))
+    return tuple(keys[part.strip()] for part in parts)
+
+
+def _with_unions(function, order: list, refs: tuple):
+    """``function`` taking each union's ranges as separate arguments (the engine reads
+    every range alike) and handing ``formulas`` one multi-area Ranges per union."""
+    from formulas.ranges import Ranges
+
+    def call(*args):
+        grouped, position = [], 0
+        for entry in order:
+            if not isinstance(entry, tuple):
+                grouped.append(args[position])
+                position += 1
+                continue
+            union = Ranges()
+            for k in entry:
+                value = args[position]
+                value = value.value if isinstance(value, Ranges) else value
+                ref = refs[k]
+                union.push(f"{quote_sheet(ref.sheet)}!{cell_address(ref.row0, ref.col0)}:"
+                           f"{cell_address(ref.row1, ref.col1)}", _as_block(value))
+                position += 1
+            grouped.append(union)
+        return function(*grouped)
+
+    call.inputs = getattr(function, "inputs", None)
+    return call
+
+
+def _as_block(value) -> np.ndarray:
+    array = np.asarray(value, dtype=object)
+    return array.reshape(1, 1) if array.ndim == 0 else array
 
 
 def _downstream(cyclic: list[int], needs: list[set[int]]) -> list[int]:
@@ -887,9 +992,109 @@ def evaluate_package(package: ParsedWorkbook, vectorize: bool = True,
         return _evaluate(package, vectorize, settings)
 
 
+#: how many times the workbook is evaluated again after dynamic arrays change size
+_MAX_SPILL_PASSES = 4
+
+
 def _evaluate(package: ParsedWorkbook, vectorize: bool, settings: CalcSettings) -> Evaluation:
-    known = frozenset(fx.function_table())
+    """Every formula; again with the new ranges while dynamic arrays change size.
+
+    A dynamic array (``FormulaCell.dynamic``) whose result has another shape than its
+    saved spill range spills over the result's shape, as Excel does, unless a cell of
+    that range (other than the anchor) holds a value or another formula: then the
+    anchor is ``#SPILL!`` and the rest is empty. Cells that read the array then read its
+    new range, so the whole workbook is evaluated again with the new ranges (the usual
+    case, no size change, evaluates once).
+    """
+    known = frozenset(fx.function_table()) | lambdas.NAMES
+    saved = {(s.name, f.row, f.col): f.ref for s in package.sheets for f in s.formulas
+             if f.dynamic and f.ref is not None}
+    if not saved:
+        return _evaluate_once(package, vectorize, settings, known, {})
+    # the cached values a spill range's cells hold are the array's old result, not input
+    covered: dict[str, set] = {}
+    for (sheet, _, _), (row0, col0, row1, col1) in saved.items():
+        covered.setdefault(sheet, set()).update(
+            (r, c) for r in range(row0, row1 + 1) for c in range(col0, col1 + 1))
+    package = replace(package, sheets=[
+        replace(sheet, values=[v for v in sheet.values
+                               if (v[0], v[1]) not in covered.get(sheet.name, ())])
+        for sheet in package.sheets])
+    occupied = [{(r, c) for r, c, _ in sheet.values} for sheet in package.sheets]
+    ranges: dict[tuple[str, int, int], tuple] = dict(saved)  # anchor -> range or blocked
+    for _ in range(_MAX_SPILL_PASSES):
+        evaluation, nodes, shapes = _evaluate_once(package, vectorize, settings, known,
+                                                   ranges, return_nodes=True)
+        wanted = dict(ranges)
+        for n, node in enumerate(nodes):
+            if not node.dynamic or n not in shapes:
+                continue
+            sheet = package.sheets[node.sheet].name
+            rows, cols = shapes[n]
+            want = (node.row, node.col, node.row + rows - 1, node.col + cols - 1)
+            wanted[(sheet, node.row, node.col)] = _spill_target(
+                want, n, node, nodes, occupied[node.sheet])
+        if wanted == ranges:
+            break
+        ranges = wanted
+    for anchor, target in ranges.items():
+        new = (anchor[1], anchor[2], anchor[1], anchor[2]) if isinstance(target, str) \
+            else target
+        if new != saved[anchor]:
+            evaluation.spills[anchor] = (saved[anchor], new)
+    return evaluation
+
+
+def _spill_target(want: tuple, n: int, node: Node, nodes: list[Node], occupied: set):
+    """The range a dynamic array may spill over, or why not (text, for #SPILL!)."""
+    row0, col0, row1, col1 = want
+    if row1 >= MAX_ROWS or col1 >= MAX_COLS:
+        return "the spill range would run off the sheet"
+    for r in range(row0, row1 + 1):
+        for c in range(col0, col1 + 1):
+            if (r, c) != (row0, col0) and (r, c) in occupied:
+                return f"{cell_address(r, c)} in the spill range is not empty"
+    for m, other in enumerate(nodes):
+        if m == n or other.sheet != node.sheet:
+            continue
+        if (other.row <= row1 and row0 <= other.row + other.rows - 1
+                and other.col <= col1 and col0 <= other.col + other.cols - 1):
+            if other.dynamic and other.blocked:
+                continue
+            return (f"the spill range meets the formula in "
+                    f"{cell_address(other.row, other.col)}")
+    return want
+
+
+def _evaluate_once(package: ParsedWorkbook, vectorize: bool, settings: CalcSettings,
+                   known, ranges: dict, return_nodes: bool = False):
+    """One evaluation; ``ranges``: dynamic arrays' ranges (or why #SPILL!) by anchor."""
+    if ranges:
+        names = package.names
+        spills = dict(names.spills)
+        spills.update({anchor: ((anchor[1], anchor[2], anchor[1], anchor[2])
+                                if isinstance(target, str) else target)
+                       for anchor, target in ranges.items()})
+        package = replace(package, names=replace(names, spills=spills))  # for A1# references
     nodes = _build_nodes(package, known)
+    if ranges:
+        for node in nodes:
+            if not node.dynamic:
+                continue
+            anchor = (package.sheets[node.sheet].name, node.row, node.col)
+            target = ranges.get(anchor)
+            if isinstance(target, str):
+                node.blocked, node.rows, node.cols = target, 1, 1
+            elif target is not None:
+                node.rows, node.cols = target[2] - target[0] + 1, target[3] - target[1] + 1
+    evaluation, evaluator = _run_all(package, nodes, vectorize, settings, known)
+    if return_nodes:
+        return evaluation, nodes, evaluator.shapes
+    return evaluation
+
+
+def _run_all(package: ParsedWorkbook, nodes: list[Node], vectorize: bool,
+             settings: CalcSettings, known):
     grids = _Grids(package, nodes)
     fx.clear_lookup_cache(grids.values)
     needs = _needs(nodes, grids)
@@ -914,7 +1119,7 @@ def _evaluate(package: ParsedWorkbook, vectorize: bool, settings: CalcSettings) 
     else:
         for n in sorted(cyclic):
             evaluator.fail(nodes[n], "#VALUE!", "circular reference, or depends on one")
-    return evaluator.evaluation
+    return evaluator.evaluation, evaluator
 
 
 def evaluate_workbook(path: str | Path) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import re
 import sys
 import types
 from typing import Any
@@ -203,6 +204,10 @@ def function_table() -> dict:
             table[name] = wrap_func(adapt(function))
         for name, function in REFERENCE_FUNCTIONS.items():
             table[name] = wrap_func(function, ranges=True)
+        from npl_xl.recalc.aggregates import AGGREGATE_FUNCTIONS
+
+        for name, function in AGGREGATE_FUNCTIONS.items():
+            table[name] = wrap_func(function, ranges=True)
         table["VLOOKUP"] = wrap_func(_fast_vlookup(table["VLOOKUP"]))
         table["MATCH"] = wrap_func(_fast_match(table["MATCH"]))
         for name, function in TIME_VALUE_FUNCTIONS.items():
@@ -212,6 +217,16 @@ def function_table() -> dict:
             table[name] = wrap_func(_negative_ignores_places(table[name]))
         table["VDB"] = wrap_func(_booleans_as_numbers(table["VDB"]))
         table["COUNTIF"] = wrap_func(_not_equal_counts_everything_else(table["COUNTIF"]))
+        for name, function in ARRAY_FUNCTIONS.items():
+            table[name] = table["_XLFN." + name] = wrap_func(function)
+        table["INDEX"] = dict(table["INDEX"], function=_index_zero_is_whole(
+            table["INDEX"]["function"]))
+        table["LOOKUP"] = wrap_func(_lookup_2d_longer_side(table["LOOKUP"]))
+        table["YEARFRAC"] = wrap_func(xyearfrac)
+        table["TEXT"] = wrap_func(_elementwise(_text_sections(table["TEXT"])))
+        for name in ("TREND", "GROWTH"):
+            table[name] = wrap_func(_shaped_like_new_x(table[name]))
+        _criteria_not_equal_and_blank()
         _TABLE = table
     return _TABLE
 
@@ -233,6 +248,7 @@ class DynamicContext:
     resolve = None
     read = None
     is_formula = None
+    is_subtotal = None  # (sheet, row, col) -> does the cell hold SUBTOTAL/AGGREGATE?
     here: tuple[str, int, int] | None = None
 
 
@@ -342,10 +358,22 @@ def xoffset(reference, rows, cols, height=None, width=None):
 
 
 def xisformula(reference):
-    """ISFORMULA(reference): does its top-left cell hold a formula?"""
+    """ISFORMULA(reference): does the cell hold a formula? For a range, an array of the
+    answer for each of its cells (as Excel 365 evaluates it)."""
     try:
         ref = _ref_of(reference)
-        return bool(CONTEXT.is_formula(ref.sheet, ref.row0, ref.col0))
+        if ref.is_cell:
+            return bool(CONTEXT.is_formula(ref.sheet, ref.row0, ref.col0))
+        from formulas.functions import Array
+
+        rows, cols = ref.row1 - ref.row0 + 1, ref.col1 - ref.col0 + 1
+        if rows * cols > 1_000_000:
+            raise ReferenceFailure("#NUM!", "ISFORMULA of over a million cells")
+        out = np.empty((rows, cols), dtype=object)
+        for r in range(rows):
+            for c in range(cols):
+                out[r, c] = bool(CONTEXT.is_formula(ref.sheet, ref.row0 + r, ref.col0 + c))
+        return out.view(Array)
     except Exception as exc:
         return _failed(exc)
 
@@ -379,6 +407,9 @@ def xcell(here, info_type, reference=None):
     except Exception as exc:
         return _failed(exc)
 
+
+#: public names of the helpers above, for the other function modules of the adapter
+ref_of, scalar_of, failed = _ref_of, _scalar, _failed
 
 #: function name -> implementation taking ``formulas`` Ranges (registered with ranges=True)
 REFERENCE_FUNCTIONS = {
@@ -756,3 +787,459 @@ def _not_equal_counts_everything_else(original):
             return equal
         return float(range_.size - float(equal))
     return countif
+
+
+# ---------------------------------------------------------------------------------------
+# dynamic-array functions formulas 1.3.4 lacks
+
+
+def xsequence(rows, columns=OMITTED, start=OMITTED, step=OMITTED):
+    """SEQUENCE(rows, [columns], [start], [step]): start, start+step, ... row by row.
+
+    Sizes are truncated to whole numbers (SEQUENCE(2.7) has 2 rows); a size below 1 is
+    Excel's #CALC! (written #VALUE!, with the reason)."""
+    from formulas.functions import Array
+
+    try:
+        height = int(math.trunc(_tv_number(rows)))
+        width = int(math.trunc(_tv_number(columns, 1.0)))
+        first, increment = _tv_number(start, 1.0), _tv_number(step, 1.0)
+    except _Bad as bad:
+        return formulas_error(bad.code)
+    if height < 1 or width < 1:
+        LOG.add(XlError("#VALUE!", "SEQUENCE needs at least 1 row and 1 column "
+                                   "(Excel: #CALC!)"))
+        return formulas_error("#VALUE!")
+    if height * width > 10_000_000:
+        LOG.add(XlError("#NUM!", f"SEQUENCE of {height:,} x {width:,} values is too large"))
+        return formulas_error("#NUM!")
+    values = first + increment * np.arange(height * width, dtype=float)
+    return values.reshape(height, width).astype(object).view(Array)
+
+
+#: bare name -> implementation; registered also under the ``_xlfn.`` name Excel writes
+ARRAY_FUNCTIONS = {"SEQUENCE": xsequence}
+
+
+# ---------------------------------------------------------------------------------------
+# INDEX, LOOKUP, criteria, YEARFRAC: formulas 1.3.4 disagrees with Excel
+
+
+def _index_zero_is_whole(original):
+    """INDEX(array, 0, c) is column c, INDEX(array, r, 0) row r, INDEX(array, 0, 0) all
+    of it (Microsoft: "If row_num is set to 0, INDEX returns the array of values for the
+    entire column"); formulas 1.3.4 reads 0 as 1 and gives one cell."""
+    def index(compiling, array, row_num=_ABSENT, col_num=_ABSENT, *rest):
+        args = [a for a in (row_num, col_num) if a is not _ABSENT] + list(rest)
+        if compiling or rest or row_num is _ABSENT:
+            return original(compiling, array, *args)
+        from formulas.functions import Array
+        from formulas.ranges import Ranges
+
+        values = array.value if isinstance(array, Ranges) else array
+        if not isinstance(values, np.ndarray) or values.ndim != 2:
+            return original(compiling, array, *args)
+        try:
+            r = _tv_number(row_num, 0.0)
+            c = None if col_num is _ABSENT else _tv_number(col_num, 0.0)
+        except _Bad:
+            return original(compiling, array, *args)
+        if c is None or (r != 0 and c != 0):  # one index, or two non-zero: as formulas does
+            return original(compiling, array, *args)
+        rows, cols = values.shape
+        r, c = int(r), int(c)
+        if r < 0 or c < 0:
+            return formulas_error("#VALUE!")
+        if r > rows or c > cols:
+            return formulas_error("#REF!")
+        block = values[(slice(None) if r == 0 else slice(r - 1, r)),
+                       (slice(None) if c == 0 else slice(c - 1, c))]
+        if isinstance(array, Ranges):  # a reference stays one (ROWS(INDEX(A1:C3,0,2)))
+            from npl_xl.recalc.references import Ref
+
+            base = _ref_of(array)
+            row0 = base.row0 + (r - 1 if r else 0)
+            col0 = base.col0 + (c - 1 if c else 0)
+            return _as_ranges(Ref(base.sheet, row0, col0, row0 + block.shape[0] - 1,
+                                  col0 + block.shape[1] - 1), block)
+        return block.view(Array)
+    return index
+
+
+def _lookup_2d_longer_side(original):
+    """LOOKUP(value, array) on a 2-D array searches the first row when the array is wider
+    than tall, else the first column, and returns the matching value of the last row or
+    column (Microsoft's array form of LOOKUP); formulas 1.3.4 always searches the first
+    column."""
+    def lookup(lookup_value, array, result_vector=_ABSENT):
+        if not isinstance(array, np.ndarray) or array.ndim != 2 or 1 in array.shape:
+            args = [lookup_value, array] + ([] if result_vector is _ABSENT else [result_vector])
+            return original(*args)
+        rows, cols = array.shape
+        searched = array[0:1, :] if cols > rows else array[:, 0:1]
+        if result_vector is not _ABSENT:  # a 2-D lookup_vector: its longer side's first line
+            return original(lookup_value, searched, result_vector)
+        return original(lookup_value, searched, array[-1:, :] if cols > rows else array[:, -1:])
+    return lookup
+
+
+def _criteria_not_equal_and_blank() -> None:
+    """Criteria of COUNTIF(S), SUMIF(S), AVERAGEIF(S), MAXIFS, MINIFS as Excel reads them:
+    ``"<>23"`` is every cell not equal to 23 (text and blanks included), ``"<>"`` every
+    non-blank cell, ``"="`` every blank one. formulas 1.3.4 compares ``<>`` only with cells
+    of the criterion's type (COUNTIFS(range,"<>23") over 23, 5, "x", blank, 23, 7 gave 2
+    where Excel gives 4) and reads ``"="``/``"<>"`` as the texts "=" and "<>". Its
+    criterion matcher (module ``formulas.functions``, ``__xfilter``) is wrapped; if a
+    future version renames it, nothing is changed (COUNTIF keeps its own fix)."""
+    import formulas.functions as library
+
+    original = library.__dict__.get("__xfilter")
+    if original is None or getattr(original, "npl_fixed", False):
+        return
+
+    def matcher(test_range, condition):
+        if isinstance(condition, str):
+            raw = np.asarray(test_range["raw"], dtype=object)
+            if condition == "=":
+                return np.vectorize(lambda v: isinstance(v, str) and v == "",
+                                    otypes=[bool])(raw)
+            if condition == "<>":
+                return np.vectorize(lambda v: not (isinstance(v, str) and v == ""),
+                                    otypes=[bool])(raw)
+            if condition.startswith("<>"):
+                return ~np.asarray(original(test_range, "=" + condition[2:]), dtype=bool)
+        return original(test_range, condition)
+
+    matcher.npl_fixed = True
+    library.__dict__["__xfilter"] = matcher
+
+
+def _excel_date(serial: float) -> tuple[int, int, int]:
+    """(year, month, day) of an Excel 1900-system serial, with its fictitious 29 Feb 1900
+    (serial 60) and serial 0 as 0 Jan 1900."""
+    import datetime
+
+    serial = int(serial)
+    if serial == 0:
+        return 1900, 1, 0
+    if serial == 60:
+        return 1900, 2, 29
+    day = datetime.date(1899, 12, 31 if serial < 60 else 30) + datetime.timedelta(serial)
+    return day.year, day.month, day.day
+
+
+def _leap(year: int) -> bool:
+    """Gregorian leap year (actual/actual year lengths: Excel counts 1900 as 365 days)."""
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def _last_of_february(y: int, m: int, d: int) -> bool:
+    """The last day of February in Excel's calendar (which has a 29 Feb 1900)."""
+    return m == 2 and d == (29 if _leap(y) or y == 1900 else 28)
+
+
+def _yearfrac(start: int, end: int, basis: int) -> float:
+    """YEARFRAC of whole serials start <= end (Microsoft's YEARFRAC; the 30/360 and
+    actual/actual rules as Excel applies them, D. A. Wheeler, "YEARFRAC in Excel and
+    OpenFormula", 2008)."""
+    y1, m1, d1 = _excel_date(start)
+    y2, m2, d2 = _excel_date(end)
+    if start == end:
+        return 0.0
+    if basis == 0:  # US (NASD) 30/360
+        if d1 == 31 and d2 == 31:
+            d1 = d2 = 30
+        elif d1 == 31:
+            d1 = 30
+        elif d1 == 30 and d2 == 31:
+            d2 = 30
+        elif _last_of_february(y1, m1, d1) and _last_of_february(y2, m2, d2):
+            d1 = d2 = 30
+        elif _last_of_february(y1, m1, d1):
+            d1 = 30
+        return ((y2 - y1) * 360 + (m2 - m1) * 30 + (d2 - d1)) / 360.0
+    if basis == 4:  # European 30/360
+        d1, d2 = min(d1, 30), min(d2, 30)
+        return ((y2 - y1) * 360 + (m2 - m1) * 30 + (d2 - d1)) / 360.0
+    days = end - start
+    if basis == 2:
+        return days / 360.0
+    if basis == 3:
+        return days / 365.0
+    # basis 1, actual/actual
+    within_a_year = y1 == y2 or (y2 == y1 + 1 and (m1 > m2 or (m1 == m2 and d1 >= d2)))
+    if within_a_year:
+        if y1 == y2:
+            length = 366 if _leap(y1) else 365
+        elif (_leap(y1) and (m1, d1) <= (2, 29)) or (_leap(y2) and (m2, d2) >= (2, 29)):
+            length = 366
+        else:
+            length = 365
+        return days / length
+    years = range(y1, y2 + 1)
+    average = sum(366 if _leap(y) else 365 for y in years) / len(years)
+    return days / average
+
+
+def _as_number(text) -> Any:
+    """A number, or text read as VALUE reads it (numbers, dates, times); else #VALUE!."""
+    if not isinstance(text, str):
+        return float(text)
+    try:
+        return float(text)
+    except ValueError:
+        from npl_xl.recalc.aggregates import call_builtin
+
+        value = _scalar(call_builtin("VALUE", text))
+        return float(value) if isinstance(value, (int, float, np.integer, np.floating)) \
+            and not isinstance(value, bool) else formulas_error("#VALUE!")
+
+
+def xyearfrac(start_date, end_date, basis=OMITTED):
+    """YEARFRAC(start_date, end_date, [basis]): the basis is checked first (an error is
+    returned as it is, text or TRUE/FALSE #VALUE!, outside 0-4 #NUM!), then the dates
+    (truncated to whole days; before 0 or after 31 Dec 9999 #NUM!); dates given in
+    either order."""
+    def one(value):
+        if isinstance(value, np.ndarray):
+            if value.size != 1:
+                raise _Bad("#VALUE!")
+            value = value.ravel()[0]
+        return value
+
+    try:
+        b = one(basis)
+        if is_error(b):
+            return b
+        if b is OMITTED or b is sh.EMPTY or b is None:  # (EMPTY is a str: first)
+            b = 0
+        elif isinstance(b, (bool, np.bool_)):
+            raise _Bad("#VALUE!")
+        else:
+            b = _as_number(b)
+            if is_error(b):
+                return b
+            b = int(math.trunc(b))
+        if not 0 <= b <= 4:
+            raise _Bad("#NUM!")
+        serials = []
+        for value in (one(start_date), one(end_date)):
+            if is_error(value):
+                return value
+            if isinstance(value, str) and value is not sh.EMPTY:
+                value = _as_number(value)
+                if is_error(value):
+                    return value
+            if isinstance(value, (bool, np.bool_)):
+                raise _Bad("#VALUE!")
+            number = 0.0 if value is sh.EMPTY or value is None else float(value)
+            if not 0 <= number < 2958466:
+                raise _Bad("#NUM!")
+            serials.append(int(math.floor(number)))
+    except _Bad as bad:
+        return formulas_error(bad.code)
+    except (TypeError, ValueError):
+        return formulas_error("#VALUE!")
+    start, end = sorted(serials)
+    return _yearfrac(start, end, b)
+
+
+def _format_sections(code: str) -> list[str]:
+    """A number format split at its unquoted, unescaped ``;`` (positive; negative; zero;
+    text)."""
+    sections, current, i = [], [], 0
+    while i < len(code):
+        ch = code[i]
+        if ch == '"':
+            end = code.find('"', i + 1)
+            end = len(code) if end < 0 else end + 1
+            current.append(code[i:end])
+            i = end
+            continue
+        if ch == "\\" and i + 1 < len(code):
+            current.append(code[i:i + 2])
+            i += 2
+            continue
+        if ch == "[":
+            end = code.find("]", i)
+            end = len(code) if end < 0 else end + 1
+            current.append(code[i:end])
+            i = end
+            continue
+        if ch == ";":
+            sections.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    sections.append("".join(current))
+    return sections
+
+
+def _has_text_placeholder(section: str) -> bool:
+    return "@" in re.sub(r'"[^"]*"|\\.', "", section)
+
+
+def _text_section(section: str, text: str) -> str:
+    """A format's text section applied to text: ``@`` is the text, quoted and escaped
+    characters are literal."""
+    out, i = [], 0
+    while i < len(section):
+        ch = section[i]
+        if ch == '"':
+            end = section.find('"', i + 1)
+            end = len(section) if end < 0 else end
+            out.append(section[i + 1:end])
+            i = end + 1
+            continue
+        if ch == "\\" and i + 1 < len(section):
+            out.append(section[i + 1])
+            i += 2
+            continue
+        out.append(text if ch == "@" else ch)
+        i += 1
+    return "".join(out)
+
+
+def _text_sections(original):
+    """TEXT(value, format_text) choosing the format's section as Excel does (Microsoft,
+    "Review guidelines for customizing a number format"): positive;negative;zero;text.
+    A number uses the first section, or the second (for its absolute value: the section
+    writes its own sign) when negative, the third when zero; two sections: the first
+    serves zero too. Text uses the fourth section (``@`` = the text), or is returned as
+    it is; ``@`` in a number section is #VALUE!. formulas 1.3.4 formats every number
+    with a wrong section and ignores ``@``. Conditional sections (``[>100]``) are left
+    to formulas."""
+    def text(value, format_text):
+        code = _scalar(format_text)
+        item = _scalar(value)
+        if item is sh.EMPTY or item is None:  # a blank is 0 (EMPTY is a str: first)
+            item = 0.0
+        if not isinstance(code, str) or is_error(item) or re.search(r"\[[<>=]", code):
+            return original(value, format_text)
+        sections = _format_sections(code)
+        if len(sections) > 1 and any(_has_text_placeholder(s) for s in sections[:3]):
+            return formulas_error("#VALUE!")
+        if isinstance(item, str):
+            try:
+                float(item)
+            except ValueError:
+                if len(sections) >= 4:
+                    return _text_section(sections[3], item)
+                if len(sections) == 1 and _has_text_placeholder(sections[0]):
+                    return _text_section(sections[0], item)
+                time = _time_text(item)
+                if time is False:  # looks like a time, but not one Excel accepts
+                    return item
+                if time is not None:
+                    item = time
+                elif len(sections) == 1 and not _ELAPSED.match(sections[0]):
+                    return original(value, format_text)  # date text: formulas reads it
+                else:
+                    number = _as_number(item)  # TEXT("1987-08-26", "0;-0") is 32015
+                    if is_error(number):
+                        return item
+                    item = number
+        if len(sections) == 1:
+            elapsed = _ELAPSED.match(sections[0])
+            if elapsed:
+                return _elapsed_time(item, elapsed)
+            return original(item, format_text)
+        try:
+            number = _tv_number(item, 0.0)
+        except _Bad as bad:
+            return formulas_error(bad.code)
+        if number < 0:
+            section, number = sections[1], -number
+        elif number == 0 and len(sections) >= 3:
+            section = sections[2]
+        else:
+            section = sections[0]
+        if section == "":
+            return ""
+        return original(number, section)
+    return text
+
+
+def _shaped_like_new_x(original):
+    """TREND/GROWTH: the result has the shape of new_x's (Microsoft: "returns the
+    y-values along that line for the array of new_x's"); formulas 1.3.4 may return a
+    row as a column, which a dynamic array would then spill the wrong way."""
+    def fit(known_y, known_x=_ABSENT, new_x=_ABSENT, *rest):
+        args = [known_y] + [a for a in (known_x, new_x) if a is not _ABSENT] + list(rest)
+        result = original(*args)
+        if isinstance(new_x, np.ndarray) and new_x.ndim == 2 and isinstance(result, np.ndarray) \
+                and result.size == new_x.size and result.shape != new_x.shape \
+                and 1 in new_x.shape:
+            return result.reshape(new_x.shape)
+        return result
+    return fit
+
+
+_H_M = re.compile(r"^\s*(\d+):(\d+)\.?\s*$")
+_M_S = re.compile(r"^\s*(\d+):(\d+\.\d+)\s*$")
+_H_M_S = re.compile(r"^\s*(\d+):(\d+):(\d+(?:\.\d*)?)\s*$")
+
+
+def _time_text(text: str):
+    """Time-only text as Excel's TEXT reads it, in days; False when it has a time's form
+    but Excel refuses it; None when it is not time-only text. ``h:m`` (h < 24, m <= 9999),
+    ``m:s.f`` (m < 60, s < 10000), ``h:m:s`` (h < 24, m < 60, s < 10000), as in the cached
+    values of pycel's text.xlsx ("23:99" is 1.02708 days, "24:99" is left as text).
+    formulas 1.3.4 adds today's date to such text."""
+    m = _H_M.match(text)
+    if m:
+        h, mi = int(m.group(1)), int(m.group(2))
+        return (h * 60 + mi) / 1440.0 if h < 24 and mi <= 9999 else False
+    m = _M_S.match(text)
+    if m:
+        mi, sec = int(m.group(1)), float(m.group(2))
+        return (mi * 60 + sec) / 86400.0 if mi < 60 and sec < 10000 else False
+    m = _H_M_S.match(text)
+    if m:
+        h, mi, sec = int(m.group(1)), int(m.group(2)), float(m.group(3))
+        return (h * 3600 + mi * 60 + sec) / 86400.0 if h < 24 and mi < 60 and sec < 10000 \
+            else False
+    return None
+
+
+#: an elapsed-time format: [h], [m] or [s] first, then :m(m) / :s(s), then .0..0
+_ELAPSED = re.compile(r"^\[(?P<first>h+|m+|s+)\](?P<rest>(?::(?:m+|s+)){0,2})"
+                      r"(?P<fraction>\.0+)?$", re.IGNORECASE)
+
+
+def _elapsed_time(value, match) -> str:
+    """TEXT with an elapsed-time format ([h]:mm:ss, [m]:ss, [s].000): the whole value in
+    hours, minutes or seconds (not wrapped at 24 h), the later parts within their unit.
+    The time is rounded to the format's smallest unit of seconds, then each part
+    truncated. A negative value takes a minus sign with the bracket part alone, and is
+    #VALUE! with any other part (as Excel's cached values in pycel's text.xlsx show:
+    -1 with [h] is "-24", with [h]:m #VALUE!)."""
+    if isinstance(value, str):
+        value = _as_number(value)
+        if is_error(value):
+            return value
+    try:
+        days = _tv_number(value, 0.0)
+    except _Bad as bad:
+        return formulas_error(bad.code)
+    first = match.group("first").lower()
+    rest = [p for p in match.group("rest").lower().split(":") if p]
+    fraction = match.group("fraction") or ""
+    if days < 0 and (rest or fraction):
+        return formulas_error("#VALUE!")
+    decimals = max(len(fraction) - 1, 0)
+    seconds = round(abs(days) * 86400.0, decimals)
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0}
+    whole = seconds // units[first[0]]
+    parts = [f"{int(whole):0{len(first)}d}"]
+    left = seconds - whole * units[first[0]]
+    for part in rest:
+        amount = left // units[part[0]]
+        left -= amount * units[part[0]]
+        parts.append(f"{int(amount):0{len(part)}d}")
+    text = ":".join(parts)
+    if fraction:
+        digits = f"{left:.{decimals}f}".split(".")[-1] if decimals else ""
+        text += "." + digits
+    return ("-" if days < 0 and whole else "") + text

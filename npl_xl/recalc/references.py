@@ -418,6 +418,17 @@ def _definition_refs(definition: str, names: Names, sheet: str, row: int, col: i
     return pieces
 
 
+_LAMBDA_DEFINITION = re.compile(r"\s*=?\s*(?:_xlfn\.)?LAMBDA\(", re.IGNORECASE)
+
+
+def _definition_pieces(definition: str, names: Names, sheet: str, row: int, col: int,
+                       depth: int, notes, functions, own_cell: bool) -> list:
+    if depth > 20:
+        raise _Unresolvable("#NAME?", "defined names refer to each other in a loop")
+    return list(_resolve_pieces(definition.strip().lstrip("="), names, sheet, row, col,
+                                depth + 1, notes, functions, own_cell))
+
+
 def _resolve_pieces(text: str, names: Names, sheet: str, row: int, col: int, depth: int = 0,
                     notes: list | None = None, functions: list | None = None,
                     own_cell: bool = False):
@@ -455,8 +466,8 @@ def _resolve_pieces(text: str, names: Names, sheet: str, row: int, col: int, dep
                 name = m.group("name") if kind == "name" else m.group("qname")
                 scope = names.sheet_name(m.group("qsheet")) if kind == "qualified" else sheet
                 upper = name.upper()
-                if upper in ("TRUE", "FALSE"):
-                    yield raw
+                if upper in ("TRUE", "FALSE") or upper.startswith(("_XLPM.", "_XLETA.")):
+                    yield raw  # LAMBDA/LET parameters, built-ins passed as a LAMBDA
                     continue
                 definition = names.definition(name, scope)
                 if definition is not None:
@@ -473,6 +484,16 @@ def _resolve_pieces(text: str, names: Names, sheet: str, row: int, col: int, dep
                 else:
                     raise _Unresolvable("#NAME?", f"name {name} is not defined")
             elif kind == "function":
+                definition = names.definition(m.group("function"), sheet)
+                if definition is not None and _LAMBDA_DEFINITION.match(definition):
+                    # a defined name holding a LAMBDA, called: =MYLAMBDA(2,1,2) is
+                    # (LAMBDA(x,y,z,...))(2,1,2)
+                    yield "("
+                    yield from _definition_pieces(definition, names, sheet, row, col, depth,
+                                                  notes, functions, own_cell)
+                    yield ")"
+                    yield "("
+                    continue
                 if functions is not None:
                     functions.append(m.group("function"))
                 bare = _PREFIXES.sub("", m.group("function")).upper()
@@ -689,7 +710,7 @@ def templatize(formula: str, names: Names, sheet: str, row: int, col: int,
     unknown = []
     for name in dict.fromkeys(functions):
         upper = name.upper()
-        if upper in known_functions:
+        if upper in known_functions or upper.startswith("_XLPM."):  # a LAMBDA parameter
             continue
         bare = _PREFIXES.sub("", upper)
         if bare in known_functions:

@@ -78,8 +78,15 @@ def _position(element, row_hint: int, col_hint: int) -> tuple[int, int]:
     return row_hint, col_hint
 
 
-def _sheet_with_values(xml: bytes, values: dict[tuple[int, int], Any]) -> bytes:
-    """The sheet XML with ``values`` (0-based (row, col) -> value) as cached values."""
+def _sheet_with_values(xml: bytes, values: dict[tuple[int, int], Any],
+                       spills: dict | None = None) -> bytes:
+    """The sheet XML with ``values`` (0-based (row, col) -> value) as cached values.
+
+    ``spills``: dynamic arrays whose range changed, anchor (row, col) -> (saved range, new
+    range) as (row0, col0, row1, col1): the anchor's ``<f ref>`` becomes the new range and
+    the cells of the saved range outside it lose their cached value (Excel leaves them
+    empty; their style stays).
+    """
     root = etree.fromstring(xml)
     ns = etree.QName(root).namespace
     q = lambda tag: f"{{{ns}}}{tag}"  # noqa: E731
@@ -96,6 +103,20 @@ def _sheet_with_values(xml: bytes, values: dict[tuple[int, int], Any]) -> bytes:
             _, col_index = _position(cell, row_index, col_index + 1)
             cells[(row_index, col_index)] = cell
     row_order = sorted(rows)
+    for (r, c), (old, new) in (spills or {}).items():
+        anchor = cells.get((r, c))
+        f = anchor.find(q("f")) if anchor is not None else None
+        if f is not None:
+            f.set("ref", _range_text(new))
+        for rr in range(old[0], old[2] + 1):
+            for cc in range(old[1], old[3] + 1):
+                inside = new[0] <= rr <= new[2] and new[1] <= cc <= new[3]
+                cell = cells.get((rr, cc))
+                if inside or cell is None or (rr, cc) in values:
+                    continue
+                for child in cell.findall(q("v")) + cell.findall(q("is")):
+                    cell.remove(child)
+                cell.attrib.pop("t", None)
     for (r, c), value in sorted(values.items()):
         cell = cells.get((r, c))
         if cell is None:
@@ -107,6 +128,12 @@ def _sheet_with_values(xml: bytes, values: dict[tuple[int, int], Any]) -> bytes:
             exc.add_note(f"writing {cell_address(r, c)}")
             raise
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+
+
+def _range_text(bounds: tuple[int, int, int, int]) -> str:
+    row0, col0, row1, col1 = bounds
+    first, last = cell_address(row0, col0), cell_address(row1, col1)
+    return first if first == last else f"{first}:{last}"
 
 
 def _new_cell(sheet_data, rows: dict, row_order: list[int], r: int, c: int, q):
@@ -164,11 +191,13 @@ def _entry_like(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
 
 
 def write_values(path_in: str | Path, path_out: str | Path, workbook_part: str,
-                 sheet_values: dict[str, dict[tuple[int, int], Any]]) -> None:
+                 sheet_values: dict[str, dict[tuple[int, int], Any]],
+                 sheet_spills: dict[str, dict] | None = None) -> None:
     """Copy ``path_in`` to ``path_out`` with cached values injected.
 
     ``sheet_values`` maps a sheet part name (``xl/worksheets/sheet1.xml``) to
-    {(row, col): value}. The copy goes to a temporary file in the output folder, renamed
+    {(row, col): value}; ``sheet_spills`` the dynamic arrays whose range changed, by the
+    same part names (see :func:`_sheet_with_values`). The copy goes to a temporary file in the output folder, renamed
     over ``path_out`` only when complete, with the mode the umask gives a new file;
     ``path_in`` is only read (and a ``path_out`` that is ``path_in`` is refused).
     """
@@ -189,7 +218,8 @@ def write_values(path_in: str | Path, path_out: str | Path, workbook_part: str,
                 data = read(source, info)
                 if info.filename in sheet_values:
                     try:
-                        data = _sheet_with_values(data, sheet_values[info.filename])
+                        data = _sheet_with_values(data, sheet_values[info.filename],
+                                                  (sheet_spills or {}).get(info.filename))
                     except Exception as exc:
                         exc.add_note(f"of {info.filename}")
                         raise

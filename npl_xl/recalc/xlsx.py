@@ -52,6 +52,9 @@ class FormulaCell:
     kind: str = "normal"
     ref: tuple[int, int, int, int] | None = None
     shared_index: str | None = None
+    #: a dynamic array (Excel 365's spilled formula: an array formula whose ``<c>`` has
+    #: cell metadata ``cm``, the XLDAPR dynamic-array property): its range follows its result
+    dynamic: bool = False
 
 
 @dataclass
@@ -197,6 +200,10 @@ def _read_sheet(archive: zipfile.ZipFile, sheet: Sheet, strings: list[str], ns: 
                     f = child
                 elif tag == is_tag:
                     inline = child
+            if f is not None and not f.text and f.get("t", "normal") == "normal":
+                # <f ca="1"/> with no text: a cell of a volatile formula's spill range
+                # (Excel writes it there), holding only a value
+                f = None
             if f is not None:
                 if f.text and len(f.text) > MAX_FORMULA_CHARS:
                     raise WorkbookError(
@@ -208,7 +215,7 @@ def _read_sheet(archive: zipfile.ZipFile, sheet: Sheet, strings: list[str], ns: 
                 formulas.append(FormulaCell(
                     row, col, f.text if f.text else None, kind,
                     parse_range(formula_ref) if formula_ref and kind in ("array", "shared")
-                    else None, f.get("si")))
+                    else None, f.get("si"), kind == "array" and element.get("cm") is not None))
                 continue
             cell_type = element.get("t", "n")
             if inline is not None:
@@ -259,7 +266,29 @@ def _check_used_range(path, sheet: Sheet, limits: Limits) -> None:
             "npl-xl recalc holds per sheet; delete the stray cells far from the data")
 
 
-_NAME_TOKEN = re.compile(r"\"(?:[^\"]|\"\")*\"|'(?:[^']|'')*'!|([A-Za-z_\\][\w.]*)(?![\w.]|\s*\()")
+#: a name in a definition; string literals and quoted sheet prefixes skipped, and A1
+#: references with a ``$`` or a colon (``$D$2``, ``$D:$E``: their column letters are not
+#: the names d or e). A plain ``N2`` is kept as a possible name: a hostile file may define
+#: names that look like cells, and this check must stay on the safe side.
+_NAME_TOKEN = re.compile(r"\"(?:[^\"]|\"\")*\"|'(?:[^']|'')*'!"
+                         r"|(?P<ref>\$?[A-Za-z]{1,3}\$?\d+|\$?[A-Za-z]{1,3}:\$?[A-Za-z]{1,3}"
+                         r"|\$[A-Za-z]{1,3})(?![\w.])"
+                         r"|(?P<name>[A-Za-z_\\][\w.]*)(?![\w.]|\s*\()")
+
+
+def _names_in(text: str, definitions: dict) -> list[str]:
+    """Upper-case defined names that ``text`` (a definition) refers to."""
+    found = []
+    for m in _NAME_TOKEN.finditer(text):
+        token = m.group("name")
+        ref = m.group("ref")
+        if token is None and ref is not None and "$" not in ref and ":" not in ref:
+            token = ref
+        if token and token.upper() in definitions:
+            found.append(token.upper())
+    return found
+
+
 #: Longest text the defined names may expand to when one refers to others (characters).
 MAX_NAME_EXPANSION = 1_000_000
 
@@ -270,8 +299,7 @@ def _check_names(path, definitions: dict[str, str]) -> None:
     never by expanding the text."""
     refs = {}
     for name, text in definitions.items():
-        refs[name] = [m.group(1).upper() for m in _NAME_TOKEN.finditer(text)
-                      if m.group(1) and m.group(1).upper() in definitions]
+        refs[name] = _names_in(text, definitions)
     size: dict[str, int] = {}
     state: dict[str, int] = {}  # 1 visiting, 2 done
     for start in definitions:

@@ -415,3 +415,49 @@ def test_numpy_warnings_do_not_reach_the_terminal(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 0
     assert "Warning" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_names_whose_ranges_spell_other_names_are_not_a_cycle(tmp_path):
+    """Names b = S!$D$2:$E$3 and d = S!$B$4:$C$5: the column letters D and B of their
+    ranges are not the names d and b (the reader took them for names and refused the
+    workbook as 'b refers to itself through d'). D2:E3 = 1, 2, 3, 4 and B4:C5 = 5..8:
+    SUM(b) = 10, SUM(d) = 26."""
+    from openpyxl.workbook.defined_name import DefinedName
+
+    def names(workbook):
+        workbook.defined_names["b"] = DefinedName("b", attr_text="S!$D$2:$E$3")
+        workbook.defined_names["d"] = DefinedName("d", attr_text="S!$B$4:$C$5")
+
+    cells = {"D2": 1, "E2": 2, "D3": 3, "E3": 4, "B4": 5, "C4": 6, "B5": 7, "C5": 8,
+             "A1": "=SUM(b)", "A2": "=SUM(d)"}
+    values = values_of(book(tmp_path, cells, setup=names))
+    assert values["A1"] == 10.0 and values["A2"] == 26.0
+
+
+def test_union_operator(tmp_path):
+    """(A1:A3,C1:C3) is one reference of two areas. A1:C3 = 1..9 row by row, so A1:A3 =
+    1, 4, 7 and C1:C3 = 3, 6, 9: SUM = 12 + 18 = 30; MAX + 1 = 10; AREAS = 2;
+    INDEX(union, 2, 1, 2) is row 2 of the second area, C2 = 6; COUNT((A1,B2,C3)) = 3
+    (three single cells); COLUMNS of a two-area reference is #REF! in Excel."""
+    cells = {f"{c}{r + 1}": 3 * r + j + 1 for r in range(3) for j, c in enumerate("ABC")}
+    cells.update({"F1": "=SUM((A1:A3,C1:C3))", "F2": "=MAX((A1:A3,C1:C3))+1",
+                  "F3": "=AREAS((A1:A3,C1:C3))", "F4": "=INDEX((A1:A3,C1:C3),2,1,2)",
+                  "F5": "=COUNT((A1,B2,C3))", "F6": "=COLUMNS((A1:A3,C1:C3))"})
+    values = values_of(book(tmp_path, cells))
+    assert [values[f"F{r}"] for r in range(1, 6)] == [30, 10, 2, 6, 3]
+    assert code(values["F6"]) == "#REF!"
+
+
+def test_isformula_of_a_range_is_an_array(tmp_path):
+    """ISFORMULA(A1:D1) over 1, =2, blank, ="x": one answer per cell, False, True, False,
+    True, laid over the array formula F1:J1 (the fifth cell, beyond the result, #N/A);
+    ISFORMULA(B1) alone is True."""
+    from openpyxl.worksheet.formula import ArrayFormula
+
+    def array(workbook):
+        workbook.active["F1"] = ArrayFormula("F1:J1", "=_xlfn.ISFORMULA(A1:D1)")
+
+    values = values_of(book(tmp_path, {"A1": 1, "B1": "=2", "D1": '="x"',
+                                       "F2": "=_xlfn.ISFORMULA(B1)"}, setup=array))
+    assert [values[c] for c in ("F1", "G1", "H1", "I1")] == [False, True, False, True]
+    assert code(values["J1"]) == "#N/A" and values["F2"] is True

@@ -176,27 +176,13 @@ def test_xlsm_with_vba_and_customui14_is_preserved(tmp_path, feature_book):
 
 def test_dynamic_array_with_cm_and_metadata(tmp_path, feature_book):
     """An Excel-365 spill as Excel saves it: t="array" ref + cm="1" + xl/metadata.xml."""
-    metadata = (b'<metadata xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-                b'xmlns:xda="http://schemas.microsoft.com/office/spreadsheetml/2017/dynamicarray">'
-                b'<metadataTypes count="1"><metadataType name="XLDAPR" minSupportedVersion="120000"'
-                b' copy="1" pasteAll="1" pasteValues="1" merge="1" splitFirst="1" rowColShift="1"'
-                b' clearFormats="1" clearComments="1" assign="1" coerce="1" cellMeta="1"/>'
-                b'</metadataTypes><futureMetadata name="XLDAPR" count="1"><bk><extLst><ext '
-                b'uri="{bdbb8cdc-fa1e-496e-a857-3c3f30c029c3}"><xda:dynamicArrayProperties '
-                b'fDynamic="1" fCollapsed="0"/></ext></extLst></bk></futureMetadata>'
-                b'<cellMetadata count="1"><bk><rc t="1" v="0"/></bk></cellMetadata></metadata>')
+    from recalc_fixtures import DYNAMIC_ARRAY_METADATA as metadata
+    from recalc_fixtures import mark_dynamic_arrays
+
     calc = sheet_part(feature_book, "Calc")
 
     def edit(contents):
-        contents[calc] = re.sub(rb'<c r="C7"', b'<c r="C7" cm="1"', contents[calc])
-        contents["xl/metadata.xml"] = metadata
-        contents["[Content_Types].xml"] = contents["[Content_Types].xml"].replace(
-            b"</Types>", b'<Override PartName="/xl/metadata.xml" ContentType="application/'
-            b'vnd.openxmlformats-officedocument.spreadsheetml.sheetMetadata+xml"/></Types>')
-        contents["xl/_rels/workbook.xml.rels"] = contents["xl/_rels/workbook.xml.rels"].replace(
-            b"</Relationships>", b'<Relationship Id="rIdMeta" Type="http://schemas.openxmlformats'
-            b'.org/officeDocument/2006/relationships/sheetMetadata" Target="metadata.xml"/>'
-            b"</Relationships>")
+        mark_dynamic_arrays(contents, calc, ["C7"])
 
     from recalc_fixtures import edit_parts
 
