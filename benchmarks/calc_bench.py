@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from machine import cpu_model  # benchmarks/machine.py
 
 ROOT = Path(__file__).resolve().parent
 N_CELLS = 1000
@@ -31,9 +32,7 @@ N_CALLS = 5000
 
 
 def machine(load_before: float) -> list[str]:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor())
+    cpu = cpu_model()
     return [f"- CPU: {cpu}, nproc = {os.cpu_count()}",
             f"- Python {platform.python_version()}; LibreOffice: "
             + subprocess.run(["soffice", "--version"], capture_output=True, text=True).stdout.strip(),

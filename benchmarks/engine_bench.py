@@ -45,6 +45,7 @@ from npl_xl.engine.waterfall import waterfall_paths
 from numpy_engine import numpy_collections, numpy_tables
 from npl_xl.engine.reference import reference_collections
 from npl_xl import rng
+from machine import cpu_model  # benchmarks/machine.py
 
 ROOT = Path(__file__).resolve().parent
 N_LOANS = 10_000
@@ -72,14 +73,7 @@ def tranches_for(pool: Pool):
 
 
 def machine(load_at_start: float) -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (f"{model}, {os.cpu_count()} logical CPUs; {platform.system()} {platform.release()}; "
             f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "

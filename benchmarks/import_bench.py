@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from machine import cpu_model  # benchmarks/machine.py
 
 REPEATS = 7
 RESULTS = Path(__file__).resolve().parent / "results" / "import.md"
@@ -25,14 +26,6 @@ CASES = {
 }
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def wall(code: str) -> list[float]:
@@ -56,7 +49,7 @@ def main() -> None:
         "# Import time of the Python API",
         "",
         f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"- machine: {cpu_name()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
+        f"- machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
         f"- python {platform.python_version()}",
         f"- load average before / after: {load[0]:.2f} / {load_after[0]:.2f} (1 min; the machine "
         "is shared, so absolute times are high and noisy: compare the rows)",

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_model  # benchmarks/machine.py
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "recalc.md"
@@ -286,14 +287,7 @@ print(json.dumps(seconds))
 
 
 def machine(load_before: float) -> str:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     import os
 
     import formulas

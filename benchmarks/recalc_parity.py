@@ -27,13 +27,13 @@ import argparse
 import collections
 import datetime
 import math
-import os
 import re
 import sys
 import tempfile
 import time
 import traceback
 from pathlib import Path
+from machine import cpu_model  # benchmarks/machine.py
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "recalc_parity.md"
@@ -156,15 +156,6 @@ def _show(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo ('unknown' elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def report_lines(results: list[dict], corpus: Path) -> list[str]:
@@ -208,7 +199,7 @@ def report_lines(results: list[dict], corpus: Path) -> list[str]:
         "",
         f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
         f"1-minute load average {_os.getloadavg()[0]:.2f} (shared machine)",
-        f"- Machine: {_cpu_model()}, nproc = {_os.cpu_count()}",
+        f"- Machine: {cpu_model()}, nproc = {_os.cpu_count()}",
         f"- Corpus: {len(results)} files ({corpus.name}/)",
         f"- **{matched} of {total} formula cells match ({100 * matched / max(total, 1):.1f} %); "
         f"{cycles} cells reported circular, {cycles_real} of them in formulas__circular.xlsx "

@@ -18,6 +18,7 @@ import pandas as pd
 from npl_xl.inputs.codes import COLLATERAL_CODES, DEFECT_CODES, PROVINCES, STAGE_CODES
 from npl_xl.model.loans import loan_recovery, value_tape
 from npl_xl.inputs.tape import read_tape
+from machine import cpu_model  # benchmarks/machine.py
 
 N_LOANS = 10_000
 N_SCALAR = 1_000
@@ -52,14 +53,6 @@ def best_of(fn, repeats: int = REPEATS) -> float:
     return min(times)
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
@@ -82,7 +75,7 @@ def main() -> None:
         "# Loan tape: read_tape + value_tape",
         "",
         f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"- machine: {cpu_name()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
+        f"- machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
         f"- python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}",
         f"- tape: {N_LOANS:,} synthetic loans (benchmarks/tape_bench.py `tape_rows`, seed 0): "
         "Chinese headers and codes, all 31 provinces, 10 stages, 6 collateral types, 0–2 defects",

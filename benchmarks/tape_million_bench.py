@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from npl_xl.workbook.a1 import column_letter as _letters
+from machine import cpu_model  # benchmarks/machine.py
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "workbooks" / "sample_deal.xlsx"
@@ -123,11 +124,6 @@ def build_workbook(path: Path, n: int, seed: int = 0) -> Path:
     return path
 
 
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
@@ -157,7 +153,7 @@ def main() -> None:
         f"# npl-xl run on a {args.loans:,}-loan tape",
         "",
         f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"- machine: {cpu_name()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
+        f"- machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
         f"- load average (1, 5, 15 min) before: {load_before[0]:.2f}, {load_before[1]:.2f}, "
         f"{load_before[2]:.2f}; after: {load_after[0]:.2f}, {load_after[1]:.2f}, {load_after[2]:.2f}"
         " (the machine is shared by several developers: wall times are upper bounds)",

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -28,15 +27,11 @@ from npl_xl import rng
 from npl_xl.engine import Pool, paths
 from npl_xl.engine.simulate import pool_tables
 from npl_xl.inputs.deal import parse_settings
+from machine import cpu_model  # benchmarks/machine.py
 
 ROOT = Path(__file__).resolve().parent
 
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def best_time(fn, repeats: int) -> float:

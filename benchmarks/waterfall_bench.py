@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from machine import cpu_model  # benchmarks/machine.py
 
 ROOT = Path(__file__).resolve().parent
 
@@ -81,8 +82,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--baseline", default=None)
     args = parser.parse_args()
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
+    cpu = cpu_model()
     load_start = os.getloadavg()[0]
     rows = [("waterfall_paths, three tranches, 10,000 paths x 10 periods", _time(PLAIN)),
             ("waterfall_paths, every issue-8 rule on, 10,000 paths x 10 periods", _time(FULL))]
