@@ -245,9 +245,11 @@ def _book_taxable(claim, principal, rate, rate2, period, period2, p0, antithetic
                 taxable[p + 1, k] += max(0.0, claim * rate2[j] - principal)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, fastmath=CONTRACT)
 def _timing_ndtri(u, table):
-    """Phi^-1(u) exactly as :func:`_normals` computes it (table, exact AS241 in the tails)."""
+    """Phi^-1(u) exactly as :func:`_normals` computes it (table, exact AS241 in the tails):
+    compiled with the kernels' FMA licence, or one value in 600 would differ in its last
+    bit and a threshold could sit one uniform off (tests/engine/test_engine_fast_path.py)."""
     if abs(u - 0.5) > 0.5 - NORMAL_P_LOW:
         return rng.ndtri(u)
     return _table_ndtri(u, table)
@@ -259,7 +261,7 @@ def _grid_uniform(b):
     return (float(b) + 0.5) * (1.0 / 9007199254740992.0)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, fastmath=CONTRACT)  # as the kernels: the same roundings
 def _level(u, sign, em, timing_sd, payment_months, legal_final, n_periods, table):
     """The general kernel's payment period of a draw with timing uniform u (sign +1: the path,
     -1: its antithetic partner), with 'lost' (-1) mapped to n_periods: monotone in u."""
@@ -272,7 +274,7 @@ def _level(u, sign, em, timing_sd, payment_months, legal_final, n_periods, table
 _N_GRID = 1 << 53
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, fastmath=CONTRACT)  # as the kernels: the same roundings
 def _first_grid_index(level, sign, em, timing_sd, payment_months, legal_final, n_periods,
                       table, guess):
     """Smallest grid index b in [0, 2**53] whose uniform satisfies the predicate
