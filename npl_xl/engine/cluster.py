@@ -41,6 +41,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import logging
+import math
 import os
 import threading
 import time
@@ -50,8 +51,8 @@ from npl_xl.errors import NplError
 from npl_xl.inputs.deal import parse_scheduler
 
 __all__ = ["ClusterError", "DaskBackend", "INSTALL_HINT", "software", "code_fingerprint",
-           "check_workers", "block_task", "close_clients", "warm_worker", "dask_setup",
-           "BLOCKS_PER_THREAD", "MIN_BLOCK_PATHS"]
+           "check_workers", "block_task", "no_workers_seconds", "close_clients", "warm_worker",
+           "dask_setup", "BLOCKS_PER_THREAD", "MIN_BLOCK_PATHS"]
 
 INSTALL_HINT = "pip install npl-xl[cluster]"
 #: Automatic block size on a cluster: enough blocks for this many per worker thread (so a
@@ -62,10 +63,10 @@ MIN_BLOCK_PATHS = 256
 CONNECT_TIMEOUT = 30
 #: A block cancelled with a lost worker is resubmitted at most this many times.
 RESUBMITS = 3
-#: Seconds a run waits on a cluster that has lost every worker before it gives up (the
+#: Seconds a run waits on a cluster that has lost every worker before it gives up; the
 #: environment variable NPL_XL_NO_WORKERS_SECONDS overrides it, for tests and for clusters
-#: whose workers take longer to come back).
-NO_WORKERS_SECONDS = float(os.environ.get("NPL_XL_NO_WORKERS_SECONDS", "60"))
+#: whose workers take longer to come back (:func:`no_workers_seconds`).
+NO_WORKERS_SECONDS = 60.0
 #: How often a waiting run looks for new results (s) and asks the scheduler for workers (s).
 POLL_SECONDS = 0.02
 WORKER_CHECK_SECONDS = 1.0
@@ -303,6 +304,7 @@ class DaskBackend:
         RESUBMITS times. A cluster without workers for NO_WORKERS_SECONDS ends the run with
         ClusterError instead of waiting for ever."""
         distributed = _distributed()
+        wait_seconds = no_workers_seconds()
         client = self.client
         expected = software()
         self._threads = check_workers(client, expected)
@@ -312,14 +314,14 @@ class DaskBackend:
         todo = list(range(len(ranges)))
         for attempt in range(RESUBMITS + 1):
             if attempt:  # the pool was lost with its worker: scatter it again, once one is up
-                _wait_for_a_worker(client, len(todo))
+                _wait_for_a_worker(client, len(todo), wait_seconds)
             pool_future = client.scatter(pool, broadcast=True, hash=attempt == 0)
             futures = {client.submit(block_task, pool_future, settings, *ranges[b], per_path,
                                      keep_collections, expected, priority=-b): b
                        for b in todo}
             lost: list[int] = []
             try:
-                for future in _completed(distributed, client, list(futures)):
+                for future in _completed(distributed, client, list(futures), wait_seconds):
                     b = futures[future]
                     if future.status == "cancelled":
                         lost.append(b)
@@ -347,24 +349,40 @@ class DaskBackend:
                            argument="scheduler")
 
 
-def _no_workers(client, blocks_to_go: int) -> ClusterError:
+def no_workers_seconds() -> float:
+    """NPL_XL_NO_WORKERS_SECONDS if set (seconds > 0), else NO_WORKERS_SECONDS; a value
+    that is not a positive number is a ClusterError naming the variable."""
+    text = os.environ.get("NPL_XL_NO_WORKERS_SECONDS", "").strip()
+    if not text:
+        return NO_WORKERS_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not seconds > 0 or math.isinf(seconds):
+        raise ClusterError(f"the environment variable NPL_XL_NO_WORKERS_SECONDS must be a "
+                           f"number of seconds > 0, got {text!r}", argument="scheduler")
+    return seconds
+
+
+def _no_workers(client, blocks_to_go: int, seconds: float) -> ClusterError:
     return ClusterError(
         f"the cluster at {client.scheduler.address} has had no workers for "
-        f"{NO_WORKERS_SECONDS:g} s with {blocks_to_go} block(s) of paths to go; restart the "
+        f"{seconds:g} s with {blocks_to_go} block(s) of paths to go; restart the "
         "workers and run again", argument="scheduler")
 
 
-def _wait_for_a_worker(client, blocks_to_go: int) -> None:
-    """Return once the cluster has a worker; ClusterError after NO_WORKERS_SECONDS."""
+def _wait_for_a_worker(client, blocks_to_go: int, seconds: float) -> None:
+    """Return once the cluster has a worker; ClusterError after ``seconds``."""
     try:
-        client.wait_for_workers(1, timeout=NO_WORKERS_SECONDS)
+        client.wait_for_workers(1, timeout=seconds)
     except TimeoutError:
-        raise _no_workers(client, blocks_to_go) from None
+        raise _no_workers(client, blocks_to_go, seconds) from None
 
 
-def _completed(distributed, client, futures):
+def _completed(distributed, client, futures, seconds: float):
     """Yield ``futures`` as they finish, error or are cancelled, on ``client``'s loop;
-    ClusterError when the cluster has had no worker for NO_WORKERS_SECONDS."""
+    ClusterError when the cluster has had no worker for ``seconds``."""
     pending = distributed.as_completed(futures, loop=client.loop)
     checked = time.monotonic()
     without_workers_since = None
@@ -381,5 +399,5 @@ def _completed(distributed, client, futures):
             without_workers_since = None
         elif without_workers_since is None:
             without_workers_since = now
-        elif now - without_workers_since > NO_WORKERS_SECONDS:
-            raise _no_workers(client, pending.count())
+        elif now - without_workers_since > seconds:
+            raise _no_workers(client, pending.count(), seconds)

@@ -333,3 +333,16 @@ def test_without_the_extra_a_scheduler_names_the_install(tmp_path):
     assert "CELL #VALUE!" in done.stdout and "pip install npl-xl[cluster]" in done.stdout
     assert done.stderr.count("\n") == 1 and "pip install npl-xl[cluster]" in done.stderr
     assert not (tmp_path / "x.xlsx").exists()
+
+
+def test_the_wait_for_lost_workers_is_60_s_or_the_environment_variable(monkeypatch):
+    monkeypatch.delenv("NPL_XL_NO_WORKERS_SECONDS", raising=False)
+    assert npl_cluster.no_workers_seconds() == npl_cluster.NO_WORKERS_SECONDS == 60.0
+    monkeypatch.setenv("NPL_XL_NO_WORKERS_SECONDS", " 2.5 ")
+    assert npl_cluster.no_workers_seconds() == 2.5
+    for bad in ("abc", "0", "-3", "inf", "nan"):
+        monkeypatch.setenv("NPL_XL_NO_WORKERS_SECONDS", bad)
+        with pytest.raises(npl_cluster.ClusterError, match="NPL_XL_NO_WORKERS_SECONDS must be a "
+                                                           "number of seconds > 0") as caught:
+            npl_cluster.no_workers_seconds()
+        assert caught.value.argument == "scheduler" and repr(bad) in str(caught.value)
