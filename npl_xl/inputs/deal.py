@@ -587,9 +587,9 @@ def _convert_setting(key: _Key, value: Any) -> Any:
 
 
 def _convert_text_setting(key: _Key, value: Any) -> str:
-    if (key.name == "audit_paths" and isinstance(value, (int, float))
-            and not isinstance(value, bool) and float(value).is_integer()):
-        value = str(int(value))  # one path typed in a cell is a number: 17 -> "17"
+    if (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and float(value).is_integer()):
+        value = str(int(value))  # a whole number typed in a text cell (audit_paths 17) is text
     if not isinstance(value, str):
         raise InputTypeError(f"{value!r} where text is required", argument=key.name)
     text = value.strip()
