@@ -224,12 +224,15 @@ def cpu_flags() -> str:
 
 
 def kernel_rate_fast_general(pool, coef, settings, threads: int, n_paths: int, fast: bool,
-                             repeats: int = 3):
+                             repeats: int = 5):
     """Best of ``repeats``: loan-draws per wall second and per CPU second, fast or general
-    kernel (the general one is what timing stress uses)."""
+    kernel (the general one is what timing stress uses). Warmed by two full-size calls: the
+    first calls after the tables are built run up to 1.4x slower on this VM (first touches
+    of the 40 MB of tables, the thread pool)."""
     numba.set_num_threads(threads)
     words = rng.seed_key(0)
-    paths.collect(words, 0, 256, 256, True, coef, pool, settings, fast=fast)  # warm
+    for _ in range(2):  # warm
+        paths.collect(words, 0, n_paths, n_paths, True, coef, pool, settings, fast=fast)
     wall = cpu = np.inf
     for _ in range(repeats):
         c0, w0 = time.process_time(), time.perf_counter()
@@ -287,87 +290,87 @@ def exactness(pool, settings, coef, coef_flat) -> dict:
     return out
 
 
-# --- per-part microkernels: the kernel's stages alone, one thread, per loan-draw ---------
+# --- per-part microkernels: the kernel's stages alone, one thread ------------------------
+# Each calls the fast kernel's own helper (npl_xl.engine.paths) on one sub-chunk of pairs
+# for every loan in turn (its own table and thresholds, as in the kernel).
 
-@numba.njit(cache=True)
-def _part_philox(k0, k1, n_loans, u0, u1):
+@numba.njit(cache=True, fastmath=paths.CONTRACT)
+def _part_philox(k0, k1, n_loans, u0, bits):
     for i in range(n_loans):
         for j in range(u0.shape[0]):
-            a, b = rng.uniform_pair(k0, k1, rng.STREAM_IDIOSYNCRATIC, j, i)
+            a, b = rng.uniform_and_bits(k0, k1, rng.STREAM_IDIOSYNCRATIC, j, i)
             u0[j] = a
-            u1[j] = b
+            bits[j] = b
 
 
-@numba.njit(cache=True)
-def _part_normal(n_loans, u, table, out):
-    # the kernels' tabulated Phi^-1 with the exact AS241 tail (as paths._normals)
-    inv_h = paths.NORMAL_INTERVALS / (1.0 - 2.0 * paths.NORMAL_P_LOW)
+@numba.njit(cache=True, fastmath=paths.CONTRACT)
+def _part_normal(n_loans, u, table, out, index, work):
     for i in range(n_loans):
-        for j in range(u.shape[0]):
-            t = (u[j] - paths.NORMAL_P_LOW) * inv_h
-            t = min(max(t, 0.0), paths.NORMAL_INTERVALS - 1e-9)
-            k = int(t)
-            f = t - k
-            out[j] = table[k, 0] + f * (table[k, 1] + f * (table[k, 2] + f * table[k, 3]))
-        for j in range(u.shape[0]):
-            if abs(u[j] - 0.5) > 0.5 - paths.NORMAL_P_LOW:
-                out[j] = rng.ndtri(u[j])
+        paths._normals(u, table, 0.92, out, index, work)
 
 
-@numba.njit(cache=True)
-def _part_beta(coef, z, out):
+@numba.njit(cache=True, fastmath=paths.CONTRACT)
+def _part_beta(coef, sys_row, sys_partner_row, eps, z, rate, rate2):
     for i in range(coef.shape[0]):
-        table = coef[i]
-        for j in range(z.shape[0]):
-            out[j] = quantile.table_lookup(table, z[j])
+        paths._rates(coef[i], sys_row, sys_partner_row, eps, True, z, rate, rate2)
 
 
-@numba.njit(cache=True)
-def _part_thresholds(thresholds, u, period):
-    n_loans, n_periods, _ = thresholds.shape
-    for i in range(n_loans):
-        for j in range(u.shape[0]):
-            period[j] = 0
-        for level in range(n_periods):
-            t = thresholds[i, level, 0]
-            for j in range(u.shape[0]):
-                period[j] += 1 if u[j] >= t else 0
+@numba.njit(cache=True, fastmath=paths.CONTRACT)
+def _part_touch(coef, sink):
+    for i in range(coef.shape[0]):
+        paths._touch_table(coef, i, sink)
 
 
-@numba.njit(cache=True)
-def _part_booking(n_loans, claim, rate, period, out):
-    n_periods = out.shape[1]
-    for i in range(n_loans):
-        c = claim[i]
-        for j in range(rate.shape[0]):
-            if period[j] < n_periods:
-                out[j, period[j]] += c * rate[j]
+@numba.njit(cache=True, fastmath=paths.CONTRACT)
+def _part_thresholds(thresholds, bits, period, period2):
+    for i in range(thresholds.shape[0]):
+        paths._periods_by_thresholds(bits, thresholds[i], True, period, period2)
 
 
-def per_part(pool, coef, settings, m: int = 1024, n_loans: int = 2000) -> dict:
-    """ns per call of each stage, one thread (best of 3)."""
+@numba.njit(cache=True, fastmath=paths.CONTRACT)
+def _part_booking(claim, rate, rate2, period, period2, out):
+    for i in range(claim.shape[0]):
+        paths._book(claim[i], rate, rate2, period, period2, 0, True, out)
+
+
+def per_part(pool, coef, settings, n_loans: int = 2000) -> dict:
+    """ns per antithetic pair of each stage of the fast kernel, one thread (best of 3), on
+    one sub-chunk (paths.SUB_CHUNK paths = SUB_CHUNK / 2 pairs) for each of n_loans loans."""
     numba.set_num_threads(1)
+    m = paths.SUB_CHUNK // 2
     k0, k1 = rng.seed_key(0)
-    u0, u1 = np.empty(m), np.empty(m)
-    _part_philox(k0, k1, 1, u0, u1)
-    z = np.empty(m)
+    u0, bits = np.empty(m), np.empty(m, dtype=np.int64)
+    _part_philox(k0, k1, 1, u0, bits)
+    eps, z, rate, rate2 = np.empty(m), np.empty(m), np.empty(m), np.empty(m)
+    index, work = np.empty(m, dtype=np.int64), np.empty(m)
     table = paths.NORMAL_TABLE
+    sys_z, _ = paths.factors(rng.seed_key(0), 0, 2 * m, 2 * m, True, settings.rho, 1.0, 0.0, 1)
+    sys_row = np.ascontiguousarray(sys_z[0::2, 0])
+    sys_partner_row = np.ascontiguousarray(sys_z[1::2, 0])
     thresholds = paths.period_thresholds(pool.expected_months[:n_loans], settings)
-    rate = np.random.default_rng(0).uniform(size=m)
-    period = np.empty(m, dtype=np.int64)
-    book = np.zeros((m, settings.n_periods))
-    calls = n_loans * m
+    period, period2 = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+    book = np.zeros((2 * m, settings.n_periods))
+    sink = np.zeros(8)
     stages = {
-        "Philox4x32-10 (one call: two uniforms)": lambda: _part_philox(k0, k1, n_loans, u0, u1),
-        "normal quantile (table, exact tail)": lambda: _part_normal(n_loans, u0, table, z),
-        "Beta table lookup": lambda: _part_beta(coef[:n_loans], z * 0.93 + 0.1, rate),
-        "payment period by thresholds (n_periods compares)": lambda: _part_thresholds(thresholds, u1, period),
-        "booking": lambda: _part_booking(n_loans, pool.claim, rate, period, book),
+        "Philox4x32-10 (one call: eps's uniform and the timing bits)":
+            lambda: _part_philox(k0, k1, n_loans, u0, bits),
+        "normal quantile of eps (table 4 at a time, exact tails gathered)":
+            lambda: _part_normal(n_loans, u0, table, eps, index, work),
+        "Beta table lookups (2: the path and its partner, 4 at a time)":
+            lambda: _part_beta(coef[:n_loans], sys_row, sys_partner_row, eps, z, rate, rate2),
+        "next loan's table into cache (64 reads a loan)":
+            lambda: _part_touch(coef[:n_loans], sink),
+        "payment periods by thresholds (2, integer compares)":
+            lambda: _part_thresholds(thresholds, bits, period, period2),
+        "bookings (2)": lambda: _part_booking(pool.claim[:n_loans], rate, rate2, period, period2, book),
     }
+    _part_normal(1, u0, table, eps, index, work)
+    _part_beta(coef[:1], sys_row, sys_partner_row, eps, z, rate, rate2)
+    _part_thresholds(thresholds[:1], bits, period, period2)
     out = {}
     for name, fn in stages.items():
         fn()
-        out[name] = best_cpu_of(fn) / calls * 1e9
+        out[name] = best_cpu_of(fn) / (n_loans * m) * 1e9
     return out
 
 
@@ -495,11 +498,9 @@ def main(quick: bool = False, do_scaling: bool = True) -> str:
     vr, plain = eq[True], eq[False]
     se_plain_at_vr_time = plain["se"] * np.sqrt(plain["seconds"] / vr["seconds"])
     efficiency = (plain["se"] ** 2 * plain["seconds"]) / (vr["se"] ** 2 * vr["seconds"])
-    # a loan-draw in the fast kernel: half a Philox call and half a normal quantile (one per
-    # antithetic pair), one Beta lookup, one period count, one booking
+    # every stage is timed per antithetic pair: a loan-draw is half of one
     names = list(parts)
-    per_draw = {names[0]: 0.5 * parts[names[0]], names[1]: 0.5 * parts[names[1]],
-                names[2]: parts[names[2]], names[3]: parts[names[3]], names[4]: parts[names[4]]}
+    per_draw = {name: 0.5 * parts[name] for name in names}
     parts_sum = sum(per_draw.values())
     kernel_ns = 1e9 / fast1[1]
     load_fmt = lambda la: f"{la[0]:.2f} / {la[1]:.2f} / {la[2]:.2f}"
@@ -579,12 +580,13 @@ def main(quick: bool = False, do_scaling: bool = True) -> str:
         "",
         "## Per part (one thread, ns per loan-draw)",
         "",
-        "Each stage of the fast kernel timed alone on 2,000 loans x 1,024 draws (the microkernels",
-        "in this script), CPU time of one thread. Philox and the normal quantile run once per",
-        "antithetic pair, so count half per loan-draw. The kernel's figure is its per-CPU-second",
-        "rate with one thread.",
+        f"Each stage of the fast kernel timed alone: the kernel's own helper (npl_xl.engine.paths)",
+        f"on one sub-chunk of {paths.SUB_CHUNK // 2} antithetic pairs for each of 2,000 loans in turn (the microkernels",
+        "in this script), CPU time of one thread. A pair is two loan-draws (a path and its",
+        "antithetic partner share one Philox call and one normal quantile). The kernel's figure",
+        "is its per-CPU-second rate with one thread.",
         "",
-        "| stage | ns per call | ns per loan-draw |",
+        "| stage | ns per pair | ns per loan-draw |",
         "|---|---|---|",
     ]
     for name in names:

@@ -19,7 +19,7 @@ import numpy as np
 
 __all__ = [
     "STREAM_BETA_DRAWS", "STREAM_IDIOSYNCRATIC", "STREAM_SYSTEMATIC", "STREAM_REGIONAL",
-    "philox4x32", "uniform_pair", "uniforms", "normal_pair", "ndtri", "seed_key",
+    "philox4x32", "uniform_pair", "uniform_and_bits", "grid_uniform", "uniforms", "normal_pair", "ndtri", "ndtri_tail", "seed_key",
 ]
 
 STREAM_BETA_DRAWS = 1      #: NPL_BETA_DRAWS: counter i = draw index
@@ -74,9 +74,17 @@ _TWO_M53 = 1.0 / 9007199254740992.0  # 2**-53
 
 
 @nb.njit(cache=True, inline="always")
-def _to_unit(hi, lo):
-    # 53 bits from two 32-bit words, centred in their cell: strictly inside (0, 1)
-    bits = ((hi << np.uint64(21)) ^ (lo >> np.uint64(11))) & np.uint64(0x1FFFFFFFFFFFFF)
+def _bits53(hi, lo):
+    """53 random bits from two 32-bit words (as uint64), as an int64 in [0, 2**53)."""
+    return np.int64(((hi << np.uint64(21)) ^ (lo >> np.uint64(11)))
+                    & np.uint64(0x1FFFFFFFFFFFFF))
+
+
+@nb.njit(cache=True, inline="always")
+def grid_uniform(bits):
+    """The uniform of 53 random bits b: (b + 0.5) 2**-53, the centre of b's cell. Increasing
+    in b (non-strictly above 0.5, where doubles are 2**-53 apart and the half rounds to
+    even); in (0, 1), except 1.0 for b = 2**53 - 1 (probability 2**-53)."""
     return (float(bits) + 0.5) * _TWO_M53
 
 
@@ -84,13 +92,25 @@ def _to_unit(hi, lo):
 def uniform_pair(k0, k1, stream, i, j):
     """Two independent uniforms in (0, 1) for counter (i, j, stream) under key (k0, k1)."""
     x0, x1, x2, x3 = philox4x32(i, j, stream, 0, k0, k1)
-    return _to_unit(x0, x1), _to_unit(x2, x3)
+    return grid_uniform(_bits53(x0, x1)), grid_uniform(_bits53(x2, x3))
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
+def uniform_and_bits(k0, k1, stream, i, j):
+    """:func:`uniform_pair` with its second uniform left as its 53 bits b (int64; the
+    uniform is grid_uniform(b)): a kernel that only compares that uniform with thresholds
+    compares integers and skips the conversion to a double."""
+    x0, x1, x2, x3 = philox4x32(i, j, stream, 0, k0, k1)
+    return grid_uniform(_bits53(x0, x1)), _bits53(x2, x3)
+
+
+# fastmath=False explicitly: numba lets a callee inherit its caller's fast-math flags when it
+# leaves them unset, so an ndtri first compiled from an FMA-licensed kernel would round
+# differently (and be cached so) from one first compiled elsewhere
+# (tests/engine/test_simd.py::test_ndtri_rounds_the_same_whoever_compiles_it_first).
+@nb.njit(cache=True, fastmath=False)
 def ndtri(p):
     """Standard normal quantile, Wichura's AS241 (PPND16), relative accuracy about 1e-16.
-
     p in (0, 1); returns -inf/inf at 0/1. No other checks.
     """
     q = p - 0.5
@@ -108,7 +128,15 @@ def ndtri(p):
     r = p if q < 0.0 else 1.0 - p
     if r <= 0.0:
         return -np.inf if q < 0.0 else np.inf
-    r = np.sqrt(-np.log(r))
+    value = ndtri_tail(np.sqrt(-np.log(r)))
+    return -value if q < 0.0 else value
+
+
+@nb.njit(cache=True, inline="always")
+def ndtri_tail(r):
+    """AS241's tail branch: |Phi^-1(p)| (positive) from r = sqrt(-log(min(p, 1 - p))) for
+    |p - 0.5| > 0.425. Pure arithmetic with one select, so a loop of it vectorises; compile
+    callers without fast-math flags to keep :func:`ndtri`'s roundings."""
     if r <= 5.0:
         r -= 1.6
         num = (((((((7.7454501427834140764e-4 * r + 0.0227238449892691845833) * r
@@ -129,8 +157,7 @@ def ndtri(p):
                     + 1.8463183175100546818e-5) * r + 7.868691311456132591e-4) * r
                   + 0.0148753612908506148525) * r + 0.13692988092273580531) * r
                 + 0.59983220655588793769) * r + 1.0)
-    value = num / den
-    return -value if q < 0.0 else value
+    return num / den
 
 
 @nb.njit(cache=True, inline="always")

@@ -27,8 +27,10 @@ So any block of paths can be computed alone, in any order and on any thread, and
 same numbers. Memory is O(loans + paths x periods): a kernel call loops
 ``for sub-chunk of paths (parallel): for loan: for path in sub-chunk``, keeping the loan's
 table in cache while it adds the loan's recoveries into the sub-chunk's rows. Per loan and
-sub-chunk the work runs in three simple loops that the compiler vectorises: the Philox
-uniforms, the normal quantiles (table), then rates and payment periods; then the bookings.
+sub-chunk the work runs in simple loops that vectorise: the Philox uniforms, the normal
+quantiles (table lookups four at a time, :mod:`npl_xl.engine.simd`; the exact tails
+gathered), the rates (lookups four at a time), the payment periods; then the bookings.
+The layout and speed are measured in benchmarks/results/engine.md.
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ import numba as nb
 import numpy as np
 
 from npl_xl import rng
+from npl_xl.engine import quantile
 from npl_xl.engine.quantile import table_lookup
+from npl_xl.engine.simd import hermite4, hermite4_unit
 
 __all__ = ["factors", "collect", "collect_scenarios", "period_thresholds", "uses_thresholds"]
 
@@ -61,6 +65,8 @@ SUB_CHUNK = 512
 NORMAL_INTERVALS = 2048
 NORMAL_P_LOW = 0.02
 _NORMAL_INV_H = NORMAL_INTERVALS / (1.0 - 2.0 * NORMAL_P_LOW)
+NORMAL_TOP = NORMAL_INTERVALS - 1e-9  # the last position t of a lookup
+_TAIL_Q = 0.5 - NORMAL_P_LOW          # |u - 0.5| beyond this: the exact AS241
 
 
 def _normal_table() -> np.ndarray:
@@ -132,21 +138,127 @@ def _period(months, payment_months, legal_final, n_periods):
 @nb.njit(cache=True, inline="always")
 def _table_ndtri(u, table):
     t = (u - NORMAL_P_LOW) * _NORMAL_INV_H
-    t = min(max(t, 0.0), NORMAL_INTERVALS - 1e-9)
+    t = min(max(t, 0.0), NORMAL_TOP)
     k = int(t)
     f = t - k
     return table[k, 0] + f * (table[k, 1] + f * (table[k, 2] + f * table[k, 3]))
 
 
 @nb.njit(cache=True, fastmath=CONTRACT)
-def _normals(u, table, scale, out):
-    """out[j] = scale x Phi^-1(u[j]): table lookup (vectorisable), exact AS241 in the tails."""
+def _normals(u, table, scale, out, index, work):
+    """out[j] = scale x Phi^-1(u[j]) for uniforms u: the table four values at a time
+    (simd.hermite4, the very numbers of _table_ndtri), the exact AS241 in the tails
+    (_exact_tails). ``index`` (int64) and ``work`` (float64) are scratch of u's length."""
     m = u.shape[0]
+    for j in range(0, m - 3, 4):
+        hermite4(table, u, out, j, NORMAL_P_LOW, _NORMAL_INV_H, NORMAL_TOP)
+    for j in range(m - m % 4, m):
+        out[j] = _table_ndtri(u[j], table)
     for j in range(m):
-        out[j] = scale * _table_ndtri(u[j], table)
+        out[j] = scale * out[j]
+    _exact_tails(u, scale, out, index, work)
+
+
+@nb.njit(cache=True, fastmath=False)  # explicitly none (else inherited): rng.ndtri's roundings
+def _exact_tails(u, scale, out, index, work):
+    """out[j] = scale x rng.ndtri(u[j]) where |u[j] - 0.5| > 0.5 - NORMAL_P_LOW (the 4 % of
+    draws off the table). The tail draws are gathered first (branch-free), their logarithms
+    taken, then AS241's tail arithmetic runs as one loop that vectorises; the very values
+    of rng.ndtri (which shares rng.ndtri_tail)."""
+    m = u.shape[0]
+    n = 0
     for j in range(m):
-        if abs(u[j] - 0.5) > 0.5 - NORMAL_P_LOW:
-            out[j] = scale * rng.ndtri(u[j])
+        index[n] = j
+        n += 1 if abs(u[j] - 0.5) > _TAIL_Q else 0
+    for t in range(n):
+        p = u[index[t]]
+        work[t] = -np.log(p if p - 0.5 < 0.0 else 1.0 - p)
+    for t in range(n):
+        work[t] = rng.ndtri_tail(np.sqrt(work[t]))
+    for t in range(n):
+        j = index[t]
+        p = u[j]
+        q = p - 0.5
+        if (p if q < 0.0 else 1.0 - p) <= 0.0:  # u = 1.0 (probability 2**-53): infinity
+            out[j] = scale * rng.ndtri(p)
+        else:
+            out[j] = scale * (-work[t] if q < 0.0 else work[t])
+
+
+@nb.njit(cache=True, inline="always")
+def _sys_columns(sys_z, p0, m, antithetic, even, odd):
+    """even[r, j] = sys_z[path of draw j, r] and odd[r, j] its antithetic partner's (path
+    p0 + 2j + 1): a loan's region then reads one contiguous row."""
+    n_regions = sys_z.shape[1]
+    for j in range(m):
+        p = p0 + 2 * j if antithetic else p0 + j
+        for r in range(n_regions):
+            even[r, j] = sys_z[p, r]
+            if antithetic:
+                odd[r, j] = sys_z[p + 1, r]
+
+
+@nb.njit(cache=True, inline="always")
+def _unit_lookups(table, z, out):
+    """out[j] = quantile.table_lookup(table, z[j]) (a recovery rate), four at a time."""
+    m = z.shape[0]
+    for j in range(0, m - 3, 4):
+        hermite4_unit(table, z, out, j, quantile.Z_MIN, quantile.INV_H, quantile.T_TOP)
+    for j in range(m - m % 4, m):
+        out[j] = table_lookup(table, z[j])
+
+
+@nb.njit(cache=True, inline="always")
+def _rates(table, sys_row, sys_partner_row, eps, antithetic, z, rate, rate2):
+    """One loan's recovery rates on a sub-chunk: rate[j] = G(sqrt(rho) M + eps_j) on draw
+    j's path and rate2[j] = G(sqrt(rho) M' - eps_j) on its antithetic partner."""
+    m = eps.shape[0]
+    for j in range(m):
+        z[j] = sys_row[j] + eps[j]
+    _unit_lookups(table, z, rate)
+    if antithetic:
+        for j in range(m):
+            z[j] = sys_partner_row[j] - eps[j]
+        _unit_lookups(table, z, rate2)
+
+
+@nb.njit(cache=True, inline="always")
+def _touch_table(coef, i, sink):
+    """Read one value per cache line of loan i's table (if there is a loan i), so that it is
+    in cache when its lookups start: a large pool's tables (4 KiB a loan) do not fit in the
+    last-level cache, and the lookups would wait on memory. ``sink`` keeps the reads."""
+    if i < coef.shape[0]:
+        table = coef[i]
+        acc = 0.0
+        for k in range(0, table.shape[0], 2):  # two 32-byte rows per 64-byte line
+            acc += table[k, 0]
+        sink[0] += acc
+
+
+@nb.njit(cache=True, inline="always")
+def _book(c, rate, rate2, period, period2, p0, antithetic, out):
+    """Add one loan's recoveries c x rate (currency) into the sub-chunk's rows of ``out`` in
+    their payment periods; a period outside 0 .. n_periods - 1 is lost (nothing booked)."""
+    m = rate.shape[0]
+    n_periods = out.shape[1]
+    for j in range(m):
+        p = p0 + 2 * j if antithetic else p0 + j
+        k = period[j]
+        if 0 <= k < n_periods:
+            out[p, k] += c * rate[j]
+        if antithetic:
+            k = period2[j]
+            if 0 <= k < n_periods:
+                out[p + 1, k] += c * rate2[j]
+
+
+@nb.njit(cache=True, inline="always")
+def _zero_rows(out, taxable, p0, p1, with_tax):
+    for p in range(p0, p1):
+        for k in range(out.shape[1]):
+            out[p, k] = 0.0
+            if with_tax:
+                taxable[p, k] = 0.0
 
 
 @nb.njit(cache=True, parallel=True, fastmath=CONTRACT)
@@ -155,17 +267,15 @@ def _collect(k0, k1, first_path, antithetic, coef, claim, mean, cap, months, reg
              first_loan, accumulate, out, principal, taxable):
     n, n_periods = out.shape
     n_loans = claim.shape[0]
+    n_regions = sys_z.shape[1]
     n_sub = (n + SUB_CHUNK - 1) // SUB_CHUNK
     with_tax = taxable.shape[0] > 0
+    sink = np.zeros((n_sub, 8))  # one cache line per sub-chunk
     for s in nb.prange(n_sub):
         p0 = s * SUB_CHUNK
         p1 = min(n, p0 + SUB_CHUNK)
         if not accumulate:
-            for p in range(p0, p1):
-                for k in range(n_periods):
-                    out[p, k] = 0.0
-                    if with_tax:
-                        taxable[p, k] = 0.0
+            _zero_rows(out, taxable, p0, p1, with_tax)
         # one (eps, eta) per antithetic pair, or per path without variance reduction
         m = (p1 - p0) // 2 if antithetic else p1 - p0
         first_counter = (first_path + p0) >> 1 if antithetic else first_path + p0
@@ -173,52 +283,47 @@ def _collect(k0, k1, first_path, antithetic, coef, claim, mean, cap, months, reg
         u1 = np.empty(m)
         eps = np.empty(m)
         eta = np.zeros(m)
+        z = np.empty(m)
         rate = np.empty(m)
         rate2 = np.zeros(m)
         period = np.empty(m, dtype=np.int64)
         period2 = np.empty(m, dtype=np.int64)
+        index = np.empty(m, dtype=np.int64)
+        work = np.empty(m)
+        even = np.empty((n_regions, m))
+        odd = np.empty((n_regions, m))
+        _sys_columns(sys_z, p0, m, antithetic, even, odd)
         for i in range(n_loans):
             c = claim[i]
             if c == 0.0:
                 continue
-            # stage 1: the loan's draws for the whole sub-chunk (simple loops that vectorise)
+            # the loan's draws for the whole sub-chunk (simple loops that vectorise)
             for j in range(m):
                 a, b = rng.uniform_pair(k0, k1, rng.STREAM_IDIOSYNCRATIC, first_counter + j,
                                         first_loan + i)
                 u0[j] = a
                 u1[j] = b
-            _normals(u0, normal_table, s_idio, eps)
+            _normals(u0, normal_table, s_idio, eps, index, work)
             if timing_sd > 0.0:
-                _normals(u1, normal_table, timing_sd, eta)
-            # stage 2: recovery rates and payment periods (vectorisable), then the bookings
+                _normals(u1, normal_table, timing_sd, eta, index, work)
+            _touch_table(coef, i + 1, sink[s])
             r = region[i]
-            table = coef[i]
-            mu = mean[i]
             em = months[i]
-            # separate loops for rates and periods (the period loop then vectorises)
-            for j in range(m):
-                p = p0 + 2 * j if antithetic else p0 + j
-                rate[j] = table_lookup(table, sys_z[p, r] + eps[j])
+            _rates(coef[i], even[r], odd[r], eps, antithetic, z, rate, rate2)
             for j in range(m):
                 p = p0 + 2 * j if antithetic else p0 + j
                 period[j] = _period(em * time_mult[p, r] + eta[j], payment_months,
                                     legal_final, n_periods)
             if antithetic:
                 for j in range(m):
-                    rate2[j] = table_lookup(table, sys_z[p0 + 2 * j + 1, r] - eps[j])
-                for j in range(m):
                     period2[j] = _period(em * time_mult[p0 + 2 * j + 1, r] - eta[j],
                                          payment_months, legal_final, n_periods)
             if cap:
+                mu = mean[i]
                 for j in range(m):
                     rate[j] = min(rate[j], mu)
                     rate2[j] = min(rate2[j], mu)
-            for j in range(m):
-                p = p0 + 2 * j if antithetic else p0 + j
-                if period[j] >= 0:
-                    out[p, period[j]] += c * rate[j]
-                if antithetic and period2[j] >= 0:
-                    out[p + 1, period2[j]] += c * rate2[j]
+            _book(c, rate, rate2, period, period2, p0, antithetic, out)
             if with_tax:
                 _book_taxable(c, principal[i], rate, rate2, period, period2, p0, antithetic,
                               taxable)
@@ -250,15 +355,9 @@ def _timing_ndtri(u, table):
     """Phi^-1(u) exactly as :func:`_normals` computes it (table, exact AS241 in the tails):
     compiled with the kernels' FMA licence, or one value in 600 would differ in its last
     bit and a threshold could sit one uniform off (tests/engine/test_engine_fast_path.py)."""
-    if abs(u - 0.5) > 0.5 - NORMAL_P_LOW:
+    if abs(u - 0.5) > _TAIL_Q:
         return rng.ndtri(u)
     return _table_ndtri(u, table)
-
-
-@nb.njit(cache=True, inline="always")
-def _grid_uniform(b):
-    """The b-th attainable Philox uniform (rng's 53-bit map), increasing in b in [0, 2**53)."""
-    return (float(b) + 0.5) * (1.0 / 9007199254740992.0)
 
 
 @nb.njit(cache=True, fastmath=CONTRACT)  # as the kernels: the same roundings
@@ -271,7 +370,8 @@ def _level(u, sign, em, timing_sd, payment_months, legal_final, n_periods, table
     return n_periods if k < 0 else k
 
 
-_N_GRID = 1 << 53
+#: Number of attainable timing bit patterns (53 bits); a threshold of N_GRID means "none".
+N_GRID = 1 << 53
 
 
 @nb.njit(cache=True, fastmath=CONTRACT)  # as the kernels: the same roundings
@@ -281,12 +381,12 @@ def _first_grid_index(level, sign, em, timing_sd, payment_months, legal_final, n
     (sign +1: _level >= level; sign -1: _level < level), the predicate being monotone in b.
     Galloping search outwards from ``guess``, then bisection: about 30 evaluations."""
     lo = -1            # predicate false here (virtual)
-    hi = _N_GRID       # predicate true here (virtual)
-    b = min(max(guess, 0), _N_GRID - 1)
+    hi = N_GRID        # predicate true here (virtual)
+    b = min(max(guess, 0), N_GRID - 1)
     step = 1 << 22
     # find a bracket (lo false, hi true) around the guess
     while True:
-        lv = _level(_grid_uniform(b), sign, em, timing_sd, payment_months, legal_final,
+        lv = _level(rng.grid_uniform(b), sign, em, timing_sd, payment_months, legal_final,
                     n_periods, table)
         ok = lv >= level if sign > 0 else lv < level
         if ok:
@@ -302,7 +402,7 @@ def _first_grid_index(level, sign, em, timing_sd, payment_months, legal_final, n
         step *= 2
     while hi - lo > 1:
         mid = lo + (hi - lo) // 2
-        lv = _level(_grid_uniform(mid), sign, em, timing_sd, payment_months, legal_final,
+        lv = _level(rng.grid_uniform(mid), sign, em, timing_sd, payment_months, legal_final,
                     n_periods, table)
         ok = lv >= level if sign > 0 else lv < level
         if ok:
@@ -325,28 +425,67 @@ def _period_thresholds(months, timing_sd, payment_months, legal_final, table, ou
                 z = (boundary - em) / timing_sd if sign > 0 else (em - boundary) / timing_sd
                 guess_u = 0.5 * math.erfc(-z / root2)
                 guess = int(min(max(guess_u, 0.0), 1.0) * 9007199254740992.0)
-                b = _first_grid_index(level, sign, em, timing_sd, payment_months, legal_final,
-                                      n_periods, table, guess)
-                out[i, level - 1, side] = _grid_uniform(b) if b < _N_GRID else 2.0
+                out[i, level - 1, side] = _first_grid_index(
+                    level, sign, em, timing_sd, payment_months, legal_final, n_periods, table,
+                    guess)
 
 
 def period_thresholds(expected_months: np.ndarray, settings) -> np.ndarray:
-    """Per-loan thresholds on the timing uniform, for the fast path of :func:`collect`.
+    """Per-loan thresholds on the timing draw's 53 random bits, for the fast path of
+    :func:`collect`.
 
     Without timing stress a draw's payment period depends on its loan and its timing
-    uniform u only, monotonically, so it is the number of thresholds u has passed. Returns
-    array (n_loans, n_periods, 2): ``[i, L-1, 0]`` is the smallest attainable uniform whose
-    path has period >= L ('lost' counting as period n_periods), ``[i, L-1, 1]`` the smallest
-    whose antithetic partner (eta negated) has period < L; 2.0 where there is none. Found
-    by searching the general kernel's own period function over the 2**53 attainable
-    uniforms (a guess from Phi((date - expected month) / timing sd), then bisection), so
-    the fast path books every draw in the very period the general path does.
+    uniform u = rng.grid_uniform(b) only, monotonically, so it is the number of thresholds
+    its bits b have reached. Returns an int64 array (n_loans, n_periods, 2): ``[i, L-1, 0]``
+    is the smallest b whose path has period >= L ('lost' counting as period n_periods),
+    ``[i, L-1, 1]`` the smallest b whose antithetic partner (eta negated) has period < L;
+    N_GRID (2**53) where there is none. Found by searching the general kernel's own period
+    function over the 2**53 bit patterns (a guess from Phi((date - expected month) / timing
+    sd), then bisection), so the fast path books every draw in the very period the general
+    path does: b >= [i, L-1, 0] exactly when the general path's period is >= L.
     """
     months = np.ascontiguousarray(expected_months, dtype=np.float64)
-    out = np.empty((months.shape[0], settings.n_periods, 2))
+    out = np.empty((months.shape[0], settings.n_periods, 2), dtype=np.int64)
     _period_thresholds(months, float(settings.timing_sd_months), float(settings.payment_months),
                        float(settings.legal_final_months), NORMAL_TABLE, out)
     return out
+
+
+@nb.njit(cache=True, inline="always")
+def _periods_by_thresholds(bits, thresholds_i, antithetic, period, period2):
+    """period[j] = how many of the loan's thresholds [L, 0] draw j's timing bits have reached
+    (the path's payment period, n_periods = lost); period2[j] = how many [L, 1] they are
+    below (the partner's). A threshold that no draw of the sub-chunk straddles (below the
+    smallest bits or above the largest) adds the same to every draw without a loop."""
+    m = bits.shape[0]
+    n_periods = thresholds_i.shape[0]
+    lowest = bits[0]
+    highest = bits[0]
+    for j in range(m):
+        lowest = min(lowest, bits[j])
+        highest = max(highest, bits[j])
+    passed_by_all = 0
+    below_for_all = 0
+    for j in range(m):
+        period[j] = 0
+        period2[j] = 0
+    for level in range(n_periods):
+        t = thresholds_i[level, 0]
+        if t <= lowest:
+            passed_by_all += 1
+        elif t <= highest:
+            for j in range(m):
+                period[j] += 1 if bits[j] >= t else 0
+        if antithetic:
+            t = thresholds_i[level, 1]
+            if t > highest:
+                below_for_all += 1
+            elif t > lowest:
+                for j in range(m):
+                    period2[j] += 1 if bits[j] < t else 0
+    for j in range(m):
+        period[j] += passed_by_all
+        period2[j] += below_for_all
 
 
 @nb.njit(cache=True, parallel=True, fastmath=CONTRACT)
@@ -354,70 +493,56 @@ def _collect_by_thresholds(k0, k1, first_path, antithetic, coef, claim, mean, ca
                            sys_z, s_idio, thresholds, normal_table, first_loan, accumulate,
                            out, principal, taxable):
     """The collection kernel's fast path (no timing stress, timing sd > 0): as _collect, but
-    each draw's payment period is the count of the loan's thresholds its timing uniform has
-    passed (no normal quantile of eta), and rates and periods are separate loops."""
+    each draw's payment period is the count of the loan's thresholds its timing bits have
+    reached (integers: no conversion to a uniform, no normal quantile of eta)."""
     n, n_periods = out.shape
     n_loans = claim.shape[0]
+    n_regions = sys_z.shape[1]
     n_sub = (n + SUB_CHUNK - 1) // SUB_CHUNK
     with_tax = taxable.shape[0] > 0
+    sink = np.zeros((n_sub, 8))  # one cache line per sub-chunk
     for s in nb.prange(n_sub):
         p0 = s * SUB_CHUNK
         p1 = min(n, p0 + SUB_CHUNK)
         if not accumulate:
-            for p in range(p0, p1):
-                for k in range(n_periods):
-                    out[p, k] = 0.0
-                    if with_tax:
-                        taxable[p, k] = 0.0
+            _zero_rows(out, taxable, p0, p1, with_tax)
         m = (p1 - p0) // 2 if antithetic else p1 - p0
+        if m == 0:
+            continue
         first_counter = (first_path + p0) >> 1 if antithetic else first_path + p0
         u0 = np.empty(m)
-        u1 = np.empty(m)
+        bits = np.empty(m, dtype=np.int64)
         eps = np.empty(m)
+        z = np.empty(m)
         rate = np.empty(m)
         rate2 = np.zeros(m)
         period = np.empty(m, dtype=np.int64)
         period2 = np.empty(m, dtype=np.int64)
+        index = np.empty(m, dtype=np.int64)
+        work = np.empty(m)
+        even = np.empty((n_regions, m))
+        odd = np.empty((n_regions, m))
+        _sys_columns(sys_z, p0, m, antithetic, even, odd)
         for i in range(n_loans):
             c = claim[i]
             if c == 0.0:
                 continue
             for j in range(m):
-                a, b = rng.uniform_pair(k0, k1, rng.STREAM_IDIOSYNCRATIC, first_counter + j,
-                                        first_loan + i)
+                a, b = rng.uniform_and_bits(k0, k1, rng.STREAM_IDIOSYNCRATIC,
+                                            first_counter + j, first_loan + i)
                 u0[j] = a
-                u1[j] = b
-            _normals(u0, normal_table, s_idio, eps)
+                bits[j] = b
+            _normals(u0, normal_table, s_idio, eps, index, work)
+            _touch_table(coef, i + 1, sink[s])
             r = region[i]
-            table = coef[i]
-            mu = mean[i]
-            for j in range(m):
-                p = p0 + 2 * j if antithetic else p0 + j
-                rate[j] = table_lookup(table, sys_z[p, r] + eps[j])
-            if antithetic:
-                for j in range(m):
-                    rate2[j] = table_lookup(table, sys_z[p0 + 2 * j + 1, r] - eps[j])
-            for j in range(m):
-                period[j] = 0
-                period2[j] = 0
-            for level in range(n_periods):
-                t_up = thresholds[i, level, 0]
-                for j in range(m):
-                    period[j] += 1 if u1[j] >= t_up else 0
-                if antithetic:
-                    t_down = thresholds[i, level, 1]
-                    for j in range(m):
-                        period2[j] += 1 if u1[j] < t_down else 0
+            _rates(coef[i], even[r], odd[r], eps, antithetic, z, rate, rate2)
+            _periods_by_thresholds(bits, thresholds[i], antithetic, period, period2)
             if cap:
+                mu = mean[i]
                 for j in range(m):
                     rate[j] = min(rate[j], mu)
                     rate2[j] = min(rate2[j], mu)
-            for j in range(m):
-                p = p0 + 2 * j if antithetic else p0 + j
-                if period[j] < n_periods:
-                    out[p, period[j]] += c * rate[j]
-                if antithetic and period2[j] < n_periods:
-                    out[p + 1, period2[j]] += c * rate2[j]
+            _book(c, rate, rate2, period, period2, p0, antithetic, out)
             if with_tax:
                 _book_taxable(c, principal[i], rate, rate2, period, period2, p0, antithetic,
                               taxable)
@@ -557,6 +682,8 @@ def _collect_scenarios(k0, k1, first_path, antithetic, coefs, coef_index, claim,
         rate2 = np.zeros(m)
         period = np.empty(m, dtype=np.int64)
         period2 = np.empty(m, dtype=np.int64)
+        index = np.empty(m, dtype=np.int64)
+        work = np.empty(m)
         for i in range(n_loans):
             cl = claim[i]
             if cl == 0.0:
@@ -565,9 +692,9 @@ def _collect_scenarios(k0, k1, first_path, antithetic, coefs, coef_index, claim,
                 a, b = rng.uniform_pair(k0, k1, rng.STREAM_IDIOSYNCRATIC, first_counter + j, i)
                 u0[j] = a
                 u1[j] = b
-            _normals(u0, normal_table, 1.0, z0)
+            _normals(u0, normal_table, 1.0, z0, index, work)
             if any_timing:
-                _normals(u1, normal_table, 1.0, z1)
+                _normals(u1, normal_table, 1.0, z1, index, work)
             r = region[i]
             mu = mean[i]
             for s in range(n_scen):

@@ -36,6 +36,8 @@ Z_MAX = 8.0
 N_INTERVALS = 128
 _H = (Z_MAX - Z_MIN) / N_INTERVALS
 _INV_H = 1.0 / _H
+INV_H = _INV_H                   #: intervals per unit of z (the lookups' scale)
+T_TOP = N_INTERVALS - 1e-9       #: the last position t = (z - Z_MIN) INV_H of a lookup
 _HALF = N_INTERVALS // 2
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -235,7 +237,7 @@ def build_tables(alpha: np.ndarray, beta: np.ndarray, mean: np.ndarray) -> np.nd
 @nb.njit(cache=True, inline="always")
 def table_lookup(coef_i, z):
     """G_i(z) from one loan's table ``coef_i`` (shape (N_INTERVALS, 4)); recovery rate in [0, 1]."""
-    t = min(max((z - Z_MIN) * _INV_H, 0.0), N_INTERVALS - 1e-9)  # branch-free: vectorises
+    t = min(max((z - Z_MIN) * _INV_H, 0.0), T_TOP)  # branch-free
     k = int(t)
     f = t - k
     g = coef_i[k, 0] + f * (coef_i[k, 1] + f * (coef_i[k, 2] + f * coef_i[k, 3]))

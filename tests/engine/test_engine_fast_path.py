@@ -89,37 +89,55 @@ def test_the_threshold_search_computes_the_kernels_normal_quantile_bit_for_bit()
     u[:4] = [1e-12, 0.02, 0.98, 1 - 1e-12]  # the table's edges and the exact tails
     scale = 3.0
     kernel = np.empty_like(u)
-    paths._normals(u, paths.NORMAL_TABLE, scale, kernel)
+    paths._normals(u, paths.NORMAL_TABLE, scale, kernel, np.empty(u.size, np.int64),
+                   np.empty(u.size))
     search = np.array([scale * paths._timing_ndtri(x, paths.NORMAL_TABLE) for x in u])
     assert np.array_equal(search, kernel)
 
 
 def test_thresholds_book_the_draws_nearest_the_payment_dates_as_the_general_path():
     # Random draws land within 1e-9 of a threshold about once in 10^9: put them there. For
-    # each threshold t, the general period function (what the fast path must reproduce)
-    # gives level >= L (path) or < L (antithetic partner) exactly at the attainable uniforms
-    # from t up. (Above 0.5 the Philox map attains every other double only.)
+    # each threshold B (an integer: the timing draw's 53 bits), the general period function
+    # (what the fast path must reproduce) gives level >= L (path) or < L (antithetic
+    # partner) exactly for the bits from B up. (Above 0.5 the map from bits to uniforms
+    # rounds two bit patterns to one double: the comparison is on the bits, so both sides
+    # of such a pair must agree, which the search guarantees by taking the smallest.)
     pool = Pool.from_arrays(np.ones(3), np.full(3, 0.5), np.array([5.0, 12.0, 47.3]),
                             np.full(3, 0.2))
     settings = parse_settings({"n_sims": 40, "timing_sd_months": 3.0})
     thr = paths.period_thresholds(pool.expected_months, settings)
+    assert thr.dtype == np.int64
     n_periods = settings.n_periods
     checked = 0
     for i, em in enumerate(pool.expected_months):
         for level in range(n_periods):
             for side, sign in ((0, 1), (1, -1)):
-                t = thr[i, level, side]
-                if t > 1.0:
+                b = int(thr[i, level, side])
+                if b == paths.N_GRID:  # no draw reaches this level
                     continue
-                b = int(t * 2.0**53)
-                for near in range(b - 4, b + 5):
+                for near in range(max(0, b - 4), min(paths.N_GRID, b + 5)):
                     u = (float(near) + 0.5) * 2.0**-53  # npl_xl.rng's 53-bit map
                     lv = paths._level(u, sign, em, 3.0, settings.payment_months,
                                       settings.legal_final_months, n_periods, paths.NORMAL_TABLE)
                     passed = lv >= level + 1 if sign > 0 else lv < level + 1
-                    assert passed == (u >= t), (i, level, side, u)
+                    assert passed == (near >= b), (i, level, side, near)
                     checked += 1
     assert checked > 300
+
+
+def test_thresholds_above_one_half_take_the_first_of_two_bit_patterns_with_one_uniform():
+    # Above 0.5, bits 2k - 1 and 2k give the same double. A threshold there must be the
+    # odd one (the smallest with that uniform), or the integer comparison would book the
+    # odd pattern in another period than the general kernel, which sees only the double.
+    settings = parse_settings({"n_sims": 40, "timing_sd_months": 3.0})
+    months = np.linspace(1.0, 59.0, 400)
+    thr = paths.period_thresholds(months, settings)
+    upper = thr[(thr > 2**52) & (thr < paths.N_GRID)]
+    assert upper.size > 100
+    for b in upper[:200]:
+        b = int(b)
+        same = (float(b - 1) + 0.5) * 2.0**-53 == (float(b) + 0.5) * 2.0**-53
+        assert not same, b  # b - 1 has a smaller uniform, so b is the first of its double
 
 
 def test_fast_path_deterministic_across_threads_and_blocks():

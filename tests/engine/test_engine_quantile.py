@@ -78,7 +78,7 @@ def test_kernel_normal_quantile_table():
     u = np.concatenate([np.linspace(1e-12, 0.02, 5001), np.linspace(0.0, 1.0, 200001)[1:-1],
                         1.0 - np.linspace(1e-12, 0.02, 5001)])
     out = np.empty_like(u)
-    paths._normals(u, paths.NORMAL_TABLE, 1.0, out)
+    paths._normals(u, paths.NORMAL_TABLE, 1.0, out, np.empty(u.size, np.int64), np.empty(u.size))
     # 1.5e-9 inside [P_LOW, 1 - P_LOW] (cubic Hermite); AS241 (1e-15) outside
     inside = np.abs(u - 0.5) <= 0.5 - paths.NORMAL_P_LOW
     assert np.abs(out - special.ndtri(u))[inside].max() < 2e-9
