@@ -58,6 +58,10 @@ CONTRACT = {"contract"}
 #: Paths per parallel work item of the collection kernel (a multiple of 2).
 SUB_CHUNK = 512
 
+#: A loan's draws of one sub-chunk falling in at most this many payment periods are booked
+#: by one vectorised pass per period rather than one scattered add per draw (_book_rows).
+DENSE_PERIODS = 4
+
 #: The kernels' normal quantile Phi^-1(u): piecewise cubic Hermite on u in [P_LOW, 1 - P_LOW]
 #: with NORMAL_INTERVALS intervals (max error 1.5e-9, tests/test_engine_quantile.py; 64 KB), the
 #: exact AS241 (npl_xl.rng.ndtri) outside. A table lookup vectorises; AS241 with its
@@ -236,29 +240,62 @@ def _touch_table(coef, i, sink):
 
 
 @nb.njit(cache=True, inline="always")
-def _book(c, rate, rate2, period, period2, p0, antithetic, out):
-    """Add one loan's recoveries c x rate (currency) into the sub-chunk's rows of ``out`` in
-    their payment periods; a period outside 0 .. n_periods - 1 is lost (nothing booked)."""
+def _book_rows(c, rate, period, rows):
+    """Add one loan's recoveries c x rate[j] (currency) into rows[period[j], j] (a
+    sub-chunk's collections, period-major); a period outside 0 .. n_periods - 1 is lost.
+    When the sub-chunk's draws fall in at most DENSE_PERIODS periods, one vectorised pass
+    per period adds c x (rate or 0), else one scattered add per draw: the same sums
+    (an FMA adding c x 0 leaves a row unchanged), so the choice never shows in the numbers."""
     m = rate.shape[0]
-    n_periods = out.shape[1]
+    n_periods = rows.shape[0]
+    lowest = period[0]
+    highest = period[0]
     for j in range(m):
-        p = p0 + 2 * j if antithetic else p0 + j
-        k = period[j]
-        if 0 <= k < n_periods:
-            out[p, k] += c * rate[j]
-        if antithetic:
-            k = period2[j]
+        lowest = min(lowest, period[j])
+        highest = max(highest, period[j])
+    lowest = max(lowest, 0)
+    highest = min(highest, n_periods - 1)
+    if highest - lowest < DENSE_PERIODS:
+        for k in range(lowest, highest + 1):
+            row = rows[k]
+            for j in range(m):
+                row[j] += c * (rate[j] if period[j] == k else 0.0)
+    else:
+        for j in range(m):
+            k = period[j]
             if 0 <= k < n_periods:
-                out[p + 1, k] += c * rate2[j]
+                rows[k, j] += c * rate[j]
 
 
 @nb.njit(cache=True, inline="always")
-def _zero_rows(out, taxable, p0, p1, with_tax):
+def _rows_from(out, p0, m, antithetic, accumulate, even_rows, odd_rows):
+    """The sub-chunk's collections so far, period-major: even_rows[k, j] for draw j's path,
+    odd_rows[k, j] for its antithetic partner (zeros, or out's rows when accumulating)."""
+    n_periods = out.shape[1]
+    for j in range(m):
+        p = p0 + 2 * j if antithetic else p0 + j
+        for k in range(n_periods):
+            even_rows[k, j] = out[p, k] if accumulate else 0.0
+            if antithetic:
+                odd_rows[k, j] = out[p + 1, k] if accumulate else 0.0
+
+
+@nb.njit(cache=True, inline="always")
+def _rows_to(out, p0, m, antithetic, even_rows, odd_rows):
+    n_periods = out.shape[1]
+    for j in range(m):
+        p = p0 + 2 * j if antithetic else p0 + j
+        for k in range(n_periods):
+            out[p, k] = even_rows[k, j]
+            if antithetic:
+                out[p + 1, k] = odd_rows[k, j]
+
+
+@nb.njit(cache=True, inline="always")
+def _zero_rows(rows, p0, p1):
     for p in range(p0, p1):
-        for k in range(out.shape[1]):
-            out[p, k] = 0.0
-            if with_tax:
-                taxable[p, k] = 0.0
+        for k in range(rows.shape[1]):
+            rows[p, k] = 0.0
 
 
 @nb.njit(cache=True, parallel=True, fastmath=CONTRACT)
@@ -274,10 +311,12 @@ def _collect(k0, k1, first_path, antithetic, coef, claim, mean, cap, months, reg
     for s in nb.prange(n_sub):
         p0 = s * SUB_CHUNK
         p1 = min(n, p0 + SUB_CHUNK)
-        if not accumulate:
-            _zero_rows(out, taxable, p0, p1, with_tax)
+        if with_tax and not accumulate:
+            _zero_rows(taxable, p0, p1)
         # one (eps, eta) per antithetic pair, or per path without variance reduction
         m = (p1 - p0) // 2 if antithetic else p1 - p0
+        if m == 0:
+            continue
         first_counter = (first_path + p0) >> 1 if antithetic else first_path + p0
         u0 = np.empty(m)
         u1 = np.empty(m)
@@ -293,6 +332,9 @@ def _collect(k0, k1, first_path, antithetic, coef, claim, mean, cap, months, reg
         even = np.empty((n_regions, m))
         odd = np.empty((n_regions, m))
         _sys_columns(sys_z, p0, m, antithetic, even, odd)
+        even_rows = np.empty((n_periods, m))
+        odd_rows = np.empty((n_periods, m))
+        _rows_from(out, p0, m, antithetic, accumulate, even_rows, odd_rows)
         for i in range(n_loans):
             c = claim[i]
             if c == 0.0:
@@ -323,10 +365,13 @@ def _collect(k0, k1, first_path, antithetic, coef, claim, mean, cap, months, reg
                 for j in range(m):
                     rate[j] = min(rate[j], mu)
                     rate2[j] = min(rate2[j], mu)
-            _book(c, rate, rate2, period, period2, p0, antithetic, out)
+            _book_rows(c, rate, period, even_rows)
+            if antithetic:
+                _book_rows(c, rate2, period2, odd_rows)
             if with_tax:
                 _book_taxable(c, principal[i], rate, rate2, period, period2, p0, antithetic,
                               taxable)
+        _rows_to(out, p0, m, antithetic, even_rows, odd_rows)
 
 
 @nb.njit(cache=True, inline="always")
@@ -504,8 +549,8 @@ def _collect_by_thresholds(k0, k1, first_path, antithetic, coef, claim, mean, ca
     for s in nb.prange(n_sub):
         p0 = s * SUB_CHUNK
         p1 = min(n, p0 + SUB_CHUNK)
-        if not accumulate:
-            _zero_rows(out, taxable, p0, p1, with_tax)
+        if with_tax and not accumulate:
+            _zero_rows(taxable, p0, p1)
         m = (p1 - p0) // 2 if antithetic else p1 - p0
         if m == 0:
             continue
@@ -523,6 +568,9 @@ def _collect_by_thresholds(k0, k1, first_path, antithetic, coef, claim, mean, ca
         even = np.empty((n_regions, m))
         odd = np.empty((n_regions, m))
         _sys_columns(sys_z, p0, m, antithetic, even, odd)
+        even_rows = np.empty((n_periods, m))
+        odd_rows = np.empty((n_periods, m))
+        _rows_from(out, p0, m, antithetic, accumulate, even_rows, odd_rows)
         for i in range(n_loans):
             c = claim[i]
             if c == 0.0:
@@ -542,10 +590,13 @@ def _collect_by_thresholds(k0, k1, first_path, antithetic, coef, claim, mean, ca
                 for j in range(m):
                     rate[j] = min(rate[j], mu)
                     rate2[j] = min(rate2[j], mu)
-            _book(c, rate, rate2, period, period2, p0, antithetic, out)
+            _book_rows(c, rate, period, even_rows)
+            if antithetic:
+                _book_rows(c, rate2, period2, odd_rows)
             if with_tax:
                 _book_taxable(c, principal[i], rate, rate2, period, period2, p0, antithetic,
                               taxable)
+        _rows_to(out, p0, m, antithetic, even_rows, odd_rows)
 
 
 _THRESHOLD_CACHE: "OrderedDict[bytes, np.ndarray]" = OrderedDict()
