@@ -45,7 +45,7 @@ import numpy as np
 from npl_xl import rng
 from npl_xl.engine import quantile
 from npl_xl.engine.quantile import table_lookup
-from npl_xl.engine.simd import hermite4, hermite4_unit
+from npl_xl.engine.simd import normals4, rates4_difference, rates4_sum
 
 __all__ = ["factors", "collect", "collect_scenarios", "period_thresholds", "uses_thresholds"]
 
@@ -151,35 +151,38 @@ def _table_ndtri(u, table):
 @nb.njit(cache=True, fastmath=CONTRACT)
 def _normals(u, table, scale, out, index, work):
     """out[j] = scale x Phi^-1(u[j]) for uniforms u: the table four values at a time
-    (simd.hermite4, the very numbers of _table_ndtri), the exact AS241 in the tails
-    (_exact_tails). ``index`` (int64) and ``work`` (float64) are scratch of u's length."""
+    (simd.normals4, the very numbers of _table_ndtri), which also flags the draws in the
+    tails; those get the exact AS241 (_exact_tails). ``index`` (int64) and ``work``
+    (float64) are scratch of u's length."""
     m = u.shape[0]
+    n_tails = 0
     for j in range(0, m - 3, 4):
-        hermite4(table, u, out, j, NORMAL_P_LOW, _NORMAL_INV_H, NORMAL_TOP)
+        tails = normals4(table, u, out, j, NORMAL_P_LOW, _NORMAL_INV_H, NORMAL_TOP, _TAIL_Q)
+        if tails:  # one group in seven: note its tail lanes, branch-free
+            for lane in range(4):
+                index[n_tails] = j + lane
+                n_tails += (tails >> lane) & 1
     for j in range(m - m % 4, m):
         out[j] = _table_ndtri(u[j], table)
+        index[n_tails] = j
+        n_tails += 1 if abs(u[j] - 0.5) > _TAIL_Q else 0
     for j in range(m):
         out[j] = scale * out[j]
-    _exact_tails(u, scale, out, index, work)
+    _exact_tails(u, scale, out, index, n_tails, work)
 
 
 @nb.njit(cache=True, fastmath=False)  # explicitly none (else inherited): rng.ndtri's roundings
-def _exact_tails(u, scale, out, index, work):
-    """out[j] = scale x rng.ndtri(u[j]) where |u[j] - 0.5| > 0.5 - NORMAL_P_LOW (the 4 % of
-    draws off the table). The tail draws are gathered first (branch-free), their logarithms
-    taken, then AS241's tail arithmetic runs as one loop that vectorises; the very values
-    of rng.ndtri (which shares rng.ndtri_tail)."""
-    m = u.shape[0]
-    n = 0
-    for j in range(m):
-        index[n] = j
-        n += 1 if abs(u[j] - 0.5) > _TAIL_Q else 0
-    for t in range(n):
+def _exact_tails(u, scale, out, index, n_tails, work):
+    """out[j] = scale x rng.ndtri(u[j]) for the draws j = index[0 .. n_tails - 1] (those
+    with |u[j] - 0.5| > 0.5 - NORMAL_P_LOW, about 4 %, off the table): their logarithms,
+    then AS241's tail arithmetic as one loop that vectorises; the very values of rng.ndtri
+    (which shares rng.ndtri_tail)."""
+    for t in range(n_tails):
         p = u[index[t]]
         work[t] = -np.log(p if p - 0.5 < 0.0 else 1.0 - p)
-    for t in range(n):
+    for t in range(n_tails):
         work[t] = rng.ndtri_tail(np.sqrt(work[t]))
-    for t in range(n):
+    for t in range(n_tails):
         j = index[t]
         p = u[j]
         q = p - 0.5
@@ -203,27 +206,21 @@ def _sys_columns(sys_z, p0, m, antithetic, even, odd):
 
 
 @nb.njit(cache=True, inline="always")
-def _unit_lookups(table, z, out):
-    """out[j] = quantile.table_lookup(table, z[j]) (a recovery rate), four at a time."""
-    m = z.shape[0]
-    for j in range(0, m - 3, 4):
-        hermite4_unit(table, z, out, j, quantile.Z_MIN, quantile.INV_H, quantile.T_TOP)
-    for j in range(m - m % 4, m):
-        out[j] = table_lookup(table, z[j])
-
-
-@nb.njit(cache=True, inline="always")
-def _rates(table, sys_row, sys_partner_row, eps, antithetic, z, rate, rate2):
-    """One loan's recovery rates on a sub-chunk: rate[j] = G(sqrt(rho) M + eps_j) on draw
-    j's path and rate2[j] = G(sqrt(rho) M' - eps_j) on its antithetic partner."""
+def _rates(table, sys_row, sys_partner_row, eps, antithetic, rate, rate2):
+    """One loan's recovery rates on a sub-chunk, four at a time (simd.rates4_*, the very
+    numbers of quantile.table_lookup): rate[j] = G(sqrt(rho) M + eps_j) on draw j's path,
+    rate2[j] = G(sqrt(rho) M' - eps_j) on its antithetic partner."""
     m = eps.shape[0]
-    for j in range(m):
-        z[j] = sys_row[j] + eps[j]
-    _unit_lookups(table, z, rate)
+    for j in range(0, m - 3, 4):
+        rates4_sum(table, sys_row, eps, rate, j, quantile.Z_MIN, quantile.INV_H, quantile.T_TOP)
+    for j in range(m - m % 4, m):
+        rate[j] = table_lookup(table, sys_row[j] + eps[j])
     if antithetic:
-        for j in range(m):
-            z[j] = sys_partner_row[j] - eps[j]
-        _unit_lookups(table, z, rate2)
+        for j in range(0, m - 3, 4):
+            rates4_difference(table, sys_partner_row, eps, rate2, j, quantile.Z_MIN,
+                              quantile.INV_H, quantile.T_TOP)
+        for j in range(m - m % 4, m):
+            rate2[j] = table_lookup(table, sys_partner_row[j] - eps[j])
 
 
 @nb.njit(cache=True, inline="always")
@@ -322,7 +319,6 @@ def _collect(k0, k1, first_path, antithetic, coef, claim, mean, cap, months, reg
         u1 = np.empty(m)
         eps = np.empty(m)
         eta = np.zeros(m)
-        z = np.empty(m)
         rate = np.empty(m)
         rate2 = np.zeros(m)
         period = np.empty(m, dtype=np.int64)
@@ -351,7 +347,7 @@ def _collect(k0, k1, first_path, antithetic, coef, claim, mean, cap, months, reg
             _touch_table(coef, i + 1, sink[s])
             r = region[i]
             em = months[i]
-            _rates(coef[i], even[r], odd[r], eps, antithetic, z, rate, rate2)
+            _rates(coef[i], even[r], odd[r], eps, antithetic, rate, rate2)
             for j in range(m):
                 p = p0 + 2 * j if antithetic else p0 + j
                 period[j] = _period(em * time_mult[p, r] + eta[j], payment_months,
@@ -558,7 +554,6 @@ def _collect_by_thresholds(k0, k1, first_path, antithetic, coef, claim, mean, ca
         u0 = np.empty(m)
         bits = np.empty(m, dtype=np.int64)
         eps = np.empty(m)
-        z = np.empty(m)
         rate = np.empty(m)
         rate2 = np.zeros(m)
         period = np.empty(m, dtype=np.int64)
@@ -583,7 +578,7 @@ def _collect_by_thresholds(k0, k1, first_path, antithetic, coef, claim, mean, ca
             _normals(u0, normal_table, s_idio, eps, index, work)
             _touch_table(coef, i + 1, sink[s])
             r = region[i]
-            _rates(coef[i], even[r], odd[r], eps, antithetic, z, rate, rate2)
+            _rates(coef[i], even[r], odd[r], eps, antithetic, rate, rate2)
             _periods_by_thresholds(bits, thresholds[i], antithetic, period, period2)
             if cap:
                 mu = mean[i]

@@ -266,7 +266,11 @@ def run_waterfall(coll, forecast, taxable, tax_forecast, tau, tau_next, kind, gr
         last = k == n_periods - 1
         cum_coll += c
         cum_forecast += forecast[k]
-        ccr_breached = ccr_trigger > 0.0 and cum_forecast > 0.0 and cum_coll < ccr_trigger * cum_forecast
+        # the very ratio the table shows (C_CCR) against the trigger: cum_coll < trigger x
+        # cum_forecast rounds differently on the boundary (a shown CCR of 0.7999999999999999
+        # under a 0.8 trigger was not a breach)
+        ccr_breached = (ccr_trigger > 0.0 and cum_forecast > 0.0
+                        and cum_coll / cum_forecast < ccr_trigger)
         liquidity_start = liquidity
         reserve_drawn = 0.0
         liquidity_drawn = 0.0

@@ -32,7 +32,26 @@ def _scalar_rates(table, z, out):
 
 @nb.njit(fastmath=paths.CONTRACT)
 def _vector_rates(table, z, out):
-    paths._unit_lookups(table, z, out)
+    # z + 0 and z - 0 are z (a signed zero becomes +0, which the table maps alike): both
+    # of _rates's vector lookups then see z
+    zeros = np.zeros_like(z)
+    partner = np.empty_like(z)
+    paths._rates(table, z, z, zeros, True, out, partner)
+    for j in range(z.shape[0]):
+        if partner[j] != out[j]:
+            out[j] = np.nan  # fails the comparison with the scalar lookup
+
+
+@nb.njit(fastmath=paths.CONTRACT)  # as inlined into the kernels (with their FMA licence)
+def _kernel_rates(table, sys_row, sys_partner_row, eps, rate, rate2):
+    paths._rates(table, sys_row, sys_partner_row, eps, True, rate, rate2)
+
+
+@nb.njit(fastmath=paths.CONTRACT)
+def _scalar_pair_rates(table, a, b, rate, rate2):
+    for j in range(a.shape[0]):
+        rate[j] = quantile.table_lookup(table, a[j] + b[j])
+        rate2[j] = quantile.table_lookup(table, a[j] - b[j])
 
 
 @nb.njit(fastmath=paths.CONTRACT)
@@ -75,6 +94,23 @@ def test_vector_beta_lookups_give_the_scalar_lookups_numbers(length):
         _vector_rates(coef[i], z, vector)
         assert np.array_equal(scalar, vector), i
         assert np.all((vector >= 0.0) & (vector <= 1.0))
+
+
+@pytest.mark.parametrize("length", [1, 4, 6, 255, 512])
+def test_rates_of_a_path_and_its_partner_are_the_scalar_lookups_of_the_sum_and_difference(length):
+    coef = _tables()
+    rs = np.random.default_rng(length + 50)
+    sys_row = rs.standard_normal(length) * 0.4
+    eps = rs.standard_normal(length) * 0.9
+    eps[: min(length, 3)] = [np.inf, -np.inf, 9.0][: min(length, 3)]
+    for i in (0, 9, 33):
+        want, want2 = np.empty(length), np.empty(length)
+        got, got2 = np.empty(length), np.empty(length)
+        _scalar_pair_rates(coef[i], sys_row, eps, want, want2)
+        _kernel_rates(coef[i], sys_row, -sys_row, eps, got, got2)
+        _scalar_pair_rates(coef[i], sys_row, eps, want, np.empty(length))
+        _scalar_pair_rates(coef[i], -sys_row, eps, np.empty(length), want2)
+        assert np.array_equal(got, want) and np.array_equal(got2, want2), i
 
 
 def test_vector_beta_lookups_on_every_lane_offset_of_the_edges():
@@ -124,8 +160,9 @@ def test_exact_tails_equal_as241_evaluated_in_python():
     rs = np.random.default_rng(5)
     u = np.concatenate([rs.random(20_000) * 0.02, 1.0 - rs.random(20_000) * 0.02,
                         10.0 ** -rs.uniform(5, 300, 2_000), [1.0]])
-    out = np.empty_like(u)
-    paths._exact_tails(u, 1.0, out, np.empty(u.size, np.int64), np.empty(u.size))
+    out = np.full_like(u, np.nan)
+    index = np.arange(u.size, dtype=np.int64)
+    paths._exact_tails(u, 1.0, out, index, u.size, np.empty(u.size))
     want = np.array([rng.ndtri.py_func(x) for x in u])
     assert np.array_equal(out, want)
     assert out[-1] == math.inf

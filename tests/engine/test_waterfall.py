@@ -420,6 +420,20 @@ def test_an_event_of_default_switches_the_order():
     _assert_conserved(switched, coll, "ABS")
 
 
+def test_ccr_breach_is_the_shown_ratio_below_the_trigger_on_the_boundary():
+    # Found by hypothesis: 128.09288539799022 collected against a forecast of 1.25 times
+    # that shows a CCR of 0.7999999999999999 (x / 1.25x in doubles), below a 0.8 trigger, so
+    # the period is in breach; comparing x < 0.8 x 1.25x instead said it was not.
+    x = 128.09288539799022
+    assert x / (x * 1.25) < 0.8 and not x < 0.8 * (x * 1.25)
+    deal = _random_deal({"ccr_trigger": 0.8}, 1)
+    tranches = [["name", "kind", "balance", "coupon"], ["sen0", "senior", 1.0, 0.0],
+                ["sub0", "subordinated", 1.0, None]]
+    f, _, _ = _frame([x], tranches, deal, forecast=np.array([x * 1.25]))
+    assert f["ccr"][0] == x / (x * 1.25)
+    assert f["ccr_breached"][0] == 1.0
+
+
 def test_ccr_trigger_hits_in_period_3():
     deal = {"payment_months": 6, "legal_final_months": 30, "tax_rate": 0,
             "reserve_multiple": 0, "servicer_fee_rate": 0.10,
