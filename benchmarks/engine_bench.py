@@ -360,7 +360,7 @@ def per_part(pool, coef, settings, n_loans: int = 2000) -> dict:
             lambda: _part_normal(n_loans, u0, table, eps, index, work),
         "Beta table lookups (2: the path and its partner, 4 at a time)":
             lambda: _part_beta(coef[:n_loans], sys_row, sys_partner_row, eps, rate, rate2),
-        "next loan's table into cache (64 reads a loan)":
+        "next loan's table rows for |z| <= 5 into cache (40 reads a loan)":
             lambda: _part_touch(coef[:n_loans], sink),
         "payment periods by thresholds (2, integer compares)":
             lambda: _part_thresholds(thresholds, bits, period, period2),
