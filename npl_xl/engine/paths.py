@@ -738,6 +738,8 @@ def _collect_scenarios(k0, k1, first_path, antithetic, coefs, coef_index, claim,
         period2 = np.empty(m, dtype=np.int64)
         index = np.empty(m, dtype=np.int64)
         work = np.empty(m)
+        sys_row = np.empty(m)
+        sys_partner_row = np.zeros(m)
         for i in range(n_loans):
             cl = claim[i]
             if cl == 0.0:
@@ -766,13 +768,14 @@ def _collect_scenarios(k0, k1, first_path, antithetic, coefs, coef_index, claim,
                         eta[j] = 0.0
                 for j in range(m):
                     p = p0 + 2 * j if antithetic else p0 + j
-                    rate[j] = table_lookup(table, sys_z[s, p, r] + eps[j])
+                    sys_row[j] = sys_z[s, p, r]
                     period[j] = _period(em * time_mult[p, r] + eta[j], payment_months,
                                         legal_final, n_periods)
                     if antithetic:
-                        rate2[j] = table_lookup(table, sys_z[s, p + 1, r] - eps[j])
+                        sys_partner_row[j] = sys_z[s, p + 1, r]
                         period2[j] = _period(em * time_mult[p + 1, r] - eta[j],
                                              payment_months, legal_final, n_periods)
+                _rates(table, sys_row, sys_partner_row, eps, antithetic, rate, rate2)
                 if cap:
                     for j in range(m):
                         rate[j] = min(rate[j], mu)
