@@ -14,6 +14,8 @@ Streams in use (keep them distinct; add new ones at the end):
 
 from __future__ import annotations
 
+import math
+
 import numba as nb
 import numpy as np
 
@@ -128,7 +130,7 @@ def ndtri(p):
     r = p if q < 0.0 else 1.0 - p
     if r <= 0.0:
         return -np.inf if q < 0.0 else np.inf
-    value = ndtri_tail(np.sqrt(-np.log(r)))
+    value = ndtri_tail(math.sqrt(-math.log(r)))  # libm's log, compiled or interpreted
     return -value if q < 0.0 else value
 
 

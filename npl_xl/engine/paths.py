@@ -179,9 +179,9 @@ def _exact_tails(u, scale, out, index, n_tails, work):
     (which shares rng.ndtri_tail)."""
     for t in range(n_tails):
         p = u[index[t]]
-        work[t] = -np.log(p if p - 0.5 < 0.0 else 1.0 - p)
+        work[t] = -math.log(p if p - 0.5 < 0.0 else 1.0 - p)
     for t in range(n_tails):
-        work[t] = rng.ndtri_tail(np.sqrt(work[t]))
+        work[t] = rng.ndtri_tail(math.sqrt(work[t]))
     for t in range(n_tails):
         j = index[t]
         p = u[j]
@@ -297,6 +297,29 @@ def _rows_to(out, p0, m, antithetic, even_rows, odd_rows):
 
 
 @nb.njit(cache=True, inline="always")
+def _sub_chunk_buffers(sys_z, out, p0, m, antithetic, accumulate):
+    """Scratch of one sub-chunk of m draws (antithetic pairs, or paths in plain Monte Carlo):
+    the rates and payment periods of each draw's path and partner, the tail index and work
+    of _normals, the systematic term's region rows (_sys_columns) and the sub-chunk's
+    collections so far, period-major (_rows_from)."""
+    n_regions = sys_z.shape[1]
+    n_periods = out.shape[1]
+    rate = np.empty(m)
+    rate2 = np.zeros(m)
+    period = np.empty(m, dtype=np.int64)
+    period2 = np.empty(m, dtype=np.int64)
+    index = np.empty(m, dtype=np.int64)
+    work = np.empty(m)
+    even = np.empty((n_regions, m))
+    odd = np.empty((n_regions, m))
+    _sys_columns(sys_z, p0, m, antithetic, even, odd)
+    even_rows = np.empty((n_periods, m))
+    odd_rows = np.empty((n_periods, m))
+    _rows_from(out, p0, m, antithetic, accumulate, even_rows, odd_rows)
+    return rate, rate2, period, period2, index, work, even, odd, even_rows, odd_rows
+
+
+@nb.njit(cache=True, inline="always")
 def _zero_rows(rows, p0, p1):
     for p in range(p0, p1):
         for k in range(rows.shape[1]):
@@ -309,7 +332,6 @@ def _collect(k0, k1, first_path, antithetic, coef, claim, mean, cap, months, reg
              first_loan, accumulate, out, principal, taxable):
     n, n_periods = out.shape
     n_loans = claim.shape[0]
-    n_regions = sys_z.shape[1]
     n_sub = (n + SUB_CHUNK - 1) // SUB_CHUNK
     with_tax = taxable.shape[0] > 0
     sink = np.zeros((n_sub, 8))  # one cache line per sub-chunk
@@ -327,18 +349,8 @@ def _collect(k0, k1, first_path, antithetic, coef, claim, mean, cap, months, reg
         u1 = np.empty(m)
         eps = np.empty(m)
         eta = np.zeros(m)
-        rate = np.empty(m)
-        rate2 = np.zeros(m)
-        period = np.empty(m, dtype=np.int64)
-        period2 = np.empty(m, dtype=np.int64)
-        index = np.empty(m, dtype=np.int64)
-        work = np.empty(m)
-        even = np.empty((n_regions, m))
-        odd = np.empty((n_regions, m))
-        _sys_columns(sys_z, p0, m, antithetic, even, odd)
-        even_rows = np.empty((n_periods, m))
-        odd_rows = np.empty((n_periods, m))
-        _rows_from(out, p0, m, antithetic, accumulate, even_rows, odd_rows)
+        (rate, rate2, period, period2, index, work, even, odd, even_rows,
+         odd_rows) = _sub_chunk_buffers(sys_z, out, p0, m, antithetic, accumulate)
         for i in range(n_loans):
             c = claim[i]
             if c == 0.0:
@@ -546,7 +558,6 @@ def _collect_by_thresholds(k0, k1, first_path, antithetic, coef, claim, mean, ca
     reached (integers: no conversion to a uniform, no normal quantile of eta)."""
     n, n_periods = out.shape
     n_loans = claim.shape[0]
-    n_regions = sys_z.shape[1]
     n_sub = (n + SUB_CHUNK - 1) // SUB_CHUNK
     with_tax = taxable.shape[0] > 0
     sink = np.zeros((n_sub, 8))  # one cache line per sub-chunk
@@ -562,18 +573,8 @@ def _collect_by_thresholds(k0, k1, first_path, antithetic, coef, claim, mean, ca
         u0 = np.empty(m)
         bits = np.empty(m, dtype=np.int64)
         eps = np.empty(m)
-        rate = np.empty(m)
-        rate2 = np.zeros(m)
-        period = np.empty(m, dtype=np.int64)
-        period2 = np.empty(m, dtype=np.int64)
-        index = np.empty(m, dtype=np.int64)
-        work = np.empty(m)
-        even = np.empty((n_regions, m))
-        odd = np.empty((n_regions, m))
-        _sys_columns(sys_z, p0, m, antithetic, even, odd)
-        even_rows = np.empty((n_periods, m))
-        odd_rows = np.empty((n_periods, m))
-        _rows_from(out, p0, m, antithetic, accumulate, even_rows, odd_rows)
+        (rate, rate2, period, period2, index, work, even, odd, even_rows,
+         odd_rows) = _sub_chunk_buffers(sys_z, out, p0, m, antithetic, accumulate)
         for i in range(n_loans):
             c = claim[i]
             if c == 0.0:
@@ -653,7 +654,7 @@ def collect(seed_words, first_path: int, n_paths: int, n_total: int, antithetic:
 
 
     Without timing stress (and timing sd > 0) the fast kernel books each draw by comparing
-    its timing uniform with the loan's :func:`period_thresholds`; it gives the very numbers
+    its timing draw's 53 bits with the loan's :func:`period_thresholds`; it gives the very numbers
     of the general kernel (tests/engine/test_engine_fast_path.py). ``fast=False`` forces the
     general kernel (for those tests and the benchmark).
 

@@ -15,9 +15,10 @@ compiled with ``fastmath={"contract"}``), so the results are bit-identical
 (tests/engine/test_simd.py checks it on edge and random points). On a CPU without AVX LLVM
 splits the vectors into SSE2 halves: the same numbers, slower.
 
-Requirements (checked when a kernel is compiled, not per call): tables C-contiguous
-float64 arrays (K, 4); the vectors C-contiguous float64; 0 <= j and j + 3 < their lengths
-(the caller's loop guarantees it: no bounds check here).
+Requirements: tables C-contiguous float64 arrays and vectors C-contiguous float64 (checked
+when a kernel is compiled); the tables' rows of 4 coefficients and 0 <= j, j + 3 < the
+vectors' lengths are assumed, not checked (the callers' tables are built so and their
+loops stop 3 short of the end).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The collection kernel's fast path (payment periods from per-loan thresholds on the timing
-uniform) against the general kernel (normal quantile of eta for every draw).
+draw's 53 bits) against the general kernel (normal quantile of eta for every draw).
 
 The fast path is meant to give the very same numbers: its thresholds are found by searching
-the general kernel's own period function over the attainable Philox uniforms. So the checks
+the general kernel's own period function over the 2**53 bit patterns of the timing draw. So the checks
 are bit-for-bit (array_equal), on random deals with both designs, the cap, deterministic
 loans, zero claims, a legal final that is not a payment date and timing sds from tiny to
 huge, and across thread counts and block orders.
