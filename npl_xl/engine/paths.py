@@ -153,8 +153,14 @@ def _normals(u, table, scale, out, index, work):
     """out[j] = scale x Phi^-1(u[j]) for uniforms u: the table four values at a time
     (simd.normals4, the very numbers of _table_ndtri), which also flags the draws in the
     tails; those get the exact AS241 (_exact_tails). ``index`` (int64) and ``work``
-    (float64) are scratch of u's length."""
+    (float64) are scratch of u's length. scale 0 (rho = 1: no idiosyncratic term) gives
+    zeros, also for u = 1.0 (probability 2**-53), whose quantile is infinite: 0 x inf would
+    be NaN, and a NaN position would index outside the loan's table."""
     m = u.shape[0]
+    if scale == 0.0:
+        for j in range(m):
+            out[j] = 0.0
+        return
     n_tails = 0
     for j in range(0, m - 3, 4):
         tails = normals4(table, u, out, j, NORMAL_P_LOW, _NORMAL_INV_H, NORMAL_TOP, _TAIL_Q)

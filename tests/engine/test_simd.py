@@ -259,3 +259,13 @@ def test_dense_and_scattered_bookings_give_the_same_sums(span):
         _scattered_book(c, rate, period, plain_rows)
     assert np.array_equal(dense_rows, plain_rows)
     assert dense_rows.sum() > 0
+
+
+def test_no_idiosyncratic_term_gives_zeros_even_for_the_uniform_one():
+    # rho = 1: scale 0. u = 1.0 (bits 2**53 - 1, probability 2**-53) has an infinite
+    # quantile; 0 x inf is NaN, and a NaN position would index outside a loan's table.
+    u = np.array([0.3, 1.0, 1e-300, 0.99, 0.5])
+    out = np.full(u.size, np.nan)
+    paths._normals(u, paths.NORMAL_TABLE, 0.0, out, np.empty(u.size, np.int64), np.empty(u.size))
+    assert np.array_equal(out, np.zeros(u.size))
+    assert rng.grid_uniform.py_func(2**53 - 1) == 1.0  # the uniform one is attainable
