@@ -40,12 +40,13 @@ import scipy
 
 from npl_xl.inputs.deal import parse_settings, parse_tranches
 from npl_xl.engine import Pool, simulate_deal
-from npl_xl.engine import paths, quantile, simulate as sim
+from npl_xl.engine import paths, simulate as sim
 from npl_xl.engine.waterfall import waterfall_paths
 from numpy_engine import numpy_collections, numpy_tables
 from npl_xl.engine.reference import reference_collections
 from npl_xl import rng
 from machine import cpu_model  # benchmarks/machine.py
+from timing import best_of  # benchmarks/timing.py
 
 ROOT = Path(__file__).resolve().parent
 N_LOANS = 10_000
@@ -134,15 +135,6 @@ def parallel_probe() -> float:
         _probe(1_000_000)
         times.append(time.perf_counter() - start)
     return times[0] / times[1]
-
-
-def best_of(function, repeats: int = 3) -> float:
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def reference_rate(pool, settings, n_paths: int) -> float:
@@ -397,12 +389,7 @@ def per_part(pool, coef, settings, n_loans: int = 2000) -> dict:
 def best_cpu_of(function, repeats: int = 3) -> float:
     """Best CPU seconds of this process over ``repeats`` calls (one thread: the time the
     core spent on it, less disturbed by other processes than the wall time)."""
-    best = np.inf
-    for _ in range(repeats):
-        start = time.process_time()
-        function()
-        best = min(best, time.process_time() - start)
-    return best
+    return best_of(function, repeats, clock=time.process_time)
 
 
 def waterfall_seconds(pool, tranches, n_paths: int) -> float:
@@ -563,7 +550,7 @@ def main(quick: bool = False, do_scaling: bool = True) -> str:
         "chunked over 64 antithetic pairs x all loans, numpy Generator normals, one vectorised",
         "gather for the table lookup, np.bincount bookings. It runs in one process (numpy is",
         "single-threaded here); the kernel is timed with numba.set_num_threads(1) and 2.",
-        f"Rates in million loan-draws per second (wall; per CPU-second in brackets), kernel on",
+        "Rates in million loan-draws per second (wall; per CPU-second in brackets), kernel on",
         f"{n_kernel:,} paths, numpy on {n_numpy:,} paths, all {N_LOANS:,} loans.",
         "",
         "| implementation | threads | rate | vs numpy (CPU-second) |",
@@ -576,7 +563,7 @@ def main(quick: bool = False, do_scaling: bool = True) -> str:
         f"| per-draw scipy reference (ndtri + betaincinv), {ref_paths} paths, exactness check only | 1 process | {ref / 1e6:.3f} (wall) | |",
         "",
         f"Fast path over general path, one thread, per CPU-second: {fast1[1] / gen1[1]:.2f}x.",
-        f"Parallel probe (speedup of a trivially parallel loop from 1 to 2 threads, i.e. how",
+        "Parallel probe (speedup of a trivially parallel loop from 1 to 2 threads, i.e. how",
         f"much of a second core the machine gave): {probe:.2f}x.",
         "",
         "## Whole call",
@@ -600,7 +587,7 @@ def main(quick: bool = False, do_scaling: bool = True) -> str:
         "",
         "## Per part (one thread, ns per loan-draw)",
         "",
-        f"Each stage of the fast kernel timed alone: the kernel's own helper (npl_xl.engine.paths)",
+        "Each stage of the fast kernel timed alone: the kernel's own helper (npl_xl.engine.paths)",
         f"on one sub-chunk of {paths.SUB_CHUNK // 2} antithetic pairs for each of 2,000 loans in turn (the microkernels",
         "in this script), CPU time of one thread. A pair is two loan-draws (a path and its",
         "antithetic partner share one Philox call and one normal quantile). Each loan has its own",

@@ -176,7 +176,7 @@ def build_business(path: Path, n_rows: int = 3_000, n_lookups: int = 3_600,
             report.cell(r, 2, f"=IF(ISNA({lookup}),0,{lookup})")
             formulas += 1
         if r - 2 < n_indirect:
-            report.cell(r, 3, f'=INDIRECT("Orders!D"&ROW())')
+            report.cell(r, 3, '=INDIRECT("Orders!D"&ROW())')
             report.cell(r, 4, "=ROW()-1")
             formulas += 2
     book.save(path)

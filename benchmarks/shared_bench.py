@@ -10,14 +10,14 @@ import datetime as dt
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tape_bench import best_of, cpu_name, tape_rows  # noqa: E402
+from machine import cpu_model  # noqa: E402  (benchmarks/machine.py)
+from tape_bench import best_of, tape_rows  # noqa: E402
 
 from npl_xl.inputs.tape import read_collateral, read_guarantees, read_tape  # noqa: E402
 from npl_xl.model.loans import value_tape  # noqa: E402
@@ -67,7 +67,7 @@ def main() -> None:
         "# Shared collateral and guarantees: value_tape with Collateral and Guarantees",
         "",
         f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"- machine: {cpu_name()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
+        f"- machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (machine shared with other developers)",
         f"- python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}",
         f"- data: {N_LOANS:,} loans (benchmarks/tape_bench.py `tape_rows`), {N_ITEMS:,} collateral items "

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from npl_xl.inputs.codes import COLLATERAL_CODES, DEFECT_CODES, PROVINCES, STAGE
 from npl_xl.model.loans import loan_recovery, value_tape
 from npl_xl.inputs.tape import read_tape
 from machine import cpu_model  # benchmarks/machine.py
+import timing  # benchmarks/timing.py
 
 N_LOANS = 10_000
 N_SCALAR = 1_000
@@ -45,12 +45,7 @@ def tape_rows(n: int, seed: int = 0) -> list[list]:
 
 
 def best_of(fn, repeats: int = REPEATS) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return timing.best_of(fn, repeats)
 
 
 

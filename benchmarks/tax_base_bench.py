@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import time
 from pathlib import Path
 
 import numba
@@ -28,6 +27,7 @@ from npl_xl.engine import Pool, paths
 from npl_xl.engine.simulate import pool_tables
 from npl_xl.inputs.deal import parse_settings
 from machine import cpu_model  # benchmarks/machine.py
+from timing import best_of  # benchmarks/timing.py
 
 ROOT = Path(__file__).resolve().parent
 
@@ -36,12 +36,7 @@ ROOT = Path(__file__).resolve().parent
 
 def best_time(fn, repeats: int) -> float:
     fn()  # compile / warm
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return best_of(fn, repeats)
 
 
 def main() -> None:

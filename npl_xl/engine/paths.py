@@ -251,6 +251,17 @@ def _touch_table(coef, i, sink):
 
 
 @nb.njit(cache=True, inline="always")
+def _span(values):
+    """(smallest, largest) of a non-empty integer vector, in one vectorisable pass."""
+    lowest = values[0]
+    highest = values[0]
+    for j in range(values.shape[0]):
+        lowest = min(lowest, values[j])
+        highest = max(highest, values[j])
+    return lowest, highest
+
+
+@nb.njit(cache=True, inline="always")
 def _book_rows(c, rate, period, rows):
     """Add one loan's recoveries c x rate[j] (currency) into rows[period[j], j] (a
     sub-chunk's collections, period-major); a period outside 0 .. n_periods - 1 is lost.
@@ -259,11 +270,7 @@ def _book_rows(c, rate, period, rows):
     (an FMA adding c x 0 leaves a row unchanged), so the choice never shows in the numbers."""
     m = rate.shape[0]
     n_periods = rows.shape[0]
-    lowest = period[0]
-    highest = period[0]
-    for j in range(m):
-        lowest = min(lowest, period[j])
-        highest = max(highest, period[j])
+    lowest, highest = _span(period)
     lowest = max(lowest, 0)
     highest = min(highest, n_periods - 1)
     if highest - lowest < DENSE_PERIODS:
@@ -526,11 +533,7 @@ def _periods_by_thresholds(bits, thresholds_i, antithetic, period, period2):
     smallest bits or above the largest) adds the same to every draw without a loop."""
     m = bits.shape[0]
     n_periods = thresholds_i.shape[0]
-    lowest = bits[0]
-    highest = bits[0]
-    for j in range(m):
-        lowest = min(lowest, bits[j])
-        highest = max(highest, bits[j])
+    lowest, highest = _span(bits)
     passed_by_all = 0
     below_for_all = 0
     for j in range(m):
